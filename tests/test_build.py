@@ -1,0 +1,77 @@
+"""The native module loads and reports what it contains; the shared parallel loop behaves."""
+
+import threading
+import time
+
+import pytest
+
+import rbic_fast
+from rbic_fast import _core
+
+
+def test_build_info_fields():
+    info = rbic_fast.build_info()
+    assert info["version"] == rbic_fast.__version__
+    assert info["simd"] in {"scalar", "avx2", "avx512"}
+    assert isinstance(info["openmp"], bool)
+    assert info["openmp_max_threads"] >= 1
+    assert isinstance(info["cuda"], bool)
+    if info["cuda"]:
+        assert info["cuda_arch"]
+    else:
+        assert info["cuda_arch"] == "" and info["cuda_devices"] == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_parallel_for_runs_every_task(threads):
+    seen = []
+    assert _core._spin(50, 0.01, threads, lambda d, t: seen.append((d, t))) == 50
+    assert seen[-1] == (50, 50)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+
+
+def test_worker_exception_propagates_as_value_error():
+    with pytest.raises(ValueError, match="task 7 failed"):
+        _core._spin(100, 0.0, 2, None, 7)
+
+
+def test_progress_callback_exception_propagates():
+    def boom(done, total):
+        raise RuntimeError("progress failed")
+
+    with pytest.raises(RuntimeError, match="progress failed"):
+        _core._spin(200, 1.0, 2, boom)
+
+
+def test_gil_released_during_native_call():
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    try:
+        start = time.perf_counter()
+        _core._spin(40, 5.0, 1, None)  # ~200 ms of native work
+        end = time.perf_counter()
+    finally:
+        stop.set()
+        t.join()
+    during = [x for x in ticks if start < x < end]
+    assert len(during) >= 10, f"only {len(during)} ticks while native code ran: GIL held?"
+
+
+def test_ctrl_c_interrupts_native_loop():
+    import _thread
+
+    timer = threading.Timer(0.1, _thread.interrupt_main)
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        _core._spin(10_000, 1.0, 2, None)  # would take ~5 s
+    assert time.perf_counter() - start < 2.0
+    timer.join()
