@@ -177,22 +177,27 @@ public:
 
     // The main pass: every block pair (i <= j) once; returns per-row top-K lists.
     void self_join(TopK& top, const Hooks& hooks) {
+        // Task t covers pairs (i, j0..j1) of one row block i; tasks are numbered by i, so the first
+        // (longest) rows of the triangle start first. Indexed arithmetically: no per-task storage.
+        std::vector<std::int64_t> first(nblocks_ + 1, 0);
+        for (std::int64_t i = 0; i < nblocks_; ++i) {
+            first[i + 1] = first[i] + (nblocks_ - i + kPairsPerTask - 1) / kPairsPerTask;
+        }
         struct Task {
             std::int64_t i, j0, j1;
         };
-        std::vector<Task> tasks;
-        for (std::int64_t i = 0; i < nblocks_; ++i) {
-            for (std::int64_t j = i; j < nblocks_; j += kPairsPerTask) {
-                tasks.push_back({i, j, std::min(nblocks_, j + kPairsPerTask)});
-            }
-        }
+        auto task_of = [&](std::int64_t t) {
+            const std::int64_t i = std::upper_bound(first.begin(), first.end(), t) - first.begin() - 1;
+            const std::int64_t j0 = i + (t - first[i]) * kPairsPerTask;
+            return Task{i, j0, std::min(nblocks_, j0 + kPairsPerTask)};
+        };
         locks_.reset(new std::mutex[nblocks_]);
         const int nt = resolve_threads(p_.threads);
         std::vector<Scratch> scratch(nt);
         parallel_for(
-            static_cast<std::int64_t>(tasks.size()), nt, hooks,
+            first[nblocks_], nt, hooks,
             [&](std::int64_t t, int tid) {
-                const Task& task = tasks[t];
+                const Task task = task_of(t);
                 Scratch& s = scratch[tid];
                 pack_fixed(task.i, s);
                 for (std::int64_t j = task.j0; j < task.j1; ++j) {
@@ -201,7 +206,10 @@ public:
                     select(top, task.i, j, s.a.valid, s.b.valid, s.ct.data(), s.a.padded, s.hits);
                 }
             },
-            [&](std::int64_t t) { return tasks[t].j1 - tasks[t].j0; });
+            [&](std::int64_t t) {
+                const Task task = task_of(t);
+                return task.j1 - task.j0;
+            });
     }
 
     // bf16 shortlist -> exact fp32 similarities (the fp32 path's values), best k of the K kept.
