@@ -20,7 +20,7 @@ def exact(embeddings):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def bench_rbic(benchmark, embeddings, exact, precision):
+def test_rbic(benchmark, embeddings, exact, precision):
     g = benchmark.pedantic(
         knn_graph, args=(embeddings, BENCH_K), kwargs={"precision": precision, "threads": BENCH_THREADS},
         rounds=5, warmup_rounds=1,
@@ -30,14 +30,14 @@ def bench_rbic(benchmark, embeddings, exact, precision):
     assert benchmark.extra_info["recall"] >= 0.999
 
 
-def bench_faiss(benchmark, embeddings, exact):
+def test_faiss(benchmark, embeddings, exact):
     faiss = pytest.importorskip("faiss")
     faiss.omp_set_num_threads(BENCH_THREADS)
     idx, _ = benchmark.pedantic(faiss_knn, args=(embeddings, BENCH_K), rounds=5, warmup_rounds=1)
     benchmark.extra_info["recall"] = recall_at_k(idx, exact.indices)
 
 
-def bench_numpy(benchmark, embeddings, exact):
+def test_numpy(benchmark, embeddings, exact):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(BENCH_THREADS):
         idx, _ = benchmark.pedantic(numpy_knn, args=(embeddings, BENCH_K), rounds=5, warmup_rounds=1)
