@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from conftest import BENCH_K, BENCH_THREADS
 from knn_baselines import faiss_knn, numpy_knn, recall_at_k
-
 from rbic_fast import knn_graph
 
 
@@ -22,8 +21,11 @@ def exact(embeddings):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_rbic(benchmark, embeddings, exact, precision):
     g = benchmark.pedantic(
-        knn_graph, args=(embeddings, BENCH_K), kwargs={"precision": precision, "threads": BENCH_THREADS},
-        rounds=5, warmup_rounds=1,
+        knn_graph,
+        args=(embeddings, BENCH_K),
+        kwargs={"precision": precision, "threads": BENCH_THREADS},
+        rounds=5,
+        warmup_rounds=1,
     )
     benchmark.extra_info["kernel"] = g.kernel
     benchmark.extra_info["recall"] = recall_at_k(g.indices, exact.indices)

@@ -2,9 +2,14 @@
 
 import os
 
+from knn_baselines import faiss_openblas_coretype
+
+# Before numpy/faiss load their OpenBLAS: see faiss_openblas_coretype().
+if faiss_openblas_coretype():
+    os.environ.setdefault("OPENBLAS_CORETYPE", faiss_openblas_coretype())
+
 import numpy as np
 import pytest
-
 from rbic_fast.synthetic import clustered_embeddings
 
 BENCH_N = int(os.environ.get("RBIC_BENCH_N", "20000"))

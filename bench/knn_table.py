@@ -19,6 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from knn_baselines import faiss_openblas_coretype
+
 TOOLS = ["rbic_fp32", "rbic_bf16", "faiss", "numpy", "sgemm_half"]
 # sgemm_half: NumPy/OpenBLAS sgemm over the same upper-triangle block pairs the self-join computes, with no
 # normalisation or top-k: the bare-BLAS speed reference for rbic_fast's own kernel (same 2n²d/t metric).
@@ -37,9 +40,8 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from knn_baselines import faiss_knn, numpy_knn
-
     import rbic_fast
+    from knn_baselines import faiss_knn, numpy_knn
 
     if tool == "faiss":
         import faiss
@@ -68,8 +70,16 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
 def run_tool(tool: str, data: str, k: int, threads: int, out: str) -> dict:
     # Passive OpenMP waits: on a shared machine, spinning barriers (faiss's OpenMP loops) collapse when
     # cores are oversubscribed; this keeps the comparison about the kernels, not about spin-waiting.
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    )
+    coretype = faiss_openblas_coretype()
+    if tool == "faiss" and coretype and "OPENBLAS_CORETYPE" not in os.environ:
+        env["OPENBLAS_CORETYPE"] = coretype
     cmd = [sys.executable, __file__, "--worker", tool, data, str(k), str(threads), out]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -92,23 +102,36 @@ def main() -> None:
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from knn_baselines import recall_at_k
-
     import rbic_fast
+    from knn_baselines import recall_at_k
     from rbic_fast.synthetic import clustered_embeddings
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     info = rbic_fast.build_info()
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, "
-          f"threads={args.threads}, k={args.k}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}, load avg {os.getloadavg()[0]:.1f}, best of {args.repeat}")
-    print(f"# rbic_fast {info['version']} ({info['simd']}, {','.join(info['cpu_features'])}), numpy {np.__version__}"
-          + (f", faiss {__import__('faiss').__version__}" if "faiss" in args.tools else ""))
-    print("# clustered unit-norm float32 embeddings (rbic_fast.synthetic.clustered_embeddings, seed 0); recall@k "
-          "vs faiss IndexFlatIP (vs rbic fp32 when faiss is not run)")
+    print(
+        f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, "
+        f"threads={args.threads}, k={args.k}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'PASSIVE')}, load avg {os.getloadavg()[0]:.1f}, best of {args.repeat}"
+    )
+    print(
+        f"# rbic_fast {info['version']} ({info['simd']}, {','.join(info['cpu_features'])}), numpy {np.__version__}"
+        + (f", faiss {__import__('faiss').__version__}" if "faiss" in args.tools else "")
+    )
+    print(
+        "# clustered unit-norm float32 embeddings (rbic_fast.synthetic.clustered_embeddings, seed 0); recall@k "
+        "vs faiss IndexFlatIP (vs rbic fp32 when faiss is not run)"
+    )
     print()
-    print("| n | d | tool | seconds | GFLOP/s (2n²d/t) | speed-up vs faiss | vs NumPy | recall@k | peak RSS MB "
-          "| above input MB |")
+    print(
+        "| n | d | tool | seconds | GFLOP/s (2n²d/t) | speed-up vs faiss | vs NumPy | recall@k | peak RSS MB "
+        "| above input MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -128,9 +151,16 @@ def main() -> None:
                 t = r["seconds"]
                 vs = {b: (f"{res[b]['seconds'] / t:.2f}x" if b in res else "—") for b in ("faiss", "numpy")}
                 found = os.path.join(tmp, f"{tool}.npy")
-                rec = f"{recall_at_k(np.load(found), truth):.5f}" if truth is not None and os.path.exists(found) else "—"
-                print(f"| {n} | {d} | {tool} | {t:.2f} | {2 * n * n * d / t / 1e9:.0f} | {vs['faiss']} | {vs['numpy']} "
-                      f"| {rec} | {r['hwm_mb']:.0f} | {r['hwm_mb'] - r['input_rss_mb']:.0f} |", flush=True)
+                rec = (
+                    f"{recall_at_k(np.load(found), truth):.5f}"
+                    if truth is not None and os.path.exists(found)
+                    else "—"
+                )
+                print(
+                    f"| {n} | {d} | {tool} | {t:.2f} | {2 * n * n * d / t / 1e9:.0f} | {vs['faiss']} | {vs['numpy']} "
+                    f"| {rec} | {r['hwm_mb']:.0f} | {r['hwm_mb'] - r['input_rss_mb']:.0f} |",
+                    flush=True,
+                )
     print(f"\n# load avg at end {os.getloadavg()[0]:.1f}")
 
 

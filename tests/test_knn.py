@@ -1,13 +1,13 @@
 """rbic_fast.knn_graph: exact top-k cosine neighbours against a NumPy brute-force oracle."""
 
+import itertools
 import threading
 import time
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-
 import rbic_fast
+import scipy.sparse as sp
 from rbic_fast import _core
 from rbic_fast.knn import KnnGraph, KnnWarning, knn_graph
 from rbic_fast.synthetic import clustered_embeddings
@@ -189,10 +189,19 @@ def test_nan_and_inf_rows_are_named():
         knn_graph(x, 3)
 
 
+def test_overflowing_rows_are_rejected():
+    x = random_rows(30, 4)
+    x[3] = 1e20  # finite, but x @ x overflows float32
+    with pytest.raises(ValueError, match=r"float32 range\): rows 3\."):
+        knn_graph(x, 2, normalize=False)
+
+
 def test_zero_rows_are_named_and_capped():
     x = random_rows(100, 8)
     x[list(range(10, 23))] = 0.0
-    with pytest.raises(ValueError, match=r"13 all-zero row\(s\): rows 10, 11, .*19, \.\.\. \(3 more\).*normalize=False"):
+    with pytest.raises(
+        ValueError, match=r"13 all-zero row\(s\): rows 10, 11, .*19, \.\.\. \(3 more\).*normalize=False"
+    ):
         knn_graph(x, 3)
     g = knn_graph(x, 3, normalize=False)  # raw inner products are defined for zero rows
     assert_exact_knn(g, x, 3, normalize=False)
@@ -290,7 +299,7 @@ def test_progress_callback(precision):
     assert len(totals) == 1
     total = totals.pop()
     assert seen[-1] == (total, total)
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
 
 
 def test_progress_exception_propagates():
@@ -305,7 +314,9 @@ def test_progress_exception_propagates():
 def directed(g: KnnGraph, min_similarity=None) -> sp.csr_matrix:
     n, k = g.n, g.k
     rows = np.repeat(np.arange(n), k)
-    a = sp.coo_matrix((g.similarities.ravel().astype(np.float64), (rows, g.indices.ravel())), shape=(n, n)).tocsr()
+    a = sp.coo_matrix(
+        (g.similarities.ravel().astype(np.float64), (rows, g.indices.ravel())), shape=(n, n)
+    ).tocsr()
     a.setdiag(0)
     if min_similarity is not None:
         a.data[a.data < min_similarity] = 0
@@ -337,7 +348,9 @@ def test_to_csr_matches_scipy(clustered_graph, min_similarity):
     mean, mx = g.to_csr("mean").toarray(), g.to_csr("max").toarray()
     a = a.toarray()
     mutual = (a > 0) & (a.T > 0)
-    assert np.allclose(mean[mutual], mx[mutual]) and np.allclose(mean[(a > 0) & ~mutual], a[(a > 0) & ~mutual] / 2)
+    assert np.allclose(mean[mutual], mx[mutual]) and np.allclose(
+        mean[(a > 0) & ~mutual], a[(a > 0) & ~mutual] / 2
+    )
 
 
 def test_to_csr_negative_weights_and_bad_mode():

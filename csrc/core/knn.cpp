@@ -147,7 +147,8 @@ public:
                 const float* row = row_f32(r, tmp[tid]);
                 double ss = 0.0;
                 for (std::int64_t k = 0; k < d_; ++k) ss += static_cast<double>(row[k]) * row[k];
-                if (!std::isfinite(ss)) {
+                // Also rejects finite rows whose fp32 dot products would overflow (|x|^2 > FLT_MAX).
+                if (!(ss <= std::numeric_limits<float>::max())) {
                     bad[c].push_back(r);
                 } else if (p_.normalize) {
                     if (ss == 0.0) zero[c].push_back(r);
@@ -162,8 +163,9 @@ public:
         }
         if (!all_bad.empty()) {
             throw std::invalid_argument(
-                "embeddings has " + std::to_string(all_bad.size()) + " row(s) containing NaN or Inf (or values whose "
-                "squared norm overflows): rows " + list_rows(all_bad) +
+                "embeddings has " + std::to_string(all_bad.size()) +
+                " row(s) containing NaN or Inf (or with a squared norm above the float32 range): rows " +
+                list_rows(all_bad) +
                 ". Drop or re-embed these rows before building the kNN graph.");
         }
         if (!all_zero.empty()) {
