@@ -24,7 +24,7 @@ class KnnWarning(UserWarning):
     """A kNN argument was adjusted (``k`` clipped to the number of available neighbours)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # array fields: identity equality, not an ambiguous elementwise ==
 class KnnGraph:
     """Top-k neighbours of every row.
 
