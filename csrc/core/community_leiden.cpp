@@ -30,6 +30,7 @@ using i64 = std::int64_t;
 // batches mean fewer sequential regathers, larger ones fewer parallel launches.
 constexpr i64 kBatch = 2048;
 constexpr i64 kGatherChunk = 64;
+constexpr i64 kParallelWork = 32768;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
 
 struct Rng {  // splitmix64: tiny, portable, and identical on every platform (unlike std::shuffle)
@@ -91,9 +92,16 @@ struct Ctx {
             };
         }
     }
+    // Runs fn(task, thread) for every task; inline on the calling thread when `work` (edge visits) is
+    // too small to pay for waking the team, which on a loaded machine can cost milliseconds.
     template <class F>
-    void run(i64 tasks, F&& fn) {
-        parallel_for(tasks, threads, loop_hooks, fn);
+    void run(i64 tasks, i64 work, F&& fn) {
+        if (threads > 1 && work >= kParallelWork) {
+            parallel_for(tasks, threads, loop_hooks, fn);
+            return;
+        }
+        for (i64 t = 0; t < tasks; ++t) fn(t, 0);
+        if (loop_hooks.interrupt && loop_hooks.interrupt()) throw Interrupted();
     }
 };
 
@@ -170,7 +178,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         }
         n_cand.resize(static_cast<std::size_t>(nb));
         k_own.resize(static_cast<std::size_t>(nb));
-        ctx.run((nb + kGatherChunk - 1) / kGatherChunk, [&](i64 t, int tid) {
+        ctx.run((nb + kGatherChunk - 1) / kGatherChunk, off[nb], [&](i64 t, int tid) {
             const i64 end = std::min(nb, (t + 1) * kGatherChunk);
             for (i64 b = t * kGatherChunk; b < end; ++b) {
                 n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid], &cand_c[off[b]],
@@ -254,7 +262,7 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
     std::vector<i32> rcomm(static_cast<std::size_t>(n)), rsize(static_cast<std::size_t>(n));
     std::vector<double> ext(static_cast<std::size_t>(n)), rtot(static_cast<std::size_t>(n)),
         rext(static_cast<std::size_t>(n));
-    ctx.run(n_comm, [&](i64 s, int tid) {
+    ctx.run(n_comm, 2 * g.indptr[n], [&](i64 s, int tid) {
         const i32* mem = members.data() + start[s];
         const i64 sz = start[s + 1] - start[s];
         double a_s = 0.0;
@@ -332,7 +340,7 @@ Owned aggregate(const View<W>& g, const std::vector<i32>& group, i32 n_group, Ct
     std::vector<std::vector<i32>> cols(static_cast<std::size_t>(tasks));
     std::vector<std::vector<double>> ws(static_cast<std::size_t>(tasks));
     std::vector<i64> row_len(static_cast<std::size_t>(n_group));
-    ctx.run(tasks, [&](i64 t, int tid) {
+    ctx.run(tasks, g.indptr[n], [&](i64 t, int tid) {
         double* acc = ctx.acc[tid].data();
         std::vector<i32>& touched = ctx.touched[tid];
         const i64 end = std::min<i64>(n_group, (t + 1) * kRows);
