@@ -26,13 +26,13 @@ namespace {
 using i32 = std::int32_t;
 using i64 = std::int64_t;
 
-// Nodes whose moves are gathered together: n / kBatchDivisor within [kMinBatch, kMaxBatch]. The result
-// does not depend on it (see above). A node must be regathered when a neighbour moved earlier in its
-// batch, which happens with probability ~ degree * batch / (2 n) early on: small batches keep that
-// sequential work low, large ones amortise the parallel launches.
-constexpr i64 kBatchDivisor = 64;
-constexpr i64 kMinBatch = 512;
-constexpr i64 kMaxBatch = 4096;
+// Nodes whose moves are gathered together. The result does not depend on it (see above). A node is
+// regathered on the calling thread when a neighbour moved earlier in its batch, so the batch adapts:
+// it halves while more than 1/8 of a batch needed regathering and doubles while under 1/64 did,
+// between kMinBatch and n / 8 (kMaxBatchShare). Fewer, larger batches amortise the parallel launches.
+constexpr i64 kMinBatch = 256;
+constexpr i64 kStartBatch = 1024;
+constexpr i64 kMaxBatchShare = 8;
 constexpr i64 kGatherChunk = 64;
 constexpr i64 kParallelWork = 16384;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
@@ -163,7 +163,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
     std::vector<i64> off;
     std::vector<double> k_own, cand_w;
     bool moved = false;
-    const i64 batch_size = std::clamp<i64>(n / kBatchDivisor, kMinBatch, kMaxBatch);
+    const i64 max_batch = std::max<i64>(kMinBatch, n / kMaxBatchShare);
+    i64 batch_size = std::min(kStartBatch, max_batch);
     while (size > 0) {
         const i64 nb = std::min(size, batch_size);
         batch.resize(static_cast<std::size_t>(nb));
@@ -190,10 +191,12 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
                                    &cand_w[off[b]], k_own[b]);
             }
         });
+        i64 regathered = 0;
         for (i64 b = 0; b < nb; ++b) {
             const i32 i = batch[b];
             in_queue[i] = 0;
             if (dirty[i] == stamp) {
+                ++regathered;
                 n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0], &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
             }
@@ -232,6 +235,11 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
                     in_queue[j] = 1;
                 }
             }
+        }
+        if (regathered * 8 > nb) {
+            batch_size = std::max(kMinBatch, batch_size / 2);
+        } else if (regathered * 64 < nb) {
+            batch_size = std::min(max_batch, batch_size * 2);
         }
     }
     return moved;
