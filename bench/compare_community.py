@@ -6,7 +6,7 @@ is its own graph construction, "algo" the algorithm alone. Modularity is compute
 clusters, "disc." counts communities that are not connected.
 
 Usage: PYTHONPATH=python python bench/compare_community.py [--n 100000] [--threads 2] [--repeat 3]
-       [--skip networkx,leidenalg]
+       [--skip networkx_louvain,leidenalg] [--graph clustered|planted]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rbic_fast  # noqa: E402
-from community_data import clustered_knn_graph  # noqa: E402
+from community_data import clustered_knn_graph, planted_knn_graph  # noqa: E402
 
 
 def ari(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,8 +134,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", default="")
+    ap.add_argument("--graph", choices=["clustered", "planted"], default="clustered",
+                    help="kNN graph of clustered embeddings, or the planted kNN-like generator")
     args = ap.parse_args()
-    g, labels = clustered_knn_graph(args.n)
+    g, labels = (clustered_knn_graph if args.graph == "clustered" else planted_knn_graph)(args.n)
     indptr, indices, data = g.indptr, g.indices, g.data
     skip = set(filter(None, args.skip.split(",")))
     rows = []
@@ -152,7 +154,7 @@ def main() -> None:
         print(f"# {name}: {total:.3f}s", file=sys.stderr, flush=True)
     ref = {r[0]: r for r in rows}["rbic_fast"]
     load = os.getloadavg()
-    print(f"n={args.n} nnz={g.nnz} threads={args.threads} repeat={args.repeat} (median) "
+    print(f"graph={args.graph} n={args.n} nnz={g.nnz} threads={args.threads} repeat={args.repeat} (median) "
           f"load={load[0]:.2f},{load[1]:.2f},{load[2]:.2f} cpu={os.cpu_count()}")
     print("| tool | total s | build s | algo s | total / rbic_fast | modularity | #comms | ARI | disc. |")
     print("|---|---|---|---|---|---|---|---|---|")

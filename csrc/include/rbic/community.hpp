@@ -35,6 +35,7 @@ struct LeidenResult {
 /// The local moving evaluates batches of queued nodes in parallel against a snapshot and applies
 /// them in queue order, recomputing any node whose neighbourhood changed meanwhile; the result is
 /// exactly the sequential algorithm's, hence identical for a seed at every thread count.
+/// `g` must pass graph::validate (the bindings call it first).
 LeidenResult leiden_partition(const LeidenParams& params, const CsrGraph& g, const Hooks& hooks);
 
 /// Newman modularity sum_c [in_c / 2m - gamma (tot_c / 2m)^2] in the adjacency-matrix convention
