@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "steps_automaton.hpp"
+#include "steps_simd.hpp"
 #include "steps_utf8.hpp"
 
 namespace rbic::steps {
@@ -88,6 +89,7 @@ struct Scratch {
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
     std::vector<std::uint64_t> norms;
+    std::vector<u8> norm_buf;
     FirstDefs first_defs;
 };
 
@@ -226,7 +228,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
-    for (std::int64_t i = 0; i < n; ++i) c.letters += utf8::is_letter(p[i]);
+    c.letters = simd::count_letters(p, n);
     State state = kText;
     std::int64_t i = 0;
     auto sentence_end = [&](std::int64_t after) {
@@ -234,6 +236,8 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
     };
     while (i < n) {
+        i = simd::next_scan_event(p, n, i);
+        if (i >= n) break;
         const u8 b = p[i];
         if (b >= 0x80) {
             utf8::Unit u = utf8::decode(p + i, end);
@@ -325,9 +329,10 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                     i = k;
                 } else if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
-                        // Inside a word or a command: nothing in the rest of the word can start a token.
+                        // Inside a word or a command: the following letters cannot start a token either
+                        // (a digit can end the run: "\\pi3r" has the variable r).
                         ++i;
-                        while (i < n && utf8::is_word(p[i])) ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
                         break;
                     }
                     std::int64_t e = i + 1;
@@ -348,7 +353,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                     ok = ok && (e >= n || !utf8::is_word(p[e]));
                     if (!ok) {
                         ++i;
-                        while (i < n && utf8::is_word(p[i])) ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
                         break;
                     }
                     const u8* q = utf8::skip_spaces(p + e, end);
@@ -398,22 +403,54 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
     (void)end;
 }
 
-// FNV-1a over the step's characters with blanks removed and ASCII lower-cased (invalid bytes as U+FFFD).
-std::uint64_t normalized_hash(const u8* p, const u8* end) {
-    std::uint64_t h = 0xCBF29CE484222325ull;
+// Hash of a step with blanks removed and ASCII lower-cased: the normalised text is written to `buf` as UTF-8
+// (an invalid sequence as U+FFFD, so equal hashes mean equal code points), then hashed 8 bytes at a time.
+std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) {
+    static const struct Table {
+        u8 value[128];
+        u8 keep[128];
+        Table() {
+            for (int b = 0; b < 128; ++b) {
+                value[b] = utf8::lower(static_cast<u8>(b));
+                keep[b] = !utf8::ascii_blank(static_cast<u8>(b));
+            }
+        }
+    } table;
+    buf.resize(static_cast<std::size_t>(end - p) + 8);
+    u8* out = buf.data();
+    std::size_t k = 0;
     while (p < end) {
         const u8 b = *p;
         if (b < 0x80) {
+            out[k] = table.value[b];
+            k += table.keep[b];
             ++p;
-            if (!utf8::ascii_blank(b)) h = (h ^ utf8::lower(b)) * 0x100000001B3ull;
             continue;
         }
         utf8::Unit u = utf8::decode(p, end);
+        if (u.cp == 0xFFFD && !(u.len == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] == 0xBD)) {
+            buf.resize(buf.size() + 2);  // an invalid byte (1 byte) becomes 3 bytes
+            out = buf.data();
+            out[k] = 0xEF; out[k + 1] = 0xBF; out[k + 2] = 0xBD;
+            k += 3;
+        } else if (u.cp != 0xA0 && u.cp != 0x3000) {
+            for (int q = 0; q < u.len; ++q) out[k + q] = p[q];
+            k += u.len;
+        }
         p += u.len;
-        if (u.cp == 0xA0 || u.cp == 0x3000) continue;
-        h = (h ^ (0x80000000u | u.cp)) * 0x100000001B3ull;
     }
-    return h;
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ k;
+    std::size_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, out + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, out + i, k - i);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
 }
 
 void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& sc, Result& out) {
@@ -473,7 +510,7 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
 
     // Redundancy: distinct normalised steps.
     sc.norms.resize(m);
-    for (std::size_t j = 0; j < m; ++j) sc.norms[j] = normalized_hash(p + sc.spans[j].first, p + sc.spans[j].second);
+    for (std::size_t j = 0; j < m; ++j) sc.norms[j] = normalized_hash(p + sc.spans[j].first, p + sc.spans[j].second, sc.norm_buf);
     std::sort(sc.norms.begin(), sc.norms.end());
     const std::size_t distinct = std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
 

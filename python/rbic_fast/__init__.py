@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from . import reference
+from .steps import TraceFeatures, parse_traces, steps
 
 __version__: str = _core.build_info()["version"]
 
@@ -21,4 +23,4 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__"]
+__all__ = ["RbicError", "build_info", "__version__", "TraceFeatures", "parse_traces", "steps"]
