@@ -89,6 +89,7 @@ struct Scratch {
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
     std::vector<std::uint64_t> norms;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
     std::vector<u8> norm_buf;
     FirstDefs first_defs;
 };
@@ -175,18 +176,38 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     const std::uint32_t* delta = ac.delta.data();
     const std::uint32_t* cls = ac.byte_class.data();
     const std::uint32_t thr = ac.out_threshold;
-    const std::uint32_t ncls = ac.n_classes;
-    std::uint32_t st = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-        st = delta[st + cls[p[i]]];
-        if (st >= thr) {
-            const std::uint32_t id = st / ncls;
-            for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
-                const CompiledRule& c = ac.rules[ac.out_rules[k]];
-                const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
-                if (rule_ok(c, p, p + n, start, i + 1)) sc.hits.push_back({start, i + 1, c.rule.category});
-            }
+    auto emit = [&](std::uint32_t st, std::int64_t i) {
+        const std::uint32_t id = st / ac.n_classes;
+        for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
+            const CompiledRule& c = ac.rules[ac.out_rules[k]];
+            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
+            if (rule_ok(c, p, p + n, start, i + 1)) sc.hits.push_back({start, i + 1, c.rule.category});
         }
+    };
+    // One stream per quarter of the text, interleaved: the four transition loads are independent, which hides
+    // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
+    // match ending in a quarter is found by exactly that quarter's stream; hits are sorted afterwards anyway.
+    constexpr int kStreams = 4;
+    const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
+    const std::int64_t q = n / kStreams;
+    std::int64_t tail_from = 0;
+    std::uint32_t tail_state = 0;
+    if (q > 4 * warm + 64) {
+        std::uint32_t st[kStreams] = {0, 0, 0, 0};
+        for (int k = 1; k < kStreams; ++k)
+            for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
+        for (std::int64_t t = 0; t < q; ++t) {
+            for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
+            for (int k = 0; k < kStreams; ++k)
+                if (st[k] >= thr) emit(st[k], k * q + t);
+        }
+        tail_from = kStreams * q;
+        tail_state = st[kStreams - 1];
+    }
+    std::uint32_t st = tail_state;
+    for (std::int64_t i = tail_from; i < n; ++i) {
+        st = delta[st + cls[p[i]]];
+        if (st >= thr) emit(st, i);
     }
     std::sort(sc.hits.begin(), sc.hits.end(), [](const Hit& a, const Hit& b) {
         return a.start != b.start ? a.start < b.start : a.end > b.end;
@@ -220,6 +241,21 @@ void count_units(const u8* p, const u8* end, ScanCounts& c) {
     }
 }
 
+// True when p[0, i) ends a line-initial list number (1-3 digits after spaces and #*>), as in "3. Hence".
+bool list_number_before(const u8* p, std::int64_t i) {
+    std::int64_t j = i;
+    while (j > 0 && i - j < 3 && utf8::is_digit(p[j - 1])) --j;
+    if (j == i || (j > 0 && utf8::is_digit(p[j - 1]))) return false;
+    while (j > 0) {
+        const u8 b = p[j - 1];
+        if (utf8::ascii_space(b) || b == '#' || b == '*' || b == '>') { --j; continue; }
+        const int w = utf8::wide_space_before(p, p + j);
+        if (!w) break;
+        j -= w;
+    }
+    return j == 0 || p[j - 1] == '\n' || p[j - 1] == '\r';
+}
+
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.clear();
@@ -230,7 +266,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     const u8* end = p + n;
     c.letters = simd::count_letters(p, n);
     State state = kText;
-    std::int64_t i = 0;
+    std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
@@ -287,12 +323,13 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                 break;
             }
             case '<': {
-                if (state == kText && i + 1 < n && p[i + 1] == '<') {
+                if (i + 1 < n && p[i + 1] == '<') {
                     std::int64_t k = i + 2;
                     while (k < n && p[k] != '<' && p[k] != '>' && p[k] != '\n' && p[k] != '\r') ++k;
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
-                        i = k + 2;
+                        annotation_start = i;
+                        i = annotation_end = k + 2;
                         break;
                     }
                 }
@@ -306,6 +343,9 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                 ++i;
                 break;
             case '.':
+                if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
+                ++i;
+                break;
             case '!':
             case '?':
                 if (state == kText) sentence_end(i + 1);
@@ -324,7 +364,14 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                         while (k < n && utf8::is_digit(p[k])) ++k;
                     }
                     ++c.numbers;
-                    const u8* q = utf8::skip_spaces_back(p, p + i);
+                    // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+                    const u8* q = p + (annotation_end == i ? annotation_start : i);
+                    while (q > p) {
+                        if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+                        const int w = utf8::wide_space_before(p, q);
+                        if (!w) break;
+                        q -= w;
+                    }
                     sc.entities.push_back({i, static_cast<std::int32_t>(k - i), q > p && q[-1] == '='});
                     i = k;
                 } else if (utf8::is_letter(b)) {
@@ -357,7 +404,11 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                         break;
                     }
                     const u8* q = utf8::skip_spaces(p + e, end);
-                    const bool def = q < end && *q == '=' && (q + 1 >= end || q[1] != '=');
+                    bool def = q < end && *q == '=' && (q + 1 >= end || q[1] != '=') && !(i > 0 && utf8::is_digit(p[i - 1]));
+                    if (def) {
+                        const u8* r = utf8::skip_spaces_back(p, p + i);
+                        def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
+                    }
                     sc.entities.push_back({i, static_cast<std::int32_t>(e - i), def});
                     i = e;
                 } else {
@@ -508,11 +559,31 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
                 sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
     }
 
-    // Redundancy: distinct normalised steps.
-    sc.norms.resize(m);
-    for (std::size_t j = 0; j < m; ++j) sc.norms[j] = normalized_hash(p + sc.spans[j].first, p + sc.spans[j].second, sc.norm_buf);
-    std::sort(sc.norms.begin(), sc.norms.end());
-    const std::size_t distinct = std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
+    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count and sum
+    // of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not unique get
+    // the exact normalised hash.
+    sc.sigs.resize(m);
+    for (std::size_t j = 0; j < m; ++j)
+        sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
+                      static_cast<std::uint32_t>(j)};
+    std::sort(sc.sigs.begin(), sc.sigs.end());
+    std::size_t distinct = 0;
+    for (std::size_t a = 0; a < m;) {
+        std::size_t b = a + 1;
+        while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
+        if (b - a == 1) {
+            ++distinct;
+        } else {
+            sc.norms.clear();
+            for (std::size_t q = a; q < b; ++q) {
+                const auto& span = sc.spans[sc.sigs[q].second];
+                sc.norms.push_back(normalized_hash(p + span.first, p + span.second, sc.norm_buf));
+            }
+            std::sort(sc.norms.begin(), sc.norms.end());
+            distinct += std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
+        }
+        a = b;
+    }
 
     std::int64_t* f = out.ints;
     f[kChars] = c.chars;

@@ -49,8 +49,7 @@ Automaton::Automaton(const std::vector<MarkerRule>& input) {
             throw std::invalid_argument("lexicon rule " + std::to_string(r) + ": initial must be 0, 1 or 2");
         if (!seen.insert(pat).second)
             throw std::invalid_argument("lexicon rule " + std::to_string(r) + ": duplicate pattern '" + pat + "'");
-        const auto first = static_cast<std::uint8_t>(pat.front());
-        root_skip = root_skip && (utf8::is_word(first) || first >= 0xC0);
+        max_len = std::max(max_len, pat.size());
         c.followed_by = split_chars(c.rule.followed_by);
         c.left_word = utf8::is_word(static_cast<std::uint8_t>(pat.front()));
         c.right_word = utf8::is_word(static_cast<std::uint8_t>(pat.back()));

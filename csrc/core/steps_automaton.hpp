@@ -33,9 +33,7 @@ public:
     std::uint32_t out_threshold = 0;              ///< states * n_classes at or above this have outputs
     std::vector<std::uint32_t> out_begin;         ///< per state: range into out_rules
     std::vector<std::uint32_t> out_rules;         ///< rule indices, all patterns ending in the state
-    /// Every pattern starts with a word character or a non-ASCII byte, so from the root state the matcher may
-    /// jump to the next word start or lead byte (a match starting elsewhere would fail its word boundary).
-    bool root_skip = true;
+    std::size_t max_len = 0;                      ///< longest pattern, in bytes
 };
 
 }  // namespace rbic::steps

@@ -1,6 +1,6 @@
-// Skip-ahead helpers of the trace parser (private): find the next byte that can matter, 16 bytes at a time.
-// Both are pure accelerations: they return the first position >= i whose byte the scalar code would not treat
-// as a no-op, so results are identical with or without SSE2 (the scalar fallback checks byte by byte).
+// SSE2 helpers of the trace parser (private), each with a scalar fallback giving identical results: the scan's
+// skip-ahead (the first position whose byte the scalar code would not treat as a no-op), letter counts and
+// the step signature used to find candidate duplicate steps.
 #pragma once
 
 #include <cstdint>
@@ -29,13 +29,6 @@ inline bool scan_event(const std::uint8_t* p, std::int64_t i) {
     return false;
 }
 
-/// True at a position where a marker may start: a word start, any non-ASCII lead byte.
-inline bool marker_start(const std::uint8_t* p, std::int64_t i) {
-    const std::uint8_t b = p[i];
-    if (b >= 0xC0) return true;
-    return utf8::is_word(b) && (i == 0 || !utf8::is_word(p[i - 1]));
-}
-
 #if defined(__SSE2__)
 namespace detail {
 inline __m128i in_range(__m128i x, char lo, char hi) {  // signed compare: bytes >= 0x80 are never in range
@@ -49,6 +42,43 @@ inline __m128i word(__m128i x) { return _mm_or_si128(_mm_or_si128(letter(x), dig
 inline int ctz(unsigned m) { return __builtin_ctz(m); }
 }  // namespace detail
 #endif
+
+/// Count (high 24 bits) and sum (low 40 bits) of the non-blank ASCII bytes of [p, p + n), lower-cased. Equal
+/// normalised steps (blanks removed, ASCII lower-cased; non-ASCII left out) have equal signatures.
+inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
+    std::uint64_t count = 0, sum = 0;
+    std::int64_t i = 0;
+#if defined(__SSE2__)
+    using namespace detail;
+    while (i + 16 <= n) {
+        __m128i cnt = _mm_setzero_si128(), total = _mm_setzero_si128();
+        for (int k = 0; k < 255 && i + 16 <= n; ++k, i += 16) {
+            const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+            const __m128i upper = in_range(x, 'A', 'Z');
+            const __m128i low = _mm_or_si128(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+            const __m128i blank = _mm_or_si128(_mm_or_si128(eq(x, ' '), eq(x, '\t')),
+                                               _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')),
+                                                            _mm_or_si128(eq(x, 0x0B), eq(x, 0x0C))));
+            const __m128i keep = _mm_andnot_si128(_mm_or_si128(blank, _mm_cmplt_epi8(x, _mm_setzero_si128())),
+                                                  _mm_set1_epi8(-1));
+            cnt = _mm_sub_epi8(cnt, keep);
+            total = _mm_add_epi64(total, _mm_sad_epu8(_mm_and_si128(low, keep), _mm_setzero_si128()));
+        }
+        const __m128i c = _mm_sad_epu8(cnt, _mm_setzero_si128());
+        count += static_cast<std::uint64_t>(_mm_cvtsi128_si32(c) + _mm_extract_epi16(c, 4));
+        sum += static_cast<std::uint64_t>(_mm_cvtsi128_si64(total)) +
+               static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(total, total)));
+    }
+#endif
+    for (; i < n; ++i) {
+        const std::uint8_t b = p[i];
+        if (b < 0x80 && !utf8::ascii_blank(b)) {
+            ++count;
+            sum += utf8::lower(b);
+        }
+    }
+    return (count << 40) ^ sum;
+}
 
 /// Number of ASCII letters in [p, p + n).
 inline std::int64_t count_letters(const std::uint8_t* p, std::int64_t n) {
@@ -94,27 +124,6 @@ inline std::int64_t next_scan_event(const std::uint8_t* p, std::int64_t n, std::
         if (i == 0 || i + 1 >= n) return i;  // the edges are left to the scalar code
         if (scan_event(p, i)) return i;
     }
-    return n;
-}
-
-/// First i' >= i with marker_start(p, i'), or n.
-inline std::int64_t next_marker_start(const std::uint8_t* p, std::int64_t n, std::int64_t i) {
-#if defined(__SSE2__)
-    using namespace detail;
-    while (i >= 1 && i + 16 <= n) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-        const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
-        // x >= 0xC0 (a lead byte) <=> (x ^ 0x80) > 0x3F as signed bytes.
-        const __m128i lead = _mm_cmpgt_epi8(_mm_xor_si128(x, _mm_set1_epi8(static_cast<char>(0x80))),
-                                             _mm_set1_epi8(0x3F));
-        const __m128i start = _mm_andnot_si128(word(prev), word(x));
-        const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(lead, start)));
-        if (mask) return i + ctz(mask);
-        i += 16;
-    }
-#endif
-    for (; i < n; ++i)
-        if (marker_start(p, i)) return i;
     return n;
 }
 

@@ -26,6 +26,8 @@ ALNUM = LETTERS | DIGITS
 WORD = ALNUM | {"_"}
 IDENT_PREV = LETTERS | frozenset("_\\")
 SETVAR_END = frozenset("=为是")
+DEF_BLOCKERS = frozenset("+-*/^=")
+LIST_SKIP = SPACES | frozenset("#*>")
 SEQ, CAUSAL, CONCL, CONTRAST, VERIFY, BACKTRACK, EXPLORE = range(len(CATEGORIES))
 TEXT, INLINE_DOLLAR, INLINE_PAREN, DISPLAY_DOLLAR, DISPLAY_BRACKET = range(5)
 
@@ -122,6 +124,7 @@ def scan(a: str) -> dict[str, Any]:
     state = TEXT
     hard, sentence, entities = [0], [], []  # entities: (position, key, is_definition)
     eq = display = inline = numbers = 0
+    annotation = (-1, -1)
     i = 0
     while i < n:
         c = a[i]
@@ -155,8 +158,9 @@ def scan(a: str) -> dict[str, Any]:
                 i += 2
             else:
                 i += 1
-        elif c == "<" and state == TEXT and i + 1 < n and a[i + 1] == "<" and _annotation_end(a, i) >= 0:
-            i = _annotation_end(a, i)
+        elif c == "<" and i + 1 < n and a[i + 1] == "<" and _annotation_end(a, i) >= 0:
+            annotation = (i, _annotation_end(a, i))
+            i = annotation[1]
         elif c == "=":
             if (i == 0 or a[i - 1] not in "=<>!") and (i + 1 >= n or a[i + 1] not in "=>"):
                 eq += 1
@@ -170,7 +174,11 @@ def scan(a: str) -> dict[str, Any]:
                 while k < n and a[k] in DIGITS:
                     k += 1
             numbers += 1
-            entities.append((i, a[i:k], _prev_nonspace(a, i) == "="))
+            # A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+            j = annotation[0] if annotation[1] == i else i
+            while j > 0 and (a[j - 1] in SPACES or a[j - 1] == "$"):
+                j -= 1
+            entities.append((i, a[i:k], j > 0 and a[j - 1] == "="))
             i = k
         elif c in LETTERS and (i == 0 or a[i - 1] not in IDENT_PREV):
             end = _identifier_end(a, i)
@@ -178,13 +186,14 @@ def scan(a: str) -> dict[str, Any]:
                 q = end
                 while q < n and a[q] in SPACES:
                     q += 1
-                is_def = q < n and a[q] == "=" and (q + 1 >= n or a[q + 1] != "=")
+                is_def = (q < n and a[q] == "=" and (q + 1 >= n or a[q + 1] != "=")
+                          and (i == 0 or a[i - 1] not in DIGITS) and _prev_nonspace(a, i) not in DEF_BLOCKERS)
                 entities.append((i, a[i:end], is_def))
                 i = end
             else:
                 i += 1
         else:
-            if c in SENTENCE_END and state == TEXT:
+            if c in SENTENCE_END and state == TEXT and not (c == "." and _list_number_before(a, i)):
                 q = i + 1
                 while q < n and a[q] in SPACES:
                     q += 1
@@ -193,6 +202,18 @@ def scan(a: str) -> dict[str, Any]:
             i += 1
     return {"hard": hard, "sentence": sentence, "entities": entities, "eq": eq, "display": display,
             "inline": inline, "numbers": numbers}
+
+
+def _list_number_before(a: str, i: int) -> bool:
+    """True when a[:i] ends a line-initial list number (1–3 digits after spaces and #*>), as in ``3. Hence``."""
+    j = i
+    while j > 0 and i - j < 3 and a[j - 1] in DIGITS:
+        j -= 1
+    if j == i or (j > 0 and a[j - 1] in DIGITS):
+        return False
+    while j > 0 and a[j - 1] in LIST_SKIP:
+        j -= 1
+    return j == 0 or a[j - 1] in BREAKS
 
 
 def _identifier_end(a: str, i: int) -> int:

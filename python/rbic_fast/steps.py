@@ -63,12 +63,14 @@ class TraceFeatures:
 
     **Tokens** (one left-to-right scan; math states TEXT, ``$``, ``\\(``, ``$$``, ``\\[``): ``\\\\`` and ``\\$``
     are escapes; ``$``/``\\(`` open inline math, ``$$``/``\\[`` display math, closed by ``$``/``\\)`` and
-    ``$$``/``\\]``; a line break aborts open inline math (not counted); unclosed math is not counted. In TEXT,
-    a GSM8K annotation ``<<…>>`` (no ``<``, ``>`` or line break inside) is skipped: nothing inside it counts.
+    ``$$``/``\\]``; a line break aborts open inline math (not counted); unclosed math is not counted. In any
+    state, a GSM8K annotation ``<<…>>`` (no ``<``, ``>`` or line break inside) is skipped: nothing inside it
+    counts.
 
     **Steps.** A step boundary is the start of every line (after a line break met outside display math), and
     each position right after a sentence end ``.!?。！？`` (in TEXT, skipping spaces, on the same line) where a
-    kept marker starts. Segments are stripped of blanks; empty ones are dropped. Numbered lines (``Step 3``,
+    kept marker starts; the ``.`` of a line-initial list number (1–3 digits after spaces and ``#*>``, as in
+    ``3. Hence``) is not a sentence end. Segments are stripped of blanks; empty ones are dropped. Numbered lines (``Step 3``,
     ``3.``, ``第三步``) and blank-line paragraphs are therefore steps of their own.
 
     Columns (int64 unless noted):
@@ -84,8 +86,10 @@ class TraceFeatures:
     - ``n_numbers``: numeric literals ``[0-9]+(\\.[0-9]+)?`` not preceded by ``[A-Za-z0-9_]``.
     - ``dep_depth``: longest path, in edges, of the step-dependency DAG. Entities are numbers and one-letter
       variables (``x``, ``x_1``, ``x_{12}``: a letter not preceded by ``[A-Za-z_\\\\]``, not followed by
-      ``[A-Za-z0-9_]``). A variable followed (after spaces) by ``=`` but not ``==`` is *defined* there; a number
-      whose previous non-space character is ``=`` is defined there; every other occurrence is a *use*. Edge
+      ``[A-Za-z0-9_]``). A variable followed (after spaces) by ``=`` but not ``==``, not right after a digit
+      (``2y``) and whose previous non-space character is not one of ``+-*/^=``, is *defined* there; a number
+      is defined where the character before it, skipping spaces, ``$`` and a GSM8K annotation ending right
+      at it, is ``=`` (``16 - 3 - 4 = <<16-3-4=9>>9`` defines 9); every other occurrence is a *use*. Edge
       i→j (i<j) when step j uses an entity first defined in step i, and (j−1)→j when step j's head (its first
       character after blanks and ``#*>``) starts a causal marker.
     - ``branching``: steps whose head starts a backtracking or exploration marker.
