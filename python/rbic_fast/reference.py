@@ -306,15 +306,18 @@ def features(text: str, lexicon: Lexicon) -> tuple[list[int], float, int]:
     return ints, redundancy, _lang(a)
 
 
-def steps(text: str) -> list[str]:
+def steps(text: str, *, lexicon: LexiconArg = None) -> list[str]:
     """The step segmentation of one trace (see :func:`rbic_fast.steps`).
 
     :param text: the trace.
-    :return: the non-empty steps, stripped of surrounding whitespace.
+    :param lexicon: as in :func:`parse_traces`.
+    :return: the non-empty steps, stripped of surrounding blanks.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
     a = think_part(prepare_text(text))
     sc = scan(a)
-    starts = {m[0] for m in markers(a, load_lexicon())}
+    starts = {m[0] for m in markers(a, load_lexicon(lexicon))}
     return [a[s:e] for s, e in _spans(a, sc["hard"], sc["sentence"], starts)]
 
 
