@@ -94,6 +94,14 @@ struct Scratch {
     FirstDefs first_defs;
 };
 
+// Buffers live per thread across calls (batches do not reallocate them); a text larger than this releases them.
+constexpr std::int64_t kKeepScratchBytes = 4 << 20;
+
+Scratch& thread_scratch() {
+    static thread_local Scratch scratch;
+    return scratch;
+}
+
 struct Result {
     std::int64_t ints[kNumFeatures] = {};
     float redundancy = 0.f;
@@ -641,18 +649,18 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
     }
     const std::int64_t n_tasks = static_cast<std::int64_t>(task_bytes.size());
     const int nthreads = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::max<std::int64_t>(n_tasks, 1)));
-    std::vector<Scratch> scratch(nthreads);
     const Automaton& ac = *automaton_;
     parallel_for(
         n_tasks, nthreads, hooks,
         [&](std::int64_t t, int tid) {
-            Scratch& sc = scratch[tid];
+            Scratch& sc = thread_scratch();
             for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
                 Result r;
                 const bool present = !valid || valid[i];
                 const std::uint8_t* text = present ? data + offsets[i] : data;
                 const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
                 parse_one(ac, text, size, sc, r);
+                if (size > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
                 for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
                 redundancy[i] = r.redundancy;
                 lang[i] = r.lang;
