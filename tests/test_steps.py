@@ -240,6 +240,8 @@ def test_trace_features_container():
         f.n_steps = f.n_chars
     with pytest.raises(ValueError):
         f.n_steps[0] = 5
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
     df = f.to_pandas()
     assert list(df.columns) == [*FEATURE_COLUMNS, "redundancy", "lang"] and df["lang"].tolist() == ["en", "zh"]
     table = f.to_arrow()

@@ -83,6 +83,7 @@ private:
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
+    std::vector<Hit> stream_hits[4];
     std::vector<std::int64_t> hard, sentence, cuts;
     std::vector<Entity> entities;
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
@@ -184,12 +185,12 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     const std::uint32_t* delta = ac.delta.data();
     const std::uint32_t* cls = ac.byte_class.data();
     const std::uint32_t thr = ac.out_threshold;
-    auto emit = [&](std::uint32_t st, std::int64_t i) {
+    auto emit = [&](std::uint32_t st, std::int64_t i, std::vector<Hit>& out) {
         const std::uint32_t id = st / ac.n_classes;
         for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
             const CompiledRule& c = ac.rules[ac.out_rules[k]];
             const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
-            if (rule_ok(c, p, p + n, start, i + 1)) sc.hits.push_back({start, i + 1, c.rule.category});
+            if (rule_ok(c, p, p + n, start, i + 1)) out.push_back({start, i + 1, c.rule.category});
         }
     };
     // One stream per quarter of the text, interleaved: the four transition loads are independent, which hides
@@ -202,24 +203,33 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     std::uint32_t tail_state = 0;
     if (q > 4 * warm + 64) {
         std::uint32_t st[kStreams] = {0, 0, 0, 0};
+        for (auto& h : sc.stream_hits) h.clear();
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
         for (std::int64_t t = 0; t < q; ++t) {
             for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
             for (int k = 0; k < kStreams; ++k)
-                if (st[k] >= thr) emit(st[k], k * q + t);
+                if (st[k] >= thr) emit(st[k], k * q + t, sc.stream_hits[k]);
         }
+        for (int k = 0; k + 1 < kStreams; ++k) sc.hits.insert(sc.hits.end(), sc.stream_hits[k].begin(), sc.stream_hits[k].end());
         tail_from = kStreams * q;
         tail_state = st[kStreams - 1];
+        sc.hits.insert(sc.hits.end(), sc.stream_hits[kStreams - 1].begin(), sc.stream_hits[kStreams - 1].end());
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
         st = delta[st + cls[p[i]]];
-        if (st >= thr) emit(st, i);
+        if (st >= thr) emit(st, i, sc.hits);
     }
-    std::sort(sc.hits.begin(), sc.hits.end(), [](const Hit& a, const Hit& b) {
-        return a.start != b.start ? a.start < b.start : a.end > b.end;
-    });
+    // Hits are in end order, so each is at most a pattern length away from its place in (start, longer first)
+    // order: insertion sort is linear here.
+    auto before = [](const Hit& a, const Hit& b) { return a.start != b.start ? a.start < b.start : a.end > b.end; };
+    for (std::size_t j = 1; j < sc.hits.size(); ++j) {
+        const Hit h = sc.hits[j];
+        std::size_t k = j;
+        for (; k > 0 && before(h, sc.hits[k - 1]); --k) sc.hits[k] = sc.hits[k - 1];
+        sc.hits[k] = h;
+    }
     std::int64_t last = 0;
     for (const Hit& h : sc.hits) {
         if (h.start >= last) {
@@ -284,11 +294,14 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
         if (i >= n) break;
         const u8 b = p[i];
         if (b >= 0x80) {
-            utf8::Unit u = utf8::decode(p + i, end);
-            c.chars -= u.len - 1;
-            c.cjk += utf8::is_cjk(u.cp);
-            i += u.len;
-            if (state == kText && (u.cp == 0x3002 || u.cp == 0xFF01 || u.cp == 0xFF1F)) sentence_end(i);
+            // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
+            do {
+                utf8::Unit u = utf8::decode(p + i, end);
+                c.chars -= u.len - 1;
+                c.cjk += utf8::is_cjk(u.cp);
+                i += u.len;
+                if (state == kText && (u.cp == 0x3002 || u.cp == 0xFF01 || u.cp == 0xFF1F)) sentence_end(i);
+            } while (i < n && p[i] >= 0x80);
             continue;
         }
         switch (b) {
