@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-import rbic_fast  # noqa: E402
-from rbic_fast import reference  # noqa: E402
-from steps_bench_corpus import real_traces, replicate, synthetic_r1  # noqa: E402
+import rbic_fast
+from rbic_fast import reference
+from steps_bench_corpus import real_traces, replicate, synthetic_r1
 
 MB = int(os.environ.get("RBIC_BENCH_STEPS_MB", "32"))
 

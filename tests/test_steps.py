@@ -12,16 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rbic_fast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import rbic_fast
 from rbic_fast import _core, reference
 from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
 
 DATA = Path(__file__).parent / "data" / "steps"
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-from steps_corpus import dataset_texts  # noqa: E402
+from steps_corpus import dataset_texts
 
 GOLDEN = json.loads((DATA / "golden.json").read_text(encoding="utf-8"))["traces"]
 
@@ -267,7 +266,7 @@ def test_core_rejects_unconverted_arrays():
         parser.parse(data, np.array([0, 4], dtype=np.float64), None, 1, None)
     with pytest.raises(TypeError):
         parser.parse(np.array([1, 2], dtype=np.int32), np.array([0, 2], dtype=np.int64), None, 1, None)
-    ints, red, lang = parser.parse(data, np.array([0, 4], dtype=np.int64), None, 1, None)
+    ints, _, _ = parser.parse(data, np.array([0, 4], dtype=np.int64), None, 1, None)
     assert ints[7, 0] == 1  # the one backtracking marker
 
 

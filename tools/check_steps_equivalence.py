@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 import rbic_fast
 from rbic_fast import reference
 from steps_corpus import dataset_texts

@@ -29,5 +29,5 @@ for i, s in enumerate(seeds):
     (out / f"seed{i:04d}").write_bytes(b"\x00" + s.encode("utf-8", "surrogatepass")[:20000])
 PY
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$out/fuzz_steps" "$out/corpus" -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+"$out/fuzz_steps" "$out/corpus" -max_total_time="$seconds" -max_len=65536 -len_control=0 -timeout=20 -rss_limit_mb=2048 \
   -artifact_prefix="$out/" -print_final_stats=1

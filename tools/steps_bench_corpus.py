@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from steps_corpus import dataset_texts
 
 SHARED = Path(os.environ.get("RBIC_SHARED_DATA", "/work/shared/data"))

@@ -7,8 +7,9 @@ exercised on each field of each record. Used by the tests, tools/check_steps_equ
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -454,7 +454,6 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
     std::inplace_merge(sc.cuts.begin(), sc.cuts.begin() + n_sentence, sc.cuts.end());
     sc.cuts.erase(std::unique(sc.cuts.begin(), sc.cuts.end()), sc.cuts.end());
     sc.spans.clear();
-    const u8* end = p + n;
     for (std::size_t j = 0; j < sc.cuts.size(); ++j) {
         std::int64_t s = sc.cuts[j];
         std::int64_t e = j + 1 < sc.cuts.size() ? sc.cuts[j + 1] : n;
@@ -472,7 +471,6 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
         }
         if (s < e) sc.spans.emplace_back(s, e);
     }
-    (void)end;
 }
 
 // Hash of a step with blanks removed and ASCII lower-cased: the normalised text is written to `buf` as UTF-8
@@ -529,7 +527,6 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
     auto [rb, re] = think_region(text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
-    const u8* end = p + n;
     find_markers(ac, p, n, sc);
     ScanCounts c;
     scan(p, n, sc, c);
@@ -624,7 +621,6 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
     out.redundancy = m ? static_cast<float>(static_cast<double>(m - distinct) / static_cast<double>(m)) : 0.f;
     const std::int64_t total = c.cjk + c.letters;
     out.lang = (total > 0 && c.cjk * 10 >= total * 4) ? kChinese : (c.cjk * 20 <= total ? kEnglish : kMixed);
-    (void)end;
 }
 
 }  // namespace
@@ -665,7 +661,7 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
     const Automaton& ac = *automaton_;
     parallel_for(
         n_tasks, nthreads, hooks,
-        [&](std::int64_t t, int tid) {
+        [&](std::int64_t t, int) {
             Scratch& sc = thread_scratch();
             for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
                 Result r;

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 #: Marker categories, in the order of the native category ids.
 CATEGORIES: tuple[str, ...] = ("sequencing", "causal", "conclusion", "contrast", "verify", "backtrack", "explore")
@@ -100,7 +101,9 @@ def validate_lexicon(data: Any, source: str = "lexicon") -> Lexicon:
     :raises ValueError, TypeError: naming the offending entry and the fix.
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("categories"), Mapping):
-        raise ValueError(f"{source}: expected an object with a 'categories' object mapping category -> list of markers")
+        # A JSON file of the wrong shape is a bad value, not a bad argument type.
+        raise ValueError(  # noqa: TRY004
+            f"{source}: expected an object with a 'categories' object mapping category -> list of markers")
     entries: list[Entry] = []
     seen: dict[str, str] = {}
     for name, items in data["categories"].items():

@@ -6,7 +6,8 @@ native parser feature by feature. It is slow (a few MB/s) and meant as the oracl
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -355,4 +356,4 @@ def _arrow_to_str(arr: Any) -> list[str | None]:
     return [None if v is None else v.decode("utf-8", "replace") for v in binary.to_pylist()]
 
 
-__all__ = ["parse_traces", "steps", "think_part", "LANGS"]
+__all__ = ["LANGS", "parse_traces", "steps", "think_part"]

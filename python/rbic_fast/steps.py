@@ -8,8 +8,9 @@ pure-Python implementation of exactly the same definitions, which the tests use 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class TraceFeatures:
     lang: np.ndarray
 
     @classmethod
-    def _from_arrays(cls, ints: np.ndarray, redundancy: np.ndarray, lang_codes: np.ndarray) -> "TraceFeatures":
+    def _from_arrays(cls, ints: np.ndarray, redundancy: np.ndarray, lang_codes: np.ndarray) -> TraceFeatures:
         cols = {name: ints[k] for k, name in enumerate(FEATURE_COLUMNS)}
         for a in cols.values():
             a.flags.writeable = False
@@ -258,4 +259,4 @@ def steps(text: str, *, lexicon: LexiconArg = None) -> list[str]:
     return [raw[s:e].decode("utf-8", "replace") for s, e in _parser(lexicon).spans(raw)]
 
 
-__all__ = ["TraceFeatures", "parse_traces", "steps", "FEATURE_COLUMNS", "LANGS", "CATEGORIES"]
+__all__ = ["CATEGORIES", "FEATURE_COLUMNS", "LANGS", "TraceFeatures", "parse_traces", "steps"]
