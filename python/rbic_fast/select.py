@@ -98,28 +98,40 @@ def near_duplicates(domain: np.ndarray, priority: np.ndarray, neighbors: np.ndar
     return dup_of
 
 
-def _allocate(weights: np.ndarray, caps: np.ndarray, total: float, integer: bool) -> np.ndarray:
-    """Water-filling: split ``total`` in proportion to ``weights`` without exceeding ``caps``."""
-    alloc = np.zeros(weights.shape[0], dtype=np.float64)
-    active = (caps > 0) & (weights > 0)
-    remaining = float(total)
-    while remaining > (0.5 if integer else 1e-9) and active.any():
-        share = remaining * weights[active] / weights[active].sum()
-        room = caps[active] - alloc[active]
-        give = np.minimum(share, room)
-        alloc[active] += give
-        remaining -= give.sum()
-        active &= alloc < caps - 1e-9
-        if np.all(give >= share - 1e-12):
+def _allocate(weights: np.ndarray, floors: np.ndarray, caps: np.ndarray, total: float, integer: bool) -> np.ndarray:
+    """Split ``total`` in proportion to ``weights``, each share clamped to ``[floors, caps]``.
+
+    Clamped cells are fixed at their bound and the rest is re-split among the others until no share violates
+    its bounds; integer shares are then rounded by largest remainder within the caps.
+    """
+    m = weights.shape[0]
+    alloc = np.zeros(m, dtype=np.float64)
+    fixed = np.zeros(m, dtype=bool)
+    caps = np.maximum(caps.astype(np.float64), floors)
+    while not fixed.all():
+        free = ~fixed
+        left = total - alloc[fixed].sum()
+        wsum = weights[free].sum()
+        share = left * weights[free] / wsum if wsum > 0 else np.zeros(free.sum())
+        lo = share < floors[free] - 1e-12
+        hi = share > caps[free] + 1e-12
+        if not lo.any() and not hi.any():
+            alloc[free] = share
             break
+        idx = np.flatnonzero(free)
+        if lo.any():  # fix the cells below their floor first; the others' shares shrink
+            alloc[idx[lo]] = floors[idx[lo]]
+            fixed[idx[lo]] = True
+        else:
+            alloc[idx[hi]] = caps[idx[hi]]
+            fixed[idx[hi]] = True
     if not integer:
         return alloc
     base = np.floor(alloc + 1e-9)
     left = int(round(total - base.sum()))
     if left > 0:
         frac = np.where(base < caps, alloc - base, -1.0)
-        order = np.lexsort((np.arange(frac.size), -frac))
-        for c in order[:left]:
+        for c in np.lexsort((np.arange(m), -frac))[:left]:
             if base[c] < caps[c]:
                 base[c] += 1
     return base
@@ -210,15 +222,14 @@ def select_rbic(
             cover = np.lexsort((cells, -weights))[: n_take]
             floor_q = np.zeros_like(sizes)
             floor_q[cover] = 1
-        extra = _allocate(weights, sizes - floor_q, max(0, n_take - floor_q.sum()), integer=True)
-        quota_n = (floor_q + extra).astype(np.int64)
+        quota_n = _allocate(weights, floor_q, sizes, float(min(n_take, sizes.sum())), integer=True).astype(np.int64)
         quota = {(int(c // len(tier_weights)), int(c % len(tier_weights))): int(q) for c, q in zip(cells, quota_n)}
         picks = [members[starts[c] : starts[c] + quota_n[c]] for c in range(cells.size)]
     else:
         total_tok = float(tokens[valid].sum())
         allowance = budget.token_share * total_tok
         cell_tok = np.array([tokens[members[starts[c] : ends[c]]].sum() for c in range(cells.size)], dtype=np.float64)
-        tok_quota = _allocate(weights, cell_tok, allowance, integer=False)
+        tok_quota = _allocate(weights, np.zeros_like(cell_tok), cell_tok, min(allowance, cell_tok.sum()), integer=False)
         quota = {(int(c // len(tier_weights)), int(c % len(tier_weights))): float(q) for c, q in zip(cells, tok_quota)}
         picks = []
         for c in range(cells.size):
