@@ -273,7 +273,7 @@ class TransformersBackend:
             torch.manual_seed(sampling.seed + b)
             with torch.no_grad():
                 gen = self.model.generate(
-                    **enc, do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
+                    input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
                     top_p=sampling.top_p, max_new_tokens=sampling.max_new_tokens, num_return_sequences=sampling.n,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
