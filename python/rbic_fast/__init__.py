@@ -11,6 +11,8 @@ from ._core import RbicError
 
 __version__: str = _core.build_info()["version"]
 
+from .refine import RefineConfig, RefineResult, refine  # noqa: E402  (the name `refine` is the function)
+
 
 def build_info() -> dict:
     """What this build contains: version, compiler, SIMD level in use on this CPU, OpenMP, CUDA.
@@ -21,4 +23,4 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__"]
+__all__ = ["RbicError", "build_info", "__version__", "RefineConfig", "RefineResult", "refine"]
