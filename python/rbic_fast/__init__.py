@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from .graph import Communities, centrality, communities, modularity, propagate
 from .knn import KnnGraph, KnnWarning, knn_graph
 
 __version__: str = _core.build_info()["version"]
@@ -22,4 +23,18 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__", "KnnGraph", "KnnWarning", "knn_graph"]
+__all__ = [
+    "RbicError",
+    "build_info",
+    "__version__",
+    # kNN graph
+    "KnnGraph",
+    "KnnWarning",
+    "knn_graph",
+    # communities, centrality, propagation
+    "Communities",
+    "communities",
+    "centrality",
+    "modularity",
+    "propagate",
+]
