@@ -1,6 +1,58 @@
-// Bindings for the knn area (filled in by its issue).
+// Bindings for the knn area: numpy <-> views around rbic::knn::knn_graph.
+#include <string>
+
 #include "common.hpp"
+#include "rbic/knn.hpp"
 
 namespace rbic_py {
-void bind_knn(py::module_& m) {}
+namespace {
+
+template <typename T>
+py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exclude_self, bool normalize,
+                    const std::string& precision, int threads, const std::string& isa, int block_rows,
+                    py::object progress) {
+    require_c_contiguous(x, "embeddings", 2);
+    rbic::knn::KnnParams p;
+    p.k = k;
+    p.exclude_self = exclude_self;
+    p.normalize = normalize;
+    if (precision == "fp32") {
+        p.precision = rbic::knn::Precision::fp32;
+    } else if (precision == "bf16") {
+        p.precision = rbic::knn::Precision::bf16;
+    } else {
+        throw py::value_error("precision must be 'fp32' or 'bf16', got '" + precision + "'");
+    }
+    p.threads = threads;
+    p.isa = isa;
+    p.block_rows = block_rows;
+    const py::ssize_t n = x.shape(0), d = x.shape(1), kk = k > 0 ? k : 0;
+    py::array_t<std::int32_t> indices({n, kk});
+    py::array_t<float> similarities({n, kk});
+    rbic::MatrixView<const T> xv(x.data(), n, d);
+    rbic::MatrixView<std::int32_t> iv(indices.mutable_data(), n, kk);
+    rbic::MatrixView<float> sv(similarities.mutable_data(), n, kk);
+    rbic::Hooks hooks = make_hooks(progress);
+    rbic::knn::KnnRunInfo info;
+    call_nogil([&] { info = rbic::knn::knn_graph(p, xv, iv, sv, hooks); });
+    return py::make_tuple(indices, similarities, info.kernel, info.shortlist, info.block_rows);
+}
+
+}  // namespace
+
+void bind_knn(py::module_& m) {
+    const char* doc =
+        "Exact top-k cosine neighbours of every row (private; use rbic_fast.knn_graph). float32 rows, or float16 "
+        "rows viewed as uint16. Returns (indices int32 (n, k), similarities float32 (n, k), kernel, shortlist, "
+        "block_rows).";
+    auto bind = [&](auto tag) {
+        using T = decltype(tag);
+        m.def("knn_graph", &knn_graph<T>, doc, py::arg("x").noconvert(), py::arg("k"), py::arg("exclude_self"),
+              py::arg("normalize"), py::arg("precision"), py::arg("threads") = 0, py::arg("isa") = "auto",
+              py::arg("block_rows") = 0, py::arg("progress") = py::none());
+    };
+    bind(float{});
+    bind(std::uint16_t{});
+}
+
 }  // namespace rbic_py

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from .graph import Communities, centrality, communities, modularity, propagate
+from .knn import KnnGraph, KnnWarning, knn_graph
 
 __version__: str = _core.build_info()["version"]
 
@@ -23,4 +25,22 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__", "RefineConfig", "RefineResult", "refine"]
+__all__ = [
+    "RbicError",
+    "build_info",
+    "__version__",
+    # kNN graph
+    "KnnGraph",
+    "KnnWarning",
+    "knn_graph",
+    # communities, centrality, propagation
+    "Communities",
+    "communities",
+    "centrality",
+    "modularity",
+    "propagate",
+    # end-to-end refinement
+    "RefineConfig",
+    "RefineResult",
+    "refine",
+]

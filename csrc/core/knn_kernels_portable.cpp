@@ -1,0 +1,94 @@
+// Portable (any CPU) versions of the kNN inner kernels. Same reduction structure as the AVX-512
+// kernels (16 lanes, one fixed tree), without fused multiply-add.
+#include <cstring>
+
+#include "knn_kernels.hpp"
+
+namespace rbic::knn::detail {
+namespace {
+
+float pair_dot(const float* a, const float* b, std::int64_t d) {
+    float lane[16] = {};
+    std::int64_t k = 0;
+    for (; k + 16 <= d; k += 16) {
+        for (int l = 0; l < 16; ++l) lane[l] += a[k + l] * b[k + l];
+    }
+    for (int l = 0; k + l < d; ++l) lane[l] += a[k + l] * b[k + l];
+    float p[4];
+    for (int q = 0; q < 4; ++q) p[q] = (lane[4 * q] + lane[4 * q + 2]) + (lane[4 * q + 1] + lane[4 * q + 3]);
+    return (p[0] + p[2]) + (p[1] + p[3]);
+}
+
+void block_dot_f32(const float* const* arows, const float* inv_a, std::int64_t na, const float* const* brows,
+                   const float* inv_b, std::int64_t nb, std::int64_t d, float* ct, std::int64_t ldc) {
+    for (std::int64_t b = 0; b < nb; ++b) {
+        for (std::int64_t a = 0; a < na; ++a) {
+            ct[b * ldc + a] = pair_dot(arows[a], brows[b], d) * (inv_a[a] * inv_b[b]);
+        }
+    }
+}
+
+std::int64_t find_ge(const float* v, std::int64_t n, float thr, std::int32_t* out) {
+    std::int64_t c = 0;
+    for (std::int64_t p = 0; p < n; ++p) {
+        if (v[p] >= thr) out[c++] = static_cast<std::int32_t>(p);
+    }
+    return c;
+}
+
+std::int64_t find_ge_vec(const float* v, const float* thr, std::int64_t n, std::int32_t* out) {
+    std::int64_t c = 0;
+    for (std::int64_t p = 0; p < n; ++p) {
+        if (v[p] >= thr[p]) out[c++] = static_cast<std::int32_t>(p);
+    }
+    return c;
+}
+
+float half_to_float(std::uint16_t h) {
+    std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    std::uint32_t exp = (h >> 10) & 0x1fu;
+    std::uint32_t man = h & 0x3ffu;
+    std::uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else {  // subnormal: renormalise
+            int e = -1;
+            do {
+                ++e;
+                man <<= 1;
+            } while ((man & 0x400u) == 0);
+            bits = sign | (static_cast<std::uint32_t>(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+void fp16_to_f32(const std::uint16_t* src, float* dst, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+void f32_to_bf16(const float* src, std::uint16_t* dst, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, &src[i], sizeof u);
+        u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even; inputs are finite
+        dst[i] = static_cast<std::uint16_t>(u >> 16);
+    }
+}
+
+}  // namespace
+
+const Kernels& portable_kernels() {
+    static const Kernels k{"portable", block_dot_f32, nullptr, pair_dot, find_ge, find_ge_vec, fp16_to_f32,
+                           f32_to_bf16};
+    return k;
+}
+
+}  // namespace rbic::knn::detail
