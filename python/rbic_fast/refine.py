@@ -123,8 +123,9 @@ class RefineConfig:
         rio.parse_field_map(self.fields)
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
-        if not (-1.0 <= self.edge_threshold < 1.0):
-            raise ValueError(f"edge_threshold must be in [-1, 1), got {self.edge_threshold}")
+        if not (0.0 <= self.edge_threshold < 1.0):
+            raise ValueError(f"edge_threshold must be in [0, 1) (graph weights are cosines >= 0), "
+                             f"got {self.edge_threshold}")
         if self.min_domain_size < 1:
             raise ValueError(f"min_domain_size must be >= 1, got {self.min_domain_size}")
         if self.resolution <= 0:
