@@ -111,7 +111,7 @@ def test_invalid_records_never_selected_and_bad_arguments():
     domain, tier, ic, tokens, ids = _pool(100)
     valid = np.arange(100) % 3 != 0
     sel = select_rbic(domain, tier, ic, tokens, Budget(ratio=0.5), ids=ids, valid=valid)
-    assert not sel.keep[~valid].any() and (sel.reason[~valid] == REASONS.index("invalid")).all()
+    assert not sel.keep[~valid].any() and (sel.reason[~valid] == REASONS.index("excluded")).all()
     assert sel.keep.sum() == round(0.5 * valid.sum())
     with pytest.raises(ValueError, match="shape"):
         select_rbic(domain, tier[:5], ic, tokens, Budget(count=3))

@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("contribution and selection")
     s.add_argument("--weights", type=_floats, metavar="A,B,G", help="IC weights alpha,beta,gamma (default 0.5,0.3,0.2)")
     s.add_argument("--lc-mode", choices=("weighted", "pca"), default="weighted")
+    s.add_argument("--min-score", type=float, help="never keep records whose dataset quality score is below this "
+                   "(e.g. 10 for the verified Math/Exam items of the R1-Distill-110k set)")
     s.add_argument("--dup-threshold", type=float, default=0.95, help="cosine above which records are near-duplicates")
     s.add_argument("--quota-lambda", type=float, default=0.5)
     s.add_argument("--tier-weights", type=_floats, metavar="W0,..,W4", default=None)
@@ -90,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .refine import RefineConfig, load_run_config, refine
+
+    if args.quiet:
+        try:  # model-loading bars of transformers / sentence-transformers
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
 
     try:
         settings = _config_from_args(args)

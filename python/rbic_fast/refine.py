@@ -56,7 +56,8 @@ class RefineConfig:
     ``min_labels_per_domain``, ``samples``, ``temperature``, ``top_p``, ``max_new_tokens``, ``verify_workers``,
     ``propagation_alpha``, ``propagation_iterations``.
     Contribution: ``alpha``, ``beta``, ``gamma``, ``lc_mode`` (weighted|pca).
-    Selection: ``dup_threshold``, ``quota_lambda``, ``tier_weights``. Misc: ``seed``, ``device``, ``threads``.
+    Selection: ``min_score`` (records whose dataset quality score is below it are never kept, DESIGN §1.2),
+    ``dup_threshold``, ``quota_lambda``, ``tier_weights``. Misc: ``seed``, ``device``, ``threads``.
     """
 
     ratio: float | None = None
@@ -91,6 +92,7 @@ class RefineConfig:
     beta: float = 0.3
     gamma: float = 0.2
     lc_mode: str = "weighted"
+    min_score: float | None = None
     dup_threshold: float = 0.95
     quota_lambda: float = 0.5
     tier_weights: tuple[float, ...] = DEFAULT_TIER_WEIGHTS
@@ -503,7 +505,7 @@ def _graph_stage(emb: np.ndarray, cfg: RefineConfig, cache: StageCache, embed_ke
         csr = knn.to_csr(symmetrize="max", min_similarity=cfg.edge_threshold)
         comm = communities(csr, resolution=cfg.resolution, seed=cfg.seed, threads=cfg.threads, progress=progress)
         membership = merge_small_domains(np.asarray(comm.membership), np.asarray(knn.indices), cfg.min_domain_size)
-        cent = centrality(csr, membership, kind=cfg.centrality)
+        cent = centrality(csr, membership, kind=cfg.centrality, threads=cfg.threads)
         g = GraphResult(np.asarray(knn.indices), np.asarray(knn.similarities), membership,
                         np.asarray(cent, np.float32), float(comm.modularity), csr)
     cache.put("graph", key, {
@@ -527,7 +529,8 @@ def _propagate(csr: Any, values: np.ndarray, known: np.ndarray, cfg: RefineConfi
     from . import propagate
 
     return np.asarray(propagate(csr, np.where(known, values, 0).astype(np.float32), known.astype(bool),
-                                alpha=cfg.propagation_alpha, iterations=cfg.propagation_iterations), np.float32)
+                                alpha=cfg.propagation_alpha, iterations=cfg.propagation_iterations,
+                                threads=cfg.threads), np.float32)
 
 
 def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache: StageCache, graph_key: str,
@@ -693,7 +696,12 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
     ic = inference_contribution(lc, accr.difficulty, graph.centrality, weights)
     timings["contribution"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sel = select_rbic(graph.membership, accr.tier, ic, loaded.tokens, cfg.budget(), ids=loaded.ids,
+    valid = None
+    if cfg.min_score is not None:
+        valid = ~(loaded.quality_score < cfg.min_score)  # records without a score pass
+        if not valid.any():
+            raise rio.DataError(f"no record has a quality score >= {cfg.min_score}; lower --min-score")
+    sel = select_rbic(graph.membership, accr.tier, ic, loaded.tokens, cfg.budget(), ids=loaded.ids, valid=valid,
                       neighbors=graph.neighbors, similarities=graph.similarities, dup_threshold=cfg.dup_threshold,
                       quota_lambda=cfg.quota_lambda, tier_weights=cfg.tier_weights)
     timings["select"] = time.perf_counter() - t0

@@ -21,8 +21,8 @@ import numpy as np
 from .budget import Budget, take_budget
 
 #: reason codes of :attr:`Selection.reason`
-KEPT_COVER, KEPT_QUOTA, KEPT_FILL, DROP_DUPLICATE, DROP_BUDGET, DROP_INVALID = range(6)
-REASONS = ("kept_cell_best", "kept_quota", "kept_fill", "near_duplicate", "over_budget", "invalid")
+KEPT_COVER, KEPT_QUOTA, KEPT_FILL, DROP_DUPLICATE, DROP_BUDGET, DROP_EXCLUDED = range(6)
+REASONS = ("kept_cell_best", "kept_quota", "kept_fill", "near_duplicate", "over_budget", "excluded")
 
 DEFAULT_TIER_WEIGHTS = (0.25, 0.75, 1.0, 1.25, 0.75)
 
@@ -34,7 +34,7 @@ class Selection:
     :ivar keep: (n,) bool, the kept records.
     :ivar reason: (n,) int8 reason code, an index into :data:`REASONS`.
     :ivar order: the priority order (indices, best first) the budget was cut from.
-    :ivar rank: (n,) int64 position in ``order`` (-1 for invalid records).
+    :ivar rank: (n,) int64 position in ``order`` (-1 for excluded records).
     :ivar duplicate_of: (n,) int64 index of the higher-contribution near-duplicate, -1 when none.
     :ivar quota: {(domain, tier): quota} in samples (or tokens for a token budget).
     """
@@ -163,7 +163,7 @@ def select_rbic(
     :param ids: record ids for deterministic tie-breaks (default: the index).
     :param neighbors: (n, k) near-neighbour indices for duplicate suppression (None: no suppression).
     :param similarities: (n, k) their cosine similarities.
-    :param valid: (n,) bool, records allowed at all (others get reason ``invalid``).
+    :param valid: (n,) bool, records allowed at all (others get reason ``excluded``, e.g. below the quality gate).
     :param dup_threshold: cosine above which two records of one domain are near-duplicates.
     :param quota_lambda: exponent λ of the cell size in the quota.
     :param tier_weights: ω per tier.
@@ -252,7 +252,7 @@ def select_rbic(
     keep = take_budget(order, cut, n, np.where(valid, tokens, 0))
 
     reason = np.full(n, DROP_BUDGET, dtype=np.int8)
-    reason[~valid] = DROP_INVALID
+    reason[~valid] = DROP_EXCLUDED
     reason[is_dup] = DROP_DUPLICATE
     reason[keep & in_quota] = KEPT_QUOTA
     reason[np.intersect1d(firsts, np.flatnonzero(keep))] = KEPT_COVER
