@@ -655,6 +655,11 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
         if hit is not None:
             loaded = Loaded.from_arrays(hit)
     if loaded is None:
+        if source.path is not None:
+            paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
+            size = sum(p.stat().st_size for p in paths if p.is_file())
+            _log(f"reading {source.name} ({size / 2**20:.1f} MiB, streamed; about {size * 0.15 / 2**20:.0f} MiB "
+                 "of memory for the kept columns)", quiet)
         loaded = load_dataset(source, cfg, progress=progress)
     n = len(loaded)
     data_key = load_key or _content_hash(loaded)
