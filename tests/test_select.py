@@ -164,3 +164,13 @@ def test_logical_complexity_and_contribution():
     assert np.allclose(ic, 0.5 * lc)
     with pytest.raises(ValueError, match="unknown LC feature"):
         ContributionWeights(features={"nope": 1.0})
+
+
+def test_duplicates_found_from_embeddings():
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((30, 16)).astype(np.float32)
+    emb = np.r_[base, base[:5] + 1e-4]  # records 30..34 nearly repeat 0..4
+    ic = np.r_[np.zeros(30), np.ones(5)]  # the copies score higher, so the originals are the duplicates
+    sel = select_rbic(np.zeros(35, int), np.full(35, 2), ic, np.ones(35, int), Budget(count=10), embeddings=emb)
+    assert np.flatnonzero(sel.duplicate_of >= 0).tolist() == [0, 1, 2, 3, 4]
+    assert sel.duplicate_of[:5].tolist() == [30, 31, 32, 33, 34]

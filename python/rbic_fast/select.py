@@ -145,6 +145,7 @@ def select_rbic(
     budget: Budget,
     *,
     ids: list | np.ndarray | None = None,
+    embeddings: np.ndarray | None = None,
     neighbors: np.ndarray | None = None,
     similarities: np.ndarray | None = None,
     valid: np.ndarray | None = None,
@@ -161,7 +162,9 @@ def select_rbic(
     :param tokens: (n,) int training tokens per record (used for token budgets and reporting).
     :param budget: the :class:`Budget`; it is met exactly (a count) or never exceeded (tokens).
     :param ids: record ids for deterministic tie-breaks (default: the index).
-    :param neighbors: (n, k) near-neighbour indices for duplicate suppression (None: no suppression).
+    :param embeddings: (n, d) embeddings; when ``neighbors`` is not given, the 16 nearest neighbours are found
+        with :func:`rbic_fast.knn_graph` for duplicate suppression.
+    :param neighbors: (n, k) near-neighbour indices for duplicate suppression (None and no embeddings: none).
     :param similarities: (n, k) their cosine similarities.
     :param valid: (n,) bool, records allowed at all (others get reason ``excluded``, e.g. below the quality gate).
     :param dup_threshold: cosine above which two records of one domain are near-duplicates.
@@ -191,6 +194,11 @@ def select_rbic(
     priority = np.empty(n, dtype=np.int64)
     priority[by_ic] = np.arange(n)
 
+    if neighbors is None and embeddings is not None and n > 1:
+        from .knn import knn_graph
+
+        knn = knn_graph(np.ascontiguousarray(embeddings, dtype=np.float32), k=min(16, n - 1))
+        neighbors, similarities = knn.indices, knn.similarities
     if neighbors is not None:
         if similarities is None or np.shape(neighbors) != np.shape(similarities) or np.shape(neighbors)[0] != n:
             raise ValueError("neighbors and similarities must both have shape (n, k)")
