@@ -26,11 +26,15 @@ namespace {
 using i32 = std::int32_t;
 using i64 = std::int64_t;
 
-// Nodes whose moves are gathered together. The result does not depend on it (see above); smaller
-// batches mean fewer sequential regathers, larger ones fewer parallel launches.
-constexpr i64 kBatch = 2048;
+// Nodes whose moves are gathered together: n / kBatchDivisor within [kMinBatch, kMaxBatch]. The result
+// does not depend on it (see above). A node must be regathered when a neighbour moved earlier in its
+// batch, which happens with probability ~ degree * batch / (2 n) early on: small batches keep that
+// sequential work low, large ones amortise the parallel launches.
+constexpr i64 kBatchDivisor = 64;
+constexpr i64 kMinBatch = 512;
+constexpr i64 kMaxBatch = 4096;
 constexpr i64 kGatherChunk = 64;
-constexpr i64 kParallelWork = 32768;  // edge visits below which a step runs on the calling thread
+constexpr i64 kParallelWork = 16384;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
 
 struct Rng {  // splitmix64: tiny, portable, and identical on every platform (unlike std::shuffle)
@@ -159,8 +163,9 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
     std::vector<i64> off;
     std::vector<double> k_own, cand_w;
     bool moved = false;
+    const i64 batch_size = std::clamp<i64>(n / kBatchDivisor, kMinBatch, kMaxBatch);
     while (size > 0) {
-        const i64 nb = std::min(size, kBatch);
+        const i64 nb = std::min(size, batch_size);
         batch.resize(static_cast<std::size_t>(nb));
         off.resize(static_cast<std::size_t>(nb + 1));
         off[0] = 0;

@@ -7,7 +7,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -21,9 +20,8 @@ namespace rbic::knn {
 namespace {
 
 using detail::Kernels;
-using detail::kBf16Pad;
-using detail::kTileA;
-using detail::kTileB;
+using detail::kPanel;
+using detail::kRowsV;
 
 // Block pairs per parallel task: bounds the time between two Ctrl-C / progress polls.
 constexpr std::int64_t kPairsPerTask = 16;
@@ -93,22 +91,32 @@ struct TopK {
     }
 };
 
-// One side (A or B) of a block pair, staged for the kernel: row pointers padded with a zero row
-// to the tile multiple, inverse norms padded with zeros.
-struct Side {
-    std::vector<float> f32;           // staged fp32 rows (float16 input only)
-    std::vector<std::uint16_t> bf16;  // staged bf16 rows (bf16 precision only)
+// The fixed side of a task (block i, packed into transposed panels once per task) and the varying
+// side (block j, read in place or converted per block pair), each padded to the tile multiple
+// with zero rows and zero inverse norms.
+struct Fixed {
+    std::vector<float> panels_f32;
+    std::vector<std::uint32_t> panels_bf16;
+    std::vector<float> inv;
+    std::int64_t valid = 0, padded = 0;
+};
+
+struct Varying {
+    std::vector<float> f32;           // converted fp32 rows (float16 input only)
+    std::vector<std::uint32_t> bf16;  // bf16 rows (bf16 precision only)
     std::vector<const float*> rows_f32;
-    std::vector<const std::uint16_t*> rows_bf16;
+    std::vector<const std::uint32_t*> rows_bf16;
     std::vector<float> inv;
     std::int64_t valid = 0, padded = 0;
 };
 
 struct Scratch {
-    Side a, b;
+    Fixed a;
+    Varying b;
     std::vector<float> ct;
     std::vector<std::int32_t> hits;
-    std::vector<float> row_tmp;  // one fp32 row (float16 -> bf16 staging, re-scoring)
+    std::vector<float> row_tmp;          // one fp32 row
+    std::vector<std::uint32_t> bf16_tmp;  // one bf16 row
 };
 
 template <typename T>
@@ -116,9 +124,9 @@ class Engine {
 public:
     Engine(const KnnParams& p, MatrixView<const T> x, const Kernels& kern, bool bf16)
         : p_(p), x_(x), n_(x.rows), d_(x.cols), kern_(kern), bf16_(bf16) {
-        d_pad_ = round_up(std::max<std::int64_t>(d_, 1), kBf16Pad);
-        zero_f32_.assign(d_pad_, 0.0f);
-        zero_bf16_.assign(d_pad_, 0);
+        d2_ = (d_ + 1) / 2;
+        zero_f32_.assign(d_, 0.0f);
+        zero_bf16_.assign(d2_, 0);
         std::int64_t bs = p.block_rows > 0 ? p.block_rows : std::clamp<std::int64_t>(131072 / d_, 48, 384);
         bs_ = std::max<std::int64_t>(1, std::min(bs, n_));
         nblocks_ = (n_ + bs_ - 1) / bs_;
@@ -168,57 +176,76 @@ public:
 
     // The main pass: every block pair (i <= j) once; returns per-row top-K lists.
     void self_join(TopK& top, const Hooks& hooks) {
+        // Task t covers pairs (i, j0..j1) of one row block i; tasks are numbered by i, so the first
+        // (longest) rows of the triangle start first. Indexed arithmetically: no per-task storage.
+        std::vector<std::int64_t> first(nblocks_ + 1, 0);
+        for (std::int64_t i = 0; i < nblocks_; ++i) {
+            first[i + 1] = first[i] + (nblocks_ - i + kPairsPerTask - 1) / kPairsPerTask;
+        }
         struct Task {
             std::int64_t i, j0, j1;
         };
-        std::vector<Task> tasks;
-        for (std::int64_t i = 0; i < nblocks_; ++i) {
-            for (std::int64_t j = i; j < nblocks_; j += kPairsPerTask) {
-                tasks.push_back({i, j, std::min(nblocks_, j + kPairsPerTask)});
-            }
-        }
+        auto task_of = [&](std::int64_t t) {
+            const std::int64_t i = std::upper_bound(first.begin(), first.end(), t) - first.begin() - 1;
+            const std::int64_t j0 = i + (t - first[i]) * kPairsPerTask;
+            return Task{i, j0, std::min(nblocks_, j0 + kPairsPerTask)};
+        };
         locks_.reset(new std::mutex[nblocks_]);
         const int nt = resolve_threads(p_.threads);
         std::vector<Scratch> scratch(nt);
         parallel_for(
-            static_cast<std::int64_t>(tasks.size()), nt, hooks,
+            first[nblocks_], nt, hooks,
             [&](std::int64_t t, int tid) {
-                const Task& task = tasks[t];
+                const Task task = task_of(t);
                 Scratch& s = scratch[tid];
-                stage(task.i, s.a, s.row_tmp);
+                pack_fixed(task.i, s);
                 for (std::int64_t j = task.j0; j < task.j1; ++j) {
-                    const bool diag = j == task.i;
-                    if (!diag) stage(j, s.b, s.row_tmp);
-                    const Side& b = diag ? s.a : s.b;  // the diagonal block pairs with itself
-                    product(s.a, b, s.ct);
-                    select(top, task.i, j, s.a.valid, b.valid, s.ct.data(), s.a.padded, s.hits);
+                    stage_varying(j, s);
+                    product(s.a, s.b, s.ct);
+                    select(top, task.i, j, s.a.valid, s.b.valid, s.ct.data(), s.a.padded, s.hits);
                 }
             },
-            [&](std::int64_t t) { return tasks[t].j1 - tasks[t].j0; });
+            [&](std::int64_t t) {
+                const Task task = task_of(t);
+                return task.j1 - task.j0;
+            });
     }
 
-    // bf16 shortlist -> exact fp32 similarities, best k of the K kept.
+    // bf16 shortlist -> exact fp32 similarities (the fp32 path's values), best k of the K kept.
     void rescore(const TopK& top, MatrixView<std::int32_t> indices, MatrixView<float> sims, const Hooks& hooks) {
         const std::int64_t K = top.K, k = p_.k;
         const int nt = resolve_threads(p_.threads);
-        std::vector<std::vector<float>> qbuf(nt), cbuf(nt);
-        std::vector<std::vector<std::pair<float, std::int32_t>>> cand(nt);
+        struct Buffers {
+            std::vector<float> q, cand_rows, dots;
+            std::vector<const float*> cands;
+            std::vector<std::pair<float, std::int32_t>> order;
+        };
+        std::vector<Buffers> buf(nt);
         parallel_for(nblocks_, nt, hooks, [&](std::int64_t blk, int tid) {
-            auto& c = cand[tid];
+            Buffers& b = buf[tid];
+            b.cands.resize(K);
+            b.dots.resize(K);
+            if constexpr (!std::is_same_v<T, float>) b.cand_rows.resize(K * d_);
             for (std::int64_t q = blk * bs_; q < std::min(n_, (blk + 1) * bs_); ++q) {
-                const float* xq = row_f32(q, qbuf[tid]);
-                c.clear();
+                const std::int32_t* ci = top.idx.data() + q * K;
+                const float* xq = row_f32(q, b.q);
                 for (std::int64_t m = 0; m < K; ++m) {
-                    const std::int32_t ci = top.idx[q * K + m];
-                    const float s = kern_.pair_dot(xq, row_f32(ci, cbuf[tid]), d_) * (inv_[q] * inv_[ci]);
-                    c.emplace_back(s, ci);
+                    if constexpr (std::is_same_v<T, float>) {
+                        b.cands[m] = x_.row(ci[m]);
+                    } else {
+                        kern_.fp16_to_f32(x_.row(ci[m]), b.cand_rows.data() + m * d_, d_);
+                        b.cands[m] = b.cand_rows.data() + m * d_;
+                    }
                 }
-                std::partial_sort(c.begin(), c.begin() + k, c.end(), [](const auto& u, const auto& v) {
+                kern_.pair_dots(xq, b.cands.data(), K, d_, b.dots.data());
+                b.order.clear();
+                for (std::int64_t m = 0; m < K; ++m) b.order.emplace_back(b.dots[m] * (inv_[q] * inv_[ci[m]]), ci[m]);
+                std::partial_sort(b.order.begin(), b.order.begin() + k, b.order.end(), [](const auto& u, const auto& v) {
                     return u.first > v.first || (u.first == v.first && u.second < v.second);
                 });
                 for (std::int64_t m = 0; m < k; ++m) {
-                    indices(q, m) = c[m].second;
-                    sims(q, m) = c[m].first;
+                    indices(q, m) = b.order[m].second;
+                    sims(q, m) = b.order[m].first;
                 }
             }
         });
@@ -232,53 +259,83 @@ private:
         if constexpr (std::is_same_v<T, float>) {
             return x_.row(r);
         } else {
-            tmp.resize(d_pad_);
+            tmp.resize(d_);
             kern_.fp16_to_f32(x_.row(r), tmp.data(), d_);
             return tmp.data();
         }
     }
 
-    void stage(std::int64_t blk, Side& s, std::vector<float>& tmp) {
+    // Block `blk` as transposed panels of kPanel rows: panel p holds (k, c) = row p*kPanel + c, column k.
+    void pack_fixed(std::int64_t blk, Scratch& s) {
+        Fixed& f = s.a;
         const std::int64_t r0 = blk * bs_;
-        s.valid = std::min(bs_, n_ - r0);
-        s.inv.assign(inv_.begin() + r0, inv_.begin() + r0 + s.valid);
-        s.rows_f32.clear();
-        s.rows_bf16.clear();
+        f.valid = std::min(bs_, n_ - r0);
+        f.padded = round_up(f.valid, kPanel);
+        f.inv.assign(f.padded, 0.0f);
+        std::copy_n(inv_.begin() + r0, f.valid, f.inv.begin());
         if (bf16_) {
-            s.bf16.assign(s.valid * d_pad_, 0);
-            for (std::int64_t r = 0; r < s.valid; ++r) {
-                std::uint16_t* dst = s.bf16.data() + r * d_pad_;
-                kern_.f32_to_bf16(row_f32(r0 + r, tmp), dst, d_);
-                s.rows_bf16.push_back(dst);
+            f.panels_bf16.assign(f.padded * d2_, 0);
+            for (std::int64_t r = 0; r < f.valid; ++r) {
+                const std::uint32_t* src = to_bf16(r0 + r, s);
+                std::uint32_t* dst = f.panels_bf16.data() + (r / kPanel) * d2_ * kPanel + r % kPanel;
+                for (std::int64_t k = 0; k < d2_; ++k) dst[k * kPanel] = src[k];
             }
-        } else if constexpr (std::is_same_v<T, float>) {
-            for (std::int64_t r = 0; r < s.valid; ++r) s.rows_f32.push_back(x_.row(r0 + r));
         } else {
-            s.f32.resize(s.valid * d_);
-            for (std::int64_t r = 0; r < s.valid; ++r) {
-                float* dst = s.f32.data() + r * d_;
-                kern_.fp16_to_f32(x_.row(r0 + r), dst, d_);
-                s.rows_f32.push_back(dst);
+            f.panels_f32.assign(f.padded * d_, 0.0f);
+            for (std::int64_t r = 0; r < f.valid; ++r) {
+                const float* src = row_f32(r0 + r, s.row_tmp);
+                float* dst = f.panels_f32.data() + (r / kPanel) * d_ * kPanel + r % kPanel;
+                for (std::int64_t k = 0; k < d_; ++k) dst[k * kPanel] = src[k];
             }
-        }
-        // Either side may be the A or the B side of a tile (the diagonal pairs a block with itself).
-        s.padded = round_up(s.valid, kTileA * kTileB / std::gcd(kTileA, kTileB));
-        s.inv.resize(s.padded, 0.0f);
-        if (bf16_) {
-            s.rows_bf16.resize(s.padded, zero_bf16_.data());
-        } else {
-            s.rows_f32.resize(s.padded, zero_f32_.data());
         }
     }
 
-    void product(const Side& a, const Side& b, std::vector<float>& ct) {
+    // Row r as bf16 pairs (zero padded to d2 words), in s.bf16_tmp.
+    const std::uint32_t* to_bf16(std::int64_t r, Scratch& s) {
+        s.bf16_tmp.assign(d2_, 0);
+        kern_.f32_to_bf16(row_f32(r, s.row_tmp), reinterpret_cast<std::uint16_t*>(s.bf16_tmp.data()), d_);
+        return s.bf16_tmp.data();
+    }
+
+    // Block `blk` as row pointers: the input rows themselves for float32, converted rows otherwise.
+    void stage_varying(std::int64_t blk, Scratch& s) {
+        Varying& v = s.b;
+        const std::int64_t r0 = blk * bs_;
+        v.valid = std::min(bs_, n_ - r0);
+        v.padded = round_up(v.valid, kRowsV);
+        v.inv.assign(v.padded, 0.0f);
+        std::copy_n(inv_.begin() + r0, v.valid, v.inv.begin());
+        v.rows_f32.clear();
+        v.rows_bf16.clear();
+        if (bf16_) {
+            v.bf16.resize(v.valid * d2_);
+            for (std::int64_t r = 0; r < v.valid; ++r) {
+                std::copy_n(to_bf16(r0 + r, s), d2_, v.bf16.data() + r * d2_);
+                v.rows_bf16.push_back(v.bf16.data() + r * d2_);
+            }
+            v.rows_bf16.resize(v.padded, zero_bf16_.data());
+        } else {
+            if constexpr (std::is_same_v<T, float>) {
+                for (std::int64_t r = 0; r < v.valid; ++r) v.rows_f32.push_back(x_.row(r0 + r));
+            } else {
+                v.f32.resize(v.valid * d_);
+                for (std::int64_t r = 0; r < v.valid; ++r) {
+                    kern_.fp16_to_f32(x_.row(r0 + r), v.f32.data() + r * d_, d_);
+                    v.rows_f32.push_back(v.f32.data() + r * d_);
+                }
+            }
+            v.rows_f32.resize(v.padded, zero_f32_.data());
+        }
+    }
+
+    void product(const Fixed& a, const Varying& b, std::vector<float>& ct) {
         ct.resize(b.padded * a.padded);
         if (bf16_) {
-            kern_.block_dot_bf16(a.rows_bf16.data(), a.inv.data(), a.padded, b.rows_bf16.data(), b.inv.data(),
-                                 b.padded, d_pad_, ct.data(), a.padded);
+            kern_.block_dot_bf16(b.rows_bf16.data(), b.inv.data(), b.padded, a.panels_bf16.data(), a.inv.data(),
+                                 a.padded, d2_, ct.data(), a.padded);
         } else {
-            kern_.block_dot_f32(a.rows_f32.data(), a.inv.data(), a.padded, b.rows_f32.data(), b.inv.data(),
-                                b.padded, d_, ct.data(), a.padded);
+            kern_.block_dot_f32(b.rows_f32.data(), b.inv.data(), b.padded, a.panels_f32.data(), a.inv.data(),
+                                a.padded, d_, ct.data(), a.padded);
         }
     }
 
@@ -324,12 +381,12 @@ private:
 
     const KnnParams& p_;
     MatrixView<const T> x_;
-    std::int64_t n_, d_, d_pad_ = 0, bs_ = 1, nblocks_ = 0;
+    std::int64_t n_, d_, d2_ = 0, bs_ = 1, nblocks_ = 0;
     const Kernels& kern_;
     bool bf16_;
     std::vector<float> inv_;
     std::vector<float> zero_f32_;
-    std::vector<std::uint16_t> zero_bf16_;
+    std::vector<std::uint32_t> zero_bf16_;
     std::unique_ptr<std::mutex[]> locks_;
 };
 

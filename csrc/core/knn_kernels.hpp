@@ -8,29 +8,29 @@
 
 namespace rbic::knn::detail {
 
-// Tile shape of the dot-product kernels: kTileA rows of the "A" block against kTileB rows of the
-// "B" block per register tile. Row-pointer arrays are padded to these multiples with a zero row.
-constexpr int kTileA = 4;
-constexpr int kTileB = 6;
-// bf16 rows are stored zero-padded to a multiple of this many elements.
-constexpr int kBf16Pad = 32;
+// Register tile: kRowsV rows of the "varying" block (read in place, one element broadcast per
+// step) against kPanel rows of the "fixed" block (packed transposed, a panel of kPanel columns).
+constexpr int kRowsV = 12;
+constexpr int kPanel = 32;
 
-// Every pair similarity is (sum of 16 lane-wise fused multiply-add chains, reduced by one fixed
-// tree) * (inv_a * inv_b). The expression is symmetric in its two rows and independent of where
-// the pair sits in a tile, so a pair's value is the same whichever block computes it: exact ties
-// stay ties, and the bf16 path re-scores to exactly the fp32 path's values.
+// Every pair similarity is one fused multiply-add chain over k = 0..d-1 in order, times
+// (inv_a * inv_b). That expression is symmetric in its two rows and does not depend on where the
+// pair sits in a block, so a pair's value is the same whichever block pair computes it: exact ties
+// stay ties, results do not depend on blocking or threads, and pair_dots() reproduces it bit for
+// bit (the bf16 path re-scores to exactly the fp32 path's values).
 
-/// ct[b * ldc + a] = dot(arows[a], brows[b]) * (inv_a[a] * inv_b[b]) for a < na, b < nb
-/// (na a multiple of kTileA, nb of kTileB; ldc >= na).
-using BlockDotF32 = void (*)(const float* const* arows, const float* inv_a, std::int64_t na,
-                             const float* const* brows, const float* inv_b, std::int64_t nb, std::int64_t d,
-                             float* ct, std::int64_t ldc);
-/// Same over bf16 rows (uint16 bit patterns) of padded length d_pad (multiple of kBf16Pad).
-using BlockDotBf16 = void (*)(const std::uint16_t* const* arows, const float* inv_a, std::int64_t na,
-                              const std::uint16_t* const* brows, const float* inv_b, std::int64_t nb,
-                              std::int64_t d_pad, float* ct, std::int64_t ldc);
-/// The unscaled fp32 dot of one pair, bit-identical to what BlockDotF32 of the same ISA computes.
-using PairDot = float (*)(const float* a, const float* b, std::int64_t d);
+/// ct[v * ldc + f] = dot(vrows[v], fixed row f) * (inv_v[v] * inv_f[f]) for v < nv (a multiple of
+/// kRowsV) and f < nf (a multiple of kPanel). `panels` holds the fixed rows as nf / kPanel panels
+/// of d x kPanel floats (element (k, c) of panel p is row p * kPanel + c, column k).
+using BlockDotF32 = void (*)(const float* const* vrows, const float* inv_v, std::int64_t nv, const float* panels,
+                             const float* inv_f, std::int64_t nf, std::int64_t d, float* ct, std::int64_t ldc);
+/// Same over bf16 pairs: rows are d2 = ceil(d / 2) uint32 words (two bf16, zero padded) and panels are
+/// d2 x kPanel words.
+using BlockDotBf16 = void (*)(const std::uint32_t* const* vrows, const float* inv_v, std::int64_t nv,
+                              const std::uint32_t* panels, const float* inv_f, std::int64_t nf, std::int64_t d2,
+                              float* ct, std::int64_t ldc);
+/// out[c] = the unscaled dot of q and cands[c] (c < m), bit-identical to BlockDotF32 of the same ISA.
+using PairDots = void (*)(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out);
 /// Writes out[p] = p for positions p < n with v[p] >= thr (or >= thr_vec[p]); returns the count.
 using FindGe = std::int64_t (*)(const float* v, std::int64_t n, float thr, std::int32_t* out);
 using FindGeVec = std::int64_t (*)(const float* v, const float* thr, std::int64_t n, std::int32_t* out);
@@ -42,7 +42,7 @@ struct Kernels {
     const char* name;
     BlockDotF32 block_dot_f32;
     BlockDotBf16 block_dot_bf16;  // null when the ISA has no bf16 dot product
-    PairDot pair_dot;
+    PairDots pair_dots;
     FindGe find_ge;
     FindGeVec find_ge_vec;
     Fp16ToF32 fp16_to_f32;
@@ -50,7 +50,7 @@ struct Kernels {
 };
 
 const Kernels& portable_kernels();
-/// Null when the build has no AVX-512 kernels (non-x86 or compiler without the intrinsics).
+/// Null when the build has no AVX-512 kernels (non-x86 or a compiler without the intrinsics).
 const Kernels* avx512_kernels();
 const Kernels* avx512_bf16_kernels();
 

@@ -22,114 +22,91 @@ namespace rbic::knn::detail {
 
 namespace {
 
-// Sums of four 16-lane accumulators, one per output lane: per 128-bit quarter (l0 + l2) + (l1 + l3),
-// then (q0 + q2) + (q1 + q3). pair_dot() below evaluates the same tree.
-RBIC_AVX512 inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
-    __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
-    __m512 u = _mm512_add_ps(
-        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))),
-        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))));
-    __m512 v = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, 0x4E));
-    return _mm_add_ps(_mm512_castps512_ps128(v), _mm512_extractf32x4_ps(v, 1));
-}
-
-RBIC_AVX512 inline void store_tile(float* ct, std::int64_t ldc, const float* inv_a, const float* inv_b,
-                                   __m512 (&acc)[kTileA][kTileB]) {
-    const __m128 ia = _mm_loadu_ps(inv_a);
-#pragma GCC unroll 6
-    for (int j = 0; j < kTileB; ++j) {
-        __m128 s = reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
-        // inv_a * inv_b first: the scale of a pair is symmetric in its two rows.
-        __m128 scale = _mm_mul_ps(ia, _mm_set1_ps(inv_b[j]));
-        _mm_storeu_ps(ct + j * ldc, _mm_mul_ps(s, scale));
+template <typename Acc>
+RBIC_AVX512 inline void store_tile(float* ct, std::int64_t ldc, const float* inv_v, const float* inv_f,
+                                   const Acc& acc) {
+    const __m512 f0 = _mm512_loadu_ps(inv_f), f1 = _mm512_loadu_ps(inv_f + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kRowsV; ++i) {
+        // inv_v * inv_f first: the scale of a pair is symmetric in its two rows.
+        const __m512 v = _mm512_set1_ps(inv_v[i]);
+        _mm512_storeu_ps(ct + i * ldc, _mm512_mul_ps(acc[i][0], _mm512_mul_ps(v, f0)));
+        _mm512_storeu_ps(ct + i * ldc + 16, _mm512_mul_ps(acc[i][1], _mm512_mul_ps(v, f1)));
     }
 }
 
-RBIC_AVX512 void block_dot_f32(const float* const* arows, const float* inv_a, std::int64_t na,
-                               const float* const* brows, const float* inv_b, std::int64_t nb, std::int64_t d,
-                               float* ct, std::int64_t ldc) {
-    const std::int64_t dm = d & ~std::int64_t{15};
-    const __mmask16 tail = static_cast<__mmask16>((1u << (d - dm)) - 1u);
-    for (std::int64_t b0 = 0; b0 < nb; b0 += kTileB) {
-        const float* B[kTileB];
-        for (int j = 0; j < kTileB; ++j) B[j] = brows[b0 + j];
-        for (std::int64_t a0 = 0; a0 < na; a0 += kTileA) {
-            const float* A[kTileA];
-            for (int i = 0; i < kTileA; ++i) A[i] = arows[a0 + i];
-            __m512 acc[kTileA][kTileB];
-#pragma GCC unroll 4
-            for (int i = 0; i < kTileA; ++i)
-#pragma GCC unroll 6
-                for (int j = 0; j < kTileB; ++j) acc[i][j] = _mm512_setzero_ps();
-            for (std::int64_t k = 0; k < dm; k += 16) {
-                __m512 bv[kTileB];
-#pragma GCC unroll 6
-                for (int j = 0; j < kTileB; ++j) bv[j] = _mm512_loadu_ps(B[j] + k);
-#pragma GCC unroll 4
-                for (int i = 0; i < kTileA; ++i) {
-                    __m512 av = _mm512_loadu_ps(A[i] + k);
-#pragma GCC unroll 6
-                    for (int j = 0; j < kTileB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+RBIC_AVX512 void block_dot_f32(const float* const* vrows, const float* inv_v, std::int64_t nv, const float* panels,
+                               const float* inv_f, std::int64_t nf, std::int64_t d, float* ct, std::int64_t ldc) {
+    for (std::int64_t p = 0; p < nf / kPanel; ++p) {
+        const float* panel = panels + p * d * kPanel;
+        for (std::int64_t v0 = 0; v0 < nv; v0 += kRowsV) {
+            const float* A[kRowsV];
+            for (int i = 0; i < kRowsV; ++i) A[i] = vrows[v0 + i];
+            __m512 acc[kRowsV][2];
+#pragma GCC unroll 12
+            for (int i = 0; i < kRowsV; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+            for (std::int64_t k = 0; k < d; ++k) {
+                const __m512 b0 = _mm512_loadu_ps(panel + k * kPanel);
+                const __m512 b1 = _mm512_loadu_ps(panel + k * kPanel + 16);
+#pragma GCC unroll 12
+                for (int i = 0; i < kRowsV; ++i) {
+                    const __m512 a = _mm512_set1_ps(A[i][k]);
+                    acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
                 }
             }
-            if (tail) {
-                __m512 bv[kTileB];
-#pragma GCC unroll 6
-                for (int j = 0; j < kTileB; ++j) bv[j] = _mm512_maskz_loadu_ps(tail, B[j] + dm);
-#pragma GCC unroll 4
-                for (int i = 0; i < kTileA; ++i) {
-                    __m512 av = _mm512_maskz_loadu_ps(tail, A[i] + dm);
-#pragma GCC unroll 6
-                    for (int j = 0; j < kTileB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-                }
-            }
-            store_tile(ct + b0 * ldc + a0, ldc, inv_a + a0, inv_b + b0, acc);
+            store_tile(ct + v0 * ldc + p * kPanel, ldc, inv_v + v0, inv_f + p * kPanel, acc);
         }
     }
 }
 
-RBIC_AVX512_BF16 void block_dot_bf16(const std::uint16_t* const* arows, const float* inv_a, std::int64_t na,
-                                     const std::uint16_t* const* brows, const float* inv_b, std::int64_t nb,
-                                     std::int64_t d_pad, float* ct, std::int64_t ldc) {
-    for (std::int64_t b0 = 0; b0 < nb; b0 += kTileB) {
-        const std::uint16_t* B[kTileB];
-        for (int j = 0; j < kTileB; ++j) B[j] = brows[b0 + j];
-        for (std::int64_t a0 = 0; a0 < na; a0 += kTileA) {
-            const std::uint16_t* A[kTileA];
-            for (int i = 0; i < kTileA; ++i) A[i] = arows[a0 + i];
-            __m512 acc[kTileA][kTileB];
-#pragma GCC unroll 4
-            for (int i = 0; i < kTileA; ++i)
-#pragma GCC unroll 6
-                for (int j = 0; j < kTileB; ++j) acc[i][j] = _mm512_setzero_ps();
-            for (std::int64_t k = 0; k < d_pad; k += 32) {
-                __m512bh bv[kTileB];
-#pragma GCC unroll 6
-                for (int j = 0; j < kTileB; ++j) bv[j] = (__m512bh)_mm512_loadu_si512(B[j] + k);
-#pragma GCC unroll 4
-                for (int i = 0; i < kTileA; ++i) {
-                    __m512bh av = (__m512bh)_mm512_loadu_si512(A[i] + k);
-#pragma GCC unroll 6
-                    for (int j = 0; j < kTileB; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
+RBIC_AVX512_BF16 void block_dot_bf16(const std::uint32_t* const* vrows, const float* inv_v, std::int64_t nv,
+                                     const std::uint32_t* panels, const float* inv_f, std::int64_t nf,
+                                     std::int64_t d2, float* ct, std::int64_t ldc) {
+    for (std::int64_t p = 0; p < nf / kPanel; ++p) {
+        const std::uint32_t* panel = panels + p * d2 * kPanel;
+        for (std::int64_t v0 = 0; v0 < nv; v0 += kRowsV) {
+            const std::uint32_t* A[kRowsV];
+            for (int i = 0; i < kRowsV; ++i) A[i] = vrows[v0 + i];
+            __m512 acc[kRowsV][2];
+#pragma GCC unroll 12
+            for (int i = 0; i < kRowsV; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+            for (std::int64_t k = 0; k < d2; ++k) {
+                const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel + k * kPanel);
+                const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel + k * kPanel + 16);
+#pragma GCC unroll 12
+                for (int i = 0; i < kRowsV; ++i) {
+                    const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[i][k]));
+                    acc[i][0] = _mm512_dpbf16_ps(acc[i][0], a, b0);
+                    acc[i][1] = _mm512_dpbf16_ps(acc[i][1], a, b1);
                 }
             }
-            store_tile(ct + b0 * ldc + a0, ldc, inv_a + a0, inv_b + b0, acc);
+            store_tile(ct + v0 * ldc + p * kPanel, ldc, inv_v + v0, inv_f + p * kPanel, acc);
         }
     }
 }
 
-RBIC_AVX512 float pair_dot(const float* a, const float* b, std::int64_t d) {
-    const std::int64_t dm = d & ~std::int64_t{15};
-    const __mmask16 tail = static_cast<__mmask16>((1u << (d - dm)) - 1u);
-    __m512 acc = _mm512_setzero_ps();
-    for (std::int64_t k = 0; k < dm; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), acc);
-    if (tail) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + dm), _mm512_maskz_loadu_ps(tail, b + dm), acc);
-    alignas(64) float l[16];
-    _mm512_store_ps(l, acc);
-    float q[4];
-    for (int i = 0; i < 4; ++i) q[i] = (l[4 * i] + l[4 * i + 2]) + (l[4 * i + 1] + l[4 * i + 3]);
-    return (q[0] + q[2]) + (q[1] + q[3]);
+// Eight candidates at a time: independent scalar FMA chains hide the FMA latency.
+RBIC_AVX512 void pair_dots(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out) {
+    std::int64_t c0 = 0;
+    for (; c0 + 8 <= m; c0 += 8) {
+        const float* C[8];
+        float acc[8];
+        for (int j = 0; j < 8; ++j) {
+            C[j] = cands[c0 + j];
+            acc[j] = 0.0f;
+        }
+        for (std::int64_t k = 0; k < d; ++k) {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) acc[j] = __builtin_fmaf(q[k], C[j][k], acc[j]);
+        }
+        for (int j = 0; j < 8; ++j) out[c0 + j] = acc[j];
+    }
+    for (; c0 < m; ++c0) {
+        float acc = 0.0f;
+        for (std::int64_t k = 0; k < d; ++k) acc = __builtin_fmaf(q[k], cands[c0][k], acc);
+        out[c0] = acc;
+    }
 }
 
 RBIC_AVX512 std::int64_t find_ge(const float* v, std::int64_t n, float thr, std::int32_t* out) {
@@ -179,13 +156,13 @@ RBIC_AVX512_BF16 void f32_to_bf16(const float* src, std::uint16_t* dst, std::int
 }  // namespace
 
 const Kernels* avx512_kernels() {
-    static const Kernels k{"avx512", block_dot_f32, nullptr, pair_dot, find_ge, find_ge_vec, fp16_to_f32,
+    static const Kernels k{"avx512", block_dot_f32, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
                            portable_kernels().f32_to_bf16};
     return &k;
 }
 
 const Kernels* avx512_bf16_kernels() {
-    static const Kernels k{"avx512_bf16", block_dot_f32, block_dot_bf16, pair_dot, find_ge, find_ge_vec,
+    static const Kernels k{"avx512_bf16", block_dot_f32, block_dot_bf16, pair_dots, find_ge, find_ge_vec,
                            fp16_to_f32, f32_to_bf16};
     return &k;
 }

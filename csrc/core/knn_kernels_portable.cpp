@@ -1,5 +1,5 @@
-// Portable (any CPU) versions of the kNN inner kernels. Same reduction structure as the AVX-512
-// kernels (16 lanes, one fixed tree), without fused multiply-add.
+// Portable (any CPU) versions of the kNN inner kernels: the same chains as the AVX-512 kernels,
+// without fused multiply-add.
 #include <cstring>
 
 #include "knn_kernels.hpp"
@@ -7,24 +7,30 @@
 namespace rbic::knn::detail {
 namespace {
 
-float pair_dot(const float* a, const float* b, std::int64_t d) {
-    float lane[16] = {};
-    std::int64_t k = 0;
-    for (; k + 16 <= d; k += 16) {
-        for (int l = 0; l < 16; ++l) lane[l] += a[k + l] * b[k + l];
+// One chain a*b + acc per pair over k in order (no fused multiply-add, matching pair_dots).
+void block_dot_f32(const float* const* vrows, const float* inv_v, std::int64_t nv, const float* panels,
+                   const float* inv_f, std::int64_t nf, std::int64_t d, float* ct, std::int64_t ldc) {
+    for (std::int64_t p = 0; p < nf / kPanel; ++p) {
+        const float* panel = panels + p * d * kPanel;
+        for (std::int64_t v = 0; v < nv; ++v) {
+            const float* a = vrows[v];
+            float acc[kPanel] = {};
+            for (std::int64_t k = 0; k < d; ++k) {
+                const float ak = a[k];
+                const float* col = panel + k * kPanel;
+                for (int c = 0; c < kPanel; ++c) acc[c] = ak * col[c] + acc[c];  // vectorises over c
+            }
+            float* out = ct + v * ldc + p * kPanel;
+            for (int c = 0; c < kPanel; ++c) out[c] = acc[c] * (inv_v[v] * inv_f[p * kPanel + c]);
+        }
     }
-    for (int l = 0; k + l < d; ++l) lane[l] += a[k + l] * b[k + l];
-    float p[4];
-    for (int q = 0; q < 4; ++q) p[q] = (lane[4 * q] + lane[4 * q + 2]) + (lane[4 * q + 1] + lane[4 * q + 3]);
-    return (p[0] + p[2]) + (p[1] + p[3]);
 }
 
-void block_dot_f32(const float* const* arows, const float* inv_a, std::int64_t na, const float* const* brows,
-                   const float* inv_b, std::int64_t nb, std::int64_t d, float* ct, std::int64_t ldc) {
-    for (std::int64_t b = 0; b < nb; ++b) {
-        for (std::int64_t a = 0; a < na; ++a) {
-            ct[b * ldc + a] = pair_dot(arows[a], brows[b], d) * (inv_a[a] * inv_b[b]);
-        }
+void pair_dots(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out) {
+    for (std::int64_t c = 0; c < m; ++c) {
+        float acc = 0.0f;
+        for (std::int64_t k = 0; k < d; ++k) acc = q[k] * cands[c][k] + acc;
+        out[c] = acc;
     }
 }
 
@@ -86,7 +92,7 @@ void f32_to_bf16(const float* src, std::uint16_t* dst, std::int64_t n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", block_dot_f32, nullptr, pair_dot, find_ge, find_ge_vec, fp16_to_f32,
+    static const Kernels k{"portable", block_dot_f32, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
                            f32_to_bf16};
     return k;
 }

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from . import reference
 from .graph import Communities, centrality, communities, modularity, propagate
 from .knn import KnnGraph, KnnWarning, knn_graph
+from .steps import TraceFeatures, parse_traces, steps
 
 __version__: str = _core.build_info()["version"]
 
@@ -39,6 +41,11 @@ __all__ = [
     "centrality",
     "modularity",
     "propagate",
+    # reasoning-trace parser
+    "TraceFeatures",
+    "parse_traces",
+    "steps",
+    "reference",
     # end-to-end refinement
     "RefineConfig",
     "RefineResult",

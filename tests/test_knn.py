@@ -1,0 +1,367 @@
+"""rbic_fast.knn_graph: exact top-k cosine neighbours against a NumPy brute-force oracle."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import rbic_fast
+from rbic_fast import _core
+from rbic_fast.knn import KnnGraph, KnnWarning, knn_graph
+from rbic_fast.synthetic import clustered_embeddings
+
+HAS_BF16 = "avx512_bf16" in rbic_fast.build_info()["cpu_features"]
+
+
+def oracle_sims(x: np.ndarray, normalize: bool = True) -> np.ndarray:
+    """All-pairs similarities in float64."""
+    x = x.astype(np.float64)
+    if normalize:
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x @ x.T
+
+
+def assert_exact_knn(g: KnnGraph, x: np.ndarray, k: int, exclude_self: bool = True, normalize: bool = True):
+    """g is a correct top-k: right similarities, sorted, and no row misses a neighbour that beats
+    its k-th by more than float32 rounding."""
+    n = x.shape[0]
+    s = oracle_sims(x, normalize)
+    if exclude_self:
+        np.fill_diagonal(s, -np.inf)
+    assert g.indices.shape == (n, k) and g.similarities.shape == (n, k)
+    assert g.indices.dtype == np.int32 and g.similarities.dtype == np.float32
+    assert g.n == n and g.k == k
+    rows = np.arange(n)[:, None]
+    np.testing.assert_allclose(g.similarities, s[rows, g.indices], atol=2e-5, rtol=0)
+    assert np.all(np.diff(g.similarities, axis=1) <= 0), "rows must be sorted by descending similarity"
+    kth = -np.sort(-s, axis=1)[:, k - 1]
+    assert np.all(s[rows, g.indices] >= kth[:, None] - 2e-5), "a returned neighbour is not in the top k"
+    assert all(len(set(r)) == k for r in g.indices.tolist()), "duplicate neighbour in a row"
+    if exclude_self:
+        assert not np.any(g.indices == rows)
+    # With continuous data almost every row must match the oracle's order exactly.
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    assert (order == g.indices).all(axis=1).mean() >= 0.98
+
+
+def random_rows(n, d, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal((n, d)).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "n,d,k",
+    [(2, 3, 1), (50, 8, 5), (333, 17, 7), (1001, 64, 16), (700, 384, 10), (97, 1030, 4)],
+)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_exact_random(n, d, k, precision):
+    x = random_rows(n, d, seed=n + d)
+    assert_exact_knn(knn_graph(x, k, precision=precision), x, k)
+
+
+@pytest.mark.parametrize("n,d,k", [(1200, 48, 16), (801, 384, 12)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_exact_clustered(n, d, k, precision):
+    x, _ = clustered_embeddings(n, d, n_clusters=20, seed=3)
+    assert_exact_knn(knn_graph(x, k, precision=precision), x, k)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_include_self_and_raw_inner_product(normalize):
+    x = random_rows(300, 24, seed=5) * np.linspace(0.5, 2.0, 300, dtype=np.float32)[:, None]
+    g = knn_graph(x, 6, exclude_self=False, normalize=normalize)
+    assert_exact_knn(g, x, 6, exclude_self=False, normalize=normalize)
+    if normalize:  # a row is its own best cosine neighbour
+        assert np.array_equal(g.indices[:, 0], np.arange(300))
+
+
+def test_small_blocks_give_identical_results():
+    """Many odd-sized blocks (block_rows=50) and the default blocking agree bit for bit."""
+    x = random_rows(777, 40, seed=11)
+    a = _core.knn_graph(x, 9, True, True, "fp32", 2, "auto", 50, None)
+    b = _core.knn_graph(x, 9, True, True, "fp32", 2, "auto", 0, None)
+    assert a[4] == 50 and b[4] != 50
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("isa", ["portable", "avx512"])
+def test_kernel_fallbacks_are_exact(isa, monkeypatch):
+    monkeypatch.setenv("RBIC_KNN_ISA", isa)
+    x = random_rows(500, 45, seed=2)
+    g = knn_graph(x, 8, precision="bf16")
+    expected = isa if "avx512" in rbic_fast.build_info()["cpu_features"] else "portable"
+    assert g.kernel == expected  # bf16 falls back to the fp32 kernel
+    assert_exact_knn(g, x, 8)
+
+
+def test_ties_broken_by_smaller_index():
+    """Exact duplicates have bit-identical similarities; equal ones are ordered by index."""
+    base = random_rows(10, 32, seed=4)
+    x = np.repeat(base, 8, axis=0)[np.random.default_rng(0).permutation(80)]
+    for precision in ("fp32", "bf16"):
+        g = knn_graph(x, 3, precision=precision)
+        for i in range(80):
+            copies = [j for j in range(80) if j != i and np.array_equal(x[j], x[i])]
+            assert g.indices[i].tolist() == copies[:3]
+            assert len(set(g.similarities[i].tolist())) == 1
+    g = knn_graph(x, 20)
+    for i in range(80):
+        sims, idx = g.similarities[i], g.indices[i]
+        for a in range(19):
+            assert sims[a] > sims[a + 1] or (sims[a] == sims[a + 1] and idx[a] < idx[a + 1])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_deterministic_across_thread_counts(precision):
+    x, _ = clustered_embeddings(1500, 64, n_clusters=30, seed=8)
+    runs = [knn_graph(x, 10, threads=t, precision=precision) for t in (1, 2, 3)]
+    for g in runs[1:]:
+        assert np.array_equal(g.indices, runs[0].indices)
+        assert np.array_equal(g.similarities, runs[0].similarities)
+
+
+def spy_core(monkeypatch):
+    """Record the array each _core.knn_graph call receives."""
+    seen = []
+    real = _core.knn_graph
+
+    def spy(x, *args):
+        seen.append(x)
+        return real(x, *args)
+
+    monkeypatch.setattr(_core, "knn_graph", spy)
+    return seen
+
+
+def test_memmap_input_is_not_copied(tmp_path, monkeypatch):
+    x = random_rows(600, 33, seed=6)
+    np.save(tmp_path / "emb.npy", x)
+    mm = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    seen = spy_core(monkeypatch)
+    g = knn_graph(mm, 7)
+    assert np.shares_memory(seen[0], mm), "the memory-mapped matrix was copied"
+    ref = knn_graph(x, 7)
+    assert np.array_equal(g.indices, ref.indices) and np.array_equal(g.similarities, ref.similarities)
+
+
+def test_float16_input_matches_float32_without_copy(monkeypatch):
+    x16 = random_rows(400, 50, seed=7, dtype=np.float16)
+    seen = spy_core(monkeypatch)
+    g = knn_graph(x16, 5)
+    assert seen[0].dtype == np.uint16 and np.shares_memory(seen[0], x16)
+    ref = knn_graph(x16.astype(np.float32), 5)
+    assert np.array_equal(g.indices, ref.indices) and np.array_equal(g.similarities, ref.similarities)
+    assert_exact_knn(g, x16.astype(np.float32), 5)
+    gb = knn_graph(x16, 5, precision="bf16")
+    assert (gb.indices == g.indices).mean() >= 0.999
+
+
+def test_non_contiguous_input_is_converted():
+    x = random_rows(64, 200, seed=9)
+    xt = np.asfortranarray(x)
+    assert not xt.flags.c_contiguous
+    ref = knn_graph(x, 4)
+    g = knn_graph(xt, 4)
+    assert np.array_equal(g.indices, ref.indices)
+    strided = np.repeat(x, 2, axis=0)[::2]
+    assert not strided.flags.c_contiguous
+    assert np.array_equal(knn_graph(strided, 4).indices, ref.indices)
+
+
+def test_core_rejects_what_the_wrapper_converts():
+    x = random_rows(20, 4)
+    with pytest.raises(TypeError):
+        _core.knn_graph(np.asfortranarray(x), 3, True, True, "fp32")
+    with pytest.raises(TypeError):
+        _core.knn_graph(x.astype(np.float64), 3, True, True, "fp32")
+    with pytest.raises(ValueError, match="precision"):
+        _core.knn_graph(x, 3, True, True, "int8")
+    with pytest.raises(ValueError, match="isa"):
+        _core.knn_graph(x, 3, True, True, "fp32", 1, "sse9")
+
+
+def test_nan_and_inf_rows_are_named():
+    x = random_rows(100, 8)
+    x[7, 2] = np.nan
+    x[42, 0] = np.inf
+    with pytest.raises(ValueError, match=r"2 row\(s\) containing NaN or Inf.*rows 7, 42\. Drop or re-embed"):
+        knn_graph(x, 3)
+
+
+def test_zero_rows_are_named_and_capped():
+    x = random_rows(100, 8)
+    x[list(range(10, 23))] = 0.0
+    with pytest.raises(ValueError, match=r"13 all-zero row\(s\): rows 10, 11, .*19, \.\.\. \(3 more\).*normalize=False"):
+        knn_graph(x, 3)
+    g = knn_graph(x, 3, normalize=False)  # raw inner products are defined for zero rows
+    assert_exact_knn(g, x, 3, normalize=False)
+
+
+@pytest.mark.parametrize(
+    "bad,exc,match",
+    [
+        (np.zeros(5, np.float32), ValueError, "2-D"),
+        (np.zeros((2, 3, 4), np.float32), ValueError, "2-D"),
+        (np.zeros((5, 3), np.float64), TypeError, "float32 or float16"),
+        (np.zeros((5, 3), np.int32), TypeError, "float32 or float16"),
+        ([[1.0, 2.0], [3.0, 4.0]], TypeError, "numpy array"),
+        (np.zeros((0, 8), np.float32), ValueError, "at least 2 rows"),
+        (np.ones((1, 8), np.float32), ValueError, "at least 2 rows"),
+        (np.zeros((4, 0), np.float32), ValueError, "at least one column"),
+    ],
+)
+def test_bad_inputs(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        knn_graph(bad, 1)
+
+
+@pytest.mark.parametrize("k", [0, -3])
+def test_nonpositive_k(k):
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        knn_graph(random_rows(10, 4), k)
+
+
+def test_bad_precision_and_threads():
+    with pytest.raises(ValueError, match="precision"):
+        knn_graph(random_rows(10, 4), 2, precision="fp16")
+    with pytest.raises(ValueError, match="threads"):
+        knn_graph(random_rows(10, 4), 2, threads=0)
+    with pytest.raises(TypeError, match="k must be an int"):
+        knn_graph(random_rows(10, 4), 2.5)
+
+
+def test_k_larger_than_n_is_clipped_with_warning():
+    x = random_rows(6, 4)
+    with pytest.warns(KnnWarning, match="using k=5"):
+        g = knn_graph(x, 16)
+    assert g.k == 5
+    assert_exact_knn(g, x, 5)
+    with pytest.warns(KnnWarning, match="using k=6"):
+        g = knn_graph(x, 16, exclude_self=False)
+    assert g.k == 6
+    one = knn_graph(np.ones((1, 3), np.float32), 1, exclude_self=False)
+    assert one.indices.tolist() == [[0]]
+
+
+def test_gil_released_during_native_call():
+    x = random_rows(8000, 384, seed=1)
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    try:
+        start = time.perf_counter()
+        knn_graph(x, 16, threads=1)
+        end = time.perf_counter()
+    finally:
+        stop.set()
+        t.join()
+    during = [v for v in ticks if start < v < end]
+    assert len(during) >= 10, f"only {len(during)} ticks in {end - start:.2f} s of native work: GIL held?"
+
+
+def test_ctrl_c_interrupts():
+    import _thread
+
+    x = random_rows(30000, 384, seed=2)  # tens of seconds on one thread
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        knn_graph(x, 16, threads=1)
+    assert time.perf_counter() - start < 3.0
+    timer.join()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_progress_callback(precision):
+    x = random_rows(2000, 32, seed=3)
+    seen = []
+    knn_graph(x, 4, precision=precision, progress=lambda done, total: seen.append((done, total)))
+    assert seen, "progress was never called"
+    totals = {t for _, t in seen}
+    assert len(totals) == 1
+    total = totals.pop()
+    assert seen[-1] == (total, total)
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+
+
+def test_progress_exception_propagates():
+    def boom(done, total):
+        raise RuntimeError("progress failed")
+
+    with pytest.raises(RuntimeError, match="progress failed"):
+        knn_graph(random_rows(3000, 16), 4, progress=boom)
+
+
+# ------------------------------------------------------------------------------------------- to_csr
+def directed(g: KnnGraph, min_similarity=None) -> sp.csr_matrix:
+    n, k = g.n, g.k
+    rows = np.repeat(np.arange(n), k)
+    a = sp.coo_matrix((g.similarities.ravel().astype(np.float64), (rows, g.indices.ravel())), shape=(n, n)).tocsr()
+    a.setdiag(0)
+    if min_similarity is not None:
+        a.data[a.data < min_similarity] = 0
+    a.eliminate_zeros()
+    return a
+
+
+@pytest.fixture(scope="module")
+def clustered_graph() -> KnnGraph:
+    x, _ = clustered_embeddings(600, 32, n_clusters=12, seed=1)
+    g = knn_graph(x, 8, exclude_self=False)
+    assert g.similarities.min() > 0  # positive weights: scipy's implicit zeros never win a max
+    return g
+
+
+@pytest.mark.parametrize("min_similarity", [None, 0.85])
+def test_to_csr_matches_scipy(clustered_graph, min_similarity):
+    g = clustered_graph
+    a = directed(g, min_similarity)
+    expected = {"none": a, "max": a.maximum(a.T), "mean": (a + a.T) / 2}
+    for mode, ref in expected.items():
+        m = g.to_csr(mode, min_similarity=min_similarity)
+        assert isinstance(m, sp.csr_matrix) and m.dtype == np.float32 and m.has_sorted_indices
+        assert m.diagonal().sum() == 0 and m.nnz == ref.nnz
+        np.testing.assert_allclose(m.toarray(), ref.toarray(), rtol=1e-6)
+        if mode != "none":
+            assert (m != m.T).nnz == 0
+    # Mutual pairs keep their similarity under "mean"; one-way pairs get half.
+    mean, mx = g.to_csr("mean").toarray(), g.to_csr("max").toarray()
+    a = a.toarray()
+    mutual = (a > 0) & (a.T > 0)
+    assert np.allclose(mean[mutual], mx[mutual]) and np.allclose(mean[(a > 0) & ~mutual], a[(a > 0) & ~mutual] / 2)
+
+
+def test_to_csr_negative_weights_and_bad_mode():
+    x = random_rows(40, 3, seed=12)
+    g = knn_graph(x, 30)
+    assert g.similarities.min() < 0
+    m = g.to_csr("max").toarray()
+    s = g.similarities
+    # A negative similarity survives symmetrisation (scipy's .maximum would clip it at 0).
+    i, j = np.unravel_index(np.argmin(s), s.shape)
+    assert m[i, g.indices[i, j]] == s[i, j] == m[g.indices[i, j], i]
+    with pytest.raises(ValueError, match="symmetrize"):
+        g.to_csr("min")
+
+
+# --------------------------------------------------------------------------------------------- bf16
+@pytest.mark.skipif(not HAS_BF16, reason="CPU lacks AVX512_BF16")
+def test_bf16_recall_and_exact_rescoring():
+    x, _ = clustered_embeddings(3000, 384, n_clusters=40, seed=5)
+    exact = knn_graph(x, 16)
+    g = knn_graph(x, 16, precision="bf16")
+    assert g.kernel == "avx512_bf16"
+    recall = np.mean([len(set(a) & set(b)) / 16 for a, b in zip(g.indices.tolist(), exact.indices.tolist())])
+    assert recall >= 0.999
+    same = g.indices == exact.indices
+    # Re-scored similarities are the fp32 path's values bit for bit.
+    assert np.array_equal(g.similarities[same], exact.similarities[same])
