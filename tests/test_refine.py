@@ -167,3 +167,12 @@ def test_accuracy_model_with_label_fraction(tmp_path, tiny_lm):
     assert list((out / "cache").glob("rollouts-*.npz"))
     again = rbic_fast.refine(recs, ratio=0.1, **kw)  # rollouts come from the cache
     assert np.array_equal(again.scores["accuracy"], res.scores["accuracy"])
+
+
+def test_merge_small_domains_follows_neighbours_in_rounds():
+    membership = np.array([0, 0, 0, 1, 2, 3, 4, 4, 4])
+    neighbors = np.array([[1, 2], [0, 2], [0, 1], [4, 0], [5, 3], [-1, -1], [7, 8], [6, 8], [6, 7]])
+    out = refine_mod.merge_small_domains(membership, neighbors, 3)
+    # 3 joins 0 at once; 4 only has small neighbours, then follows 3; 5 has no neighbour and stays alone
+    assert out.tolist() == [0, 0, 0, 0, 0, 2, 1, 1, 1]
+    assert refine_mod.merge_small_domains(membership, neighbors, 1).tolist() == [0, 0, 0, 2, 3, 4, 1, 1, 1]

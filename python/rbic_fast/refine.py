@@ -461,15 +461,21 @@ def merge_small_domains(membership: np.ndarray, neighbors: np.ndarray, min_size:
     n = membership.shape[0]
     if n == 0:
         return membership.astype(np.int32)
-    sizes = np.bincount(membership)
     out = membership.copy()
-    if min_size > 1 and (sizes >= min_size).any() and neighbors.size:
-        small = np.flatnonzero(sizes[membership] < min_size)
-        nb = np.asarray(neighbors, dtype=np.int64)[small]
-        ok = (nb >= 0) & (sizes[membership[np.where(nb >= 0, nb, 0)]] >= min_size)
+    nb_all = np.asarray(neighbors, dtype=np.int64)
+    # rounds: a record whose neighbours were all in small communities can follow them once they have moved
+    while min_size > 1 and nb_all.size:
+        sizes = np.bincount(out, minlength=n)
+        small = np.flatnonzero(sizes[out] < min_size)
+        if small.size == 0 or not (sizes >= min_size).any():
+            break
+        nb = nb_all[small]
+        ok = (nb >= 0) & (sizes[out[np.where(nb >= 0, nb, 0)]] >= min_size)
         has = ok.any(axis=1)
+        if not has.any():
+            break
         first = np.argmax(ok, axis=1)
-        out[small[has]] = membership[nb[has, first[has]]]
+        out[small[has]] = out[nb[has, first[has]]]
     labels, inv = np.unique(out, return_inverse=True)
     new_sizes = np.bincount(inv)
     first_member = np.full(labels.size, n, dtype=np.int64)
