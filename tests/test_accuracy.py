@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
-
 from rbic_fast.accuracy import (
-    SamplingConfig, TransformersBackend, check_answers, check_model_path, difficulty_from_accuracy, extract_answer,
-    measure_accuracy, proxy_accuracy, stratified_label_mask, tiers_from_accuracy,
+    SamplingConfig,
+    TransformersBackend,
+    check_answers,
+    check_model_path,
+    difficulty_from_accuracy,
+    extract_answer,
+    measure_accuracy,
+    proxy_accuracy,
+    stratified_label_mask,
+    tiers_from_accuracy,
 )
 
 
@@ -52,8 +59,14 @@ def test_extract_answer():
 def test_check_answers_with_math_verify_in_processes():
     pytest.importorskip("math_verify")
     golds = ["72", "0.5", "72", "C", "C", r"\frac{1}{3}"]
-    gens = [r"so \boxed{72}", r"\boxed{\frac{1}{2}}", r"\boxed{71}", r"The answer is \boxed{C}", "Answer: B",
-            r"\boxed{2/6}"]
+    gens = [
+        r"so \boxed{72}",
+        r"\boxed{\frac{1}{2}}",
+        r"\boxed{71}",
+        r"The answer is \boxed{C}",
+        "Answer: B",
+        r"\boxed{2/6}",
+    ]
     assert check_answers(golds, gens, workers=2, chunk=2).tolist() == [True, True, False, True, False, True]
     with pytest.raises(ValueError, match="gold"):
         check_answers(["1"], [])
@@ -76,11 +89,13 @@ class _Canned:
 
 def test_measure_accuracy_counts_verified_answers_and_tiers():
     pytest.importorskip("math_verify")
-    backend = _Canned({
-        "q1": [r"\boxed{4}"] * 4,
-        "q2": [r"\boxed{4}", r"\boxed{5}", r"\boxed{4}", r"\boxed{9}"],
-        "q3": [r"\boxed{1}"] * 4,
-    })
+    backend = _Canned(
+        {
+            "q1": [r"\boxed{4}"] * 4,
+            "q2": [r"\boxed{4}", r"\boxed{5}", r"\boxed{4}", r"\boxed{9}"],
+            "q3": [r"\boxed{1}"] * 4,
+        }
+    )
     counts = measure_accuracy(backend, ["q1", "q2", "q3"], ["4", "4", "7"], SamplingConfig(n=4), workers=1)
     assert counts.tolist() == [4, 2, 0]
     assert tiers_from_accuracy(counts / 4, 4).tolist() == [0, 2, 4]

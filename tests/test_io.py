@@ -4,14 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from rbic_fast import io as rio
 
 DATA = Path(__file__).parent / "data"
 
 
 def _records(name):
-    return [json.loads(line) for line in (DATA / "formats" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line)
+        for line in (DATA / "formats" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
 
 
 def _norm(name, **kw):
@@ -93,7 +95,12 @@ def test_svamp_and_asdiv():
     (s, *_), ns = _norm("svamp")
     assert ns.format.name == "svamp" and s.final_answer == "51" and s.question.startswith("Each pack of dvds")
     (a, *_), na = _norm("asdiv")
-    assert na.format.name == "asdiv" and a.final_answer == "9" and a.reasoning == "7+2=9" and a.id == "nluds-0001"
+    assert (
+        na.format.name == "asdiv"
+        and a.final_answer == "9"
+        and a.reasoning == "7+2=9"
+        and a.id == "nluds-0001"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -103,24 +110,94 @@ def test_svamp_and_asdiv():
 THINK = "<think>\n首先，设x为苹果数。因此 x=3。\n</think>\n\n所以答案是 \\boxed{3}。"
 
 
-@pytest.mark.parametrize("raw, fmt, question, reasoning_has, answer", [
-    ({"question": "Q?", "solution": "work \\boxed{5}", "answer": "5"}, "limo", "Q?", "work", "5"),
-    ({"question": "Q?", "solution": "42", "thinking_trajectories": ["a", "b"], "attempt": "Answer: 42",
-      "cot_type": "math", "source_type": "x"}, "s1k", "Q?", "a\nb", "42"),
-    ({"question": "Q?", "solution": "\\boxed{7}", "deepseek_thinking_trajectory": "think", "deepseek_attempt": "7",
-      "deepseek_grade": "Yes", "cot_type": "math"}, "s1k_1.1", "Q?", "think", "7"),
-    ({"input": "题目", "reasoning_content": "推理", "content": "答案 \\boxed{3}", "repo_name": "meta-math/GSM8K_zh",
-      "score": 10, "prompt_tokens_len": 5, "reasoning_content_tokens_len": 7, "content_tokens_len": 3},
-     "r1_distill_raw", "题目", "推理", "3"),
-    ({"instruction": "题目", "input": "", "output": THINK, "repo_name": "EduChat-Math", "score": 10},
-     "r1_distill_sft", "题目", "设x为苹果数", "3"),
-    ({"instruction": "Add", "input": "2 and 3", "output": "<think>2+3=5</think> \\boxed{5}"}, "alpaca",
-     "Add\n\n2 and 3", "2+3=5", "5"),
-    ({"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "<think>r</think>\\boxed{1}"}]},
-     "messages", "Q?", "r", "1"),
-    ({"conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "<think>r</think>\\boxed{2}"}]},
-     "sharegpt", "Q?", "r", "2"),
-])
+@pytest.mark.parametrize(
+    "raw, fmt, question, reasoning_has, answer",
+    [
+        ({"question": "Q?", "solution": "work \\boxed{5}", "answer": "5"}, "limo", "Q?", "work", "5"),
+        (
+            {
+                "question": "Q?",
+                "solution": "42",
+                "thinking_trajectories": ["a", "b"],
+                "attempt": "Answer: 42",
+                "cot_type": "math",
+                "source_type": "x",
+            },
+            "s1k",
+            "Q?",
+            "a\nb",
+            "42",
+        ),
+        (
+            {
+                "question": "Q?",
+                "solution": "\\boxed{7}",
+                "deepseek_thinking_trajectory": "think",
+                "deepseek_attempt": "7",
+                "deepseek_grade": "Yes",
+                "cot_type": "math",
+            },
+            "s1k_1.1",
+            "Q?",
+            "think",
+            "7",
+        ),
+        (
+            {
+                "input": "题目",
+                "reasoning_content": "推理",
+                "content": "答案 \\boxed{3}",
+                "repo_name": "meta-math/GSM8K_zh",
+                "score": 10,
+                "prompt_tokens_len": 5,
+                "reasoning_content_tokens_len": 7,
+                "content_tokens_len": 3,
+            },
+            "r1_distill_raw",
+            "题目",
+            "推理",
+            "3",
+        ),
+        (
+            {"instruction": "题目", "input": "", "output": THINK, "repo_name": "EduChat-Math", "score": 10},
+            "r1_distill_sft",
+            "题目",
+            "设x为苹果数",
+            "3",
+        ),
+        (
+            {"instruction": "Add", "input": "2 and 3", "output": "<think>2+3=5</think> \\boxed{5}"},
+            "alpaca",
+            "Add\n\n2 and 3",
+            "2+3=5",
+            "5",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "Q?"},
+                    {"role": "assistant", "content": "<think>r</think>\\boxed{1}"},
+                ]
+            },
+            "messages",
+            "Q?",
+            "r",
+            "1",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "Q?"},
+                    {"from": "gpt", "value": "<think>r</think>\\boxed{2}"},
+                ]
+            },
+            "sharegpt",
+            "Q?",
+            "r",
+            "2",
+        ),
+    ],
+)
 def test_documented_formats(raw, fmt, question, reasoning_has, answer):
     rec = rio.Normalizer()(raw, 0)
     assert rio.detect_format(raw).name == fmt
@@ -129,8 +206,16 @@ def test_documented_formats(raw, fmt, question, reasoning_has, answer):
 
 
 def test_r1_distill_fields():
-    raw = {"input": "q", "reasoning_content": "r", "content": "\\boxed{3}", "repo_name": "hfl/stem_zh_instruction",
-           "score": 8, "prompt_tokens_len": 5, "reasoning_content_tokens_len": 7, "content_tokens_len": 3}
+    raw = {
+        "input": "q",
+        "reasoning_content": "r",
+        "content": "\\boxed{3}",
+        "repo_name": "hfl/stem_zh_instruction",
+        "score": 8,
+        "prompt_tokens_len": 5,
+        "reasoning_content_tokens_len": 7,
+        "content_tokens_len": 3,
+    }
     rec = rio.Normalizer()(raw, 0)
     assert rec.domain_hint == "stem" and rec.tokens == 15 and rec.quality_score == 8
     assert rec.final_answer is None and rec.answer_verified == 0  # score != 10: R1's answer is not verified
@@ -178,8 +263,10 @@ def test_accuracy_field_values():
 
 def test_jsonl_bad_lines_reported_with_location(tmp_path):
     p = tmp_path / "d.jsonl"
-    p.write_bytes(b'{"question": "a", "answer": "x #### 1"}\n{oops\n\n"just a string"\n'
-                  b'{"question": "b\xff", "answer": "y #### 2"}\n{"question": "c", "answer": "z #### 3"}\n')
+    p.write_bytes(
+        b'{"question": "a", "answer": "x #### 1"}\n{oops\n\n"just a string"\n'
+        b'{"question": "b\xff", "answer": "y #### 2"}\n{"question": "c", "answer": "z #### 3"}\n'
+    )
     bad = rio.BadRecords()
     got = list(rio.iter_raw(rio.open_source(p), bad))
     assert [pos for pos, _, _ in got] == [0, 3, 5]  # line indexes survive skipped lines
@@ -203,7 +290,7 @@ def test_open_source_kinds(tmp_path):
     with pytest.raises(rio.DataError, match="not a Hugging Face dataset"):
         rio.open_source(tmp_path)
     bad = rio.BadRecords()
-    assert [r for _, _, r in rio.iter_raw(rio.open_source(tmp_path / "a.json"), bad)][0]["question"] == "q"
+    assert next(r for _, _, r in rio.iter_raw(rio.open_source(tmp_path / "a.json"), bad))["question"] == "q"
 
 
 def _extra(n):
@@ -219,7 +306,9 @@ def test_jsonl_writer_keeps_original_bytes(tmp_path):
     got = out.read_bytes().splitlines()
     assert len(got) == 2
     for line, orig, j in zip(got, [lines[0], lines[2]], [0, 2]):
-        assert line.startswith(orig[:-1])  # original bytes untouched, fields appended before the closing brace
+        assert line.startswith(
+            orig[:-1]
+        )  # original bytes untouched, fields appended before the closing brace
         rec = json.loads(line)
         assert rec["rbic_rank"] == j and rec["Answer"] == json.loads(orig)["Answer"]
 
@@ -270,7 +359,11 @@ def test_memory_sources_keep_their_type():
         assert got == recs
         sel = rio.select_memory(obj, keep, _extra(4), np.arange(4))
         assert type(sel) is type(obj)
-        rows = sel if isinstance(sel, list) else (sel.to_dict("records") if hasattr(sel, "iloc") else sel.to_pylist())
+        rows = (
+            sel
+            if isinstance(sel, list)
+            else (sel.to_dict("records") if hasattr(sel, "iloc") else sel.to_pylist())
+        )
         assert [r["question"] for r in rows] == [recs[0]["question"], recs[3]["question"]]
         assert [int(r["rbic_rank"]) for r in rows] == [0, 3]
     with pytest.raises(TypeError, match="unsupported data"):
@@ -279,10 +372,9 @@ def test_memory_sources_keep_their_type():
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out" / "f.txt"
-    with pytest.raises(RuntimeError):
-        with rio.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), rio.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert not target.exists() and list(target.parent.iterdir()) == []
     rio.write_text_atomic(target, "done")
     assert target.read_text() == "done" and len(list(target.parent.iterdir())) == 1

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import rbic_fast
 from rbic_fast.cli import main
 from rbic_fast.synthetic import clustered_embeddings
 
 pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
 refine_mod = importlib.import_module("rbic_fast.refine")  # the module (rbic_fast.refine is the function)
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +44,19 @@ def test_end_to_end_outputs(gsm8k_run):
         assert line[: line.index(b', "rbic_domain"')] + b"}" in originals
     scores = pq.read_table(out / "scores.parquet").to_pandas()
     assert len(scores) == 250 and scores["id"].is_unique
-    for col in ("id", "domain", "centrality", "accuracy", "accuracy_source", "tier", "contribution", "kept", "reason",
-                "logical_complexity", *FEATURES):
+    for col in (
+        "id",
+        "domain",
+        "centrality",
+        "accuracy",
+        "accuracy_source",
+        "tier",
+        "contribution",
+        "kept",
+        "reason",
+        "logical_complexity",
+        *FEATURES,
+    ):
         assert col in scores.columns, col
     assert scores["kept"].sum() == 40
     assert set(scores.loc[scores.kept, "reason"]) <= {"kept_cell_best", "kept_quota", "kept_fill"}
@@ -60,9 +70,15 @@ def test_end_to_end_outputs(gsm8k_run):
     kept = {json.loads(l)["rbic_rank"] for l in sel}
     assert kept == set(scores.loc[scores.kept, "rank"])
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "<svg" in html and "src=\"http" not in html and "<script" not in html
+    assert "<svg" in html and 'src="http' not in html and "<script" not in html
     md = (out / "report.md").read_text(encoding="utf-8")
-    for heading in ("## Domains", "## Difficulty tiers", "## Inference contribution", "## Coverage", "## Settings"):
+    for heading in (
+        "## Domains",
+        "## Difficulty tiers",
+        "## Inference contribution",
+        "## Coverage",
+        "## Settings",
+    ):
         assert heading in md
     run = json.loads((out / "run.json").read_text())
     assert run["kept"] == 40 and run["records"] == 250 and set(run["timings_s"]) >= {"load", "embed", "graph"}
@@ -103,8 +119,10 @@ def _synthetic(n=240, clusters=6, seed=0):
     emb, labels = clustered_embeddings(n, 32, n_clusters=clusters, spread=0.3, seed=seed)
     truth = np.linspace(0.0, 1.0, clusters)[labels]
     rng = np.random.default_rng(seed)
-    recs = [{"id": f"s{i}", "question": f"question {i}", "answer": "step " * int(rng.integers(1, 40)) + "#### 1"}
-            for i in range(n)]
+    recs = [
+        {"id": f"s{i}", "question": f"question {i}", "answer": "step " * int(rng.integers(1, 40)) + "#### 1"}
+        for i in range(n)
+    ]
     return emb, labels, truth, recs
 
 
@@ -131,7 +149,7 @@ def test_in_memory_inputs_keep_their_type(tmp_path):
 
 
 def test_accuracy_field_propagates_over_the_graph(tmp_path):
-    emb, labels, truth, recs = _synthetic()
+    emb, _labels, truth, recs = _synthetic()
     path = tmp_path / "emb.npy"
     np.save(path, emb)
     rng = np.random.default_rng(3)
@@ -148,7 +166,9 @@ def test_accuracy_field_propagates_over_the_graph(tmp_path):
     baseline = np.abs(truth[known].mean() - truth[hidden]).mean()  # predicting the labelled mean
     assert err < 0.5 * baseline, (err, baseline)
     # tiers of measured records follow DESIGN thresholds
-    assert set(s.loc[known & (truth == 1.0), "tier"]) == {0} and set(s.loc[known & (truth == 0.0), "tier"]) == {4}
+    assert set(s.loc[known & (truth == 1.0), "tier"]) == {0} and set(
+        s.loc[known & (truth == 0.0), "tier"]
+    ) == {4}
 
 
 def test_accuracy_model_with_label_fraction(tmp_path, tiny_lm):
@@ -158,8 +178,16 @@ def test_accuracy_model_with_label_fraction(tmp_path, tiny_lm):
     path = tmp_path / "emb.npy"
     np.save(path, emb)
     out = tmp_path / "out"
-    kw = dict(embeddings=str(path), accuracy_model=str(tiny_lm), label_fraction=0.2, min_labels_per_domain=2,
-              samples=2, max_new_tokens=4, verify_workers=1, out=out)
+    kw = {
+        "embeddings": str(path),
+        "accuracy_model": str(tiny_lm),
+        "label_fraction": 0.2,
+        "min_labels_per_domain": 2,
+        "samples": 2,
+        "max_new_tokens": 4,
+        "verify_workers": 1,
+        "out": out,
+    }
     res = rbic_fast.refine(recs, ratio=0.3, **kw)
     src = res.scores["accuracy_source"]
     assert (src == "measured").sum() >= 6 and (src == "propagated").sum() > 0 and (src == "proxy").sum() == 0

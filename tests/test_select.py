@@ -1,10 +1,14 @@
 import numpy as np
 import pytest
-from scipy.stats import rankdata
-
 from rbic_fast.budget import Budget
-from rbic_fast.contribution import ContributionWeights, grouped_percentile, inference_contribution, logical_complexity
+from rbic_fast.contribution import (
+    ContributionWeights,
+    grouped_percentile,
+    inference_contribution,
+    logical_complexity,
+)
 from rbic_fast.select import REASONS, near_duplicates, select_rbic
+from scipy.stats import rankdata
 
 
 def _pool(n=600, n_domains=7, seed=0):
@@ -72,7 +76,9 @@ def test_deterministic_and_independent_of_input_order():
     b = select_rbic(domain, tier, ic, tokens, Budget(ratio=0.16), ids=ids)
     assert np.array_equal(a.keep, b.keep) and np.array_equal(a.order, b.order)
     perm = np.random.default_rng(5).permutation(len(ids))
-    c = select_rbic(domain[perm], tier[perm], ic[perm], tokens[perm], Budget(ratio=0.16), ids=[ids[i] for i in perm])
+    c = select_rbic(
+        domain[perm], tier[perm], ic[perm], tokens[perm], Budget(ratio=0.16), ids=[ids[i] for i in perm]
+    )
     assert {ids[i] for i in np.flatnonzero(a.keep)} == {ids[perm[i]] for i in np.flatnonzero(c.keep)}
 
 
@@ -87,16 +93,25 @@ def test_near_duplicates_suppressed_keeping_the_higher_contribution():
         neighbors[i, 0], neighbors[i + 1, 0] = i + 1, i
         sims[i, 0] = sims[i + 1, 0] = 0.99
     neighbors[10, 1], neighbors[30, 1], sims[10, 1], sims[30, 1] = 30, 10, 0.999, 0.999
-    sel = select_rbic(domain, np.full(n, 2), ic, np.ones(n, int), Budget(count=20), neighbors=neighbors,
-                      similarities=sims)
+    sel = select_rbic(
+        domain, np.full(n, 2), ic, np.ones(n, int), Budget(count=20), neighbors=neighbors, similarities=sims
+    )
     dup = sel.duplicate_of >= 0
     assert np.array_equal(np.flatnonzero(dup), np.arange(0, n, 2))  # the lower-IC member of each pair
     assert np.array_equal(sel.duplicate_of[dup], np.arange(1, n, 2))
     assert sel.keep.sum() == 20 and not sel.keep[dup].any()
     assert (sel.reason_names()[dup] == "near_duplicate").all()
     # below the threshold nothing is a duplicate
-    sel2 = select_rbic(domain, np.full(n, 2), ic, np.ones(n, int), Budget(count=20), neighbors=neighbors,
-                       similarities=sims, dup_threshold=0.9999)
+    sel2 = select_rbic(
+        domain,
+        np.full(n, 2),
+        ic,
+        np.ones(n, int),
+        Budget(count=20),
+        neighbors=neighbors,
+        similarities=sims,
+        dup_threshold=0.9999,
+    )
     assert (sel2.duplicate_of < 0).all()
 
 
@@ -134,9 +149,25 @@ def test_grouped_percentile_matches_scipy_rankdata_per_group():
 def test_logical_complexity_and_contribution():
     n = 200
     rng = np.random.default_rng(2)
-    feats = {name: rng.integers(0, 30, n) for name in (
-        "n_chars", "n_steps", "n_connectives", "n_causal", "n_conclusion", "n_contrast", "n_verify", "n_backtrack",
-        "n_explore", "n_equations", "n_math_spans", "n_numbers", "dep_depth", "branching")}
+    feats = {
+        name: rng.integers(0, 30, n)
+        for name in (
+            "n_chars",
+            "n_steps",
+            "n_connectives",
+            "n_causal",
+            "n_conclusion",
+            "n_contrast",
+            "n_verify",
+            "n_backtrack",
+            "n_explore",
+            "n_equations",
+            "n_math_spans",
+            "n_numbers",
+            "dep_depth",
+            "branching",
+        )
+    }
     feats["redundancy"] = rng.random(n).astype(np.float32)
     domain = rng.integers(0, 3, n)
     lc = logical_complexity(feats, domain)
@@ -171,6 +202,8 @@ def test_duplicates_found_from_embeddings():
     base = rng.standard_normal((30, 16)).astype(np.float32)
     emb = np.r_[base, base[:5] + 1e-4]  # records 30..34 nearly repeat 0..4
     ic = np.r_[np.zeros(30), np.ones(5)]  # the copies score higher, so the originals are the duplicates
-    sel = select_rbic(np.zeros(35, int), np.full(35, 2), ic, np.ones(35, int), Budget(count=10), embeddings=emb)
+    sel = select_rbic(
+        np.zeros(35, int), np.full(35, 2), ic, np.ones(35, int), Budget(count=10), embeddings=emb
+    )
     assert np.flatnonzero(sel.duplicate_of >= 0).tolist() == [0, 1, 2, 3, 4]
     assert sel.duplicate_of[:5].tolist() == [30, 31, 32, 33, 34]

@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 import multiprocessing
 import re
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -77,8 +78,14 @@ def proxy_accuracy(tokens: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, 
     return (1.0 - pct).astype(np.float32), tier, np.where(tier == 0, 0.0, pct).astype(np.float32)
 
 
-def stratified_label_mask(domain: np.ndarray, fraction: float, *, eligible: np.ndarray | None = None,
-                          min_per_domain: int = 8, seed: int = 0) -> np.ndarray:
+def stratified_label_mask(
+    domain: np.ndarray,
+    fraction: float,
+    *,
+    eligible: np.ndarray | None = None,
+    min_per_domain: int = 8,
+    seed: int = 0,
+) -> np.ndarray:
     """Choose which records to measure: ``ceil(fraction·size)`` (at least ``min_per_domain``) per domain.
 
     :param domain: (n,) domain labels.
@@ -97,7 +104,7 @@ def stratified_label_mask(domain: np.ndarray, fraction: float, *, eligible: np.n
         members = np.flatnonzero((domain == d) & eligible)
         if members.size == 0:
             continue
-        want = min(members.size, max(min_per_domain, int(math.ceil(fraction * np.count_nonzero(domain == d)))))
+        want = min(members.size, max(min_per_domain, math.ceil(fraction * np.count_nonzero(domain == d))))
         mask[rng.permutation(members)[:want]] = True
     return mask
 
@@ -107,7 +114,9 @@ def stratified_label_mask(domain: np.ndarray, fraction: float, *, eligible: np.n
 # ----------------------------------------------------------------------------------------------------------------
 
 _LETTER = re.compile(r"^\(?([A-J])\)?$")
-_ANSWER_IS = re.compile(r"(?:answer is|answer:|答案是|答案为)\s*[:：]?\s*\(?([^\n]+?)\)?\s*(?:$|\n|\.\s)", re.I)
+_ANSWER_IS = re.compile(
+    r"(?:answer is|answer:|答案是|答案为)\s*[:：]?\s*\(?([^\n]+?)\)?\s*(?:$|\n|\.\s)", re.IGNORECASE
+)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -155,8 +164,9 @@ def _check_chunk(pairs: list[tuple[str, str]]) -> list[bool]:
     return out
 
 
-def check_answers(golds: Sequence[str], generations: Sequence[str], *, workers: int = 2,
-                  chunk: int = 64) -> np.ndarray:
+def check_answers(
+    golds: Sequence[str], generations: Sequence[str], *, workers: int = 2, chunk: int = 64
+) -> np.ndarray:
     """Check generations against gold answers with math-verify in worker processes.
 
     Multiple-choice golds (a single letter A–J) are compared with the extracted letter; everything else with
@@ -201,17 +211,22 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.max_new_tokens < 1:
-            raise ValueError(f"need n >= 1 and max_new_tokens >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}")
+            raise ValueError(
+                f"need n >= 1 and max_new_tokens >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}"
+            )
         if self.temperature < 0 or not (0 < self.top_p <= 1):
-            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+            raise ValueError(
+                f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}"
+            )
 
 
 def build_prompt(tokenizer: Any, question: str, lang: str = "en") -> str:
     """The question with the step-by-step suffix, wrapped in the tokenizer's chat template when it has one."""
     text = f"{question.strip()}\n{PROMPT_SUFFIX.get(lang, PROMPT_SUFFIX['en'])}"
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
     return text + "\n"
 
 
@@ -219,8 +234,10 @@ def check_model_path(path: str | Path) -> Path:
     """A local model folder, or a clear error; models are never downloaded from a hub."""
     p = Path(path)
     if not p.is_dir():
-        raise FileNotFoundError(f"model path {p} does not exist or is not a folder (models are only loaded from "
-                                "local folders, never downloaded)")
+        raise FileNotFoundError(
+            f"model path {p} does not exist or is not a folder (models are only loaded from "
+            "local folders, never downloaded)"
+        )
     if not (p / "config.json").exists():
         raise FileNotFoundError(f"model folder {p} has no config.json: not a Hugging Face model folder")
     return p
@@ -237,7 +254,9 @@ class TransformersBackend:
 
     name = "transformers"
 
-    def __init__(self, model: Any, *, tokenizer: Any = None, batch_size: int = 8, device: str | None = None) -> None:
+    def __init__(
+        self, model: Any, *, tokenizer: Any = None, batch_size: int = 8, device: str | None = None
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -269,12 +288,19 @@ class TransformersBackend:
         out: list[list[str]] = []
         for b in range(0, len(prompts), self.batch_size):
             batch = list(prompts[b : b + self.batch_size])
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                self.device
+            )
             torch.manual_seed(sampling.seed + b)
             with torch.no_grad():
                 gen = self.model.generate(
-                    input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
-                    top_p=sampling.top_p, max_new_tokens=sampling.max_new_tokens, num_return_sequences=sampling.n,
+                    input_ids=enc["input_ids"],
+                    attention_mask=enc["attention_mask"],
+                    do_sample=sampling.temperature > 0,
+                    temperature=sampling.temperature or None,
+                    top_p=sampling.top_p,
+                    max_new_tokens=sampling.max_new_tokens,
+                    num_return_sequences=sampling.n,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
             texts = self.tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -291,16 +317,31 @@ class VllmBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str | Path, *, max_model_len: int = 8192, gpu_memory_utilization: float = 0.90,
-                 seed: int = 0, **llm_kwargs: Any) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        max_model_len: int = 8192,
+        gpu_memory_utilization: float = 0.90,
+        seed: int = 0,
+        **llm_kwargs: Any,
+    ) -> None:
         try:
             from vllm import LLM
         except ImportError:
-            raise ImportError("the vLLM backend needs `pip install vllm` (or use --accuracy-backend transformers)") from None
+            raise ImportError(
+                "the vLLM backend needs `pip install vllm` (or use --accuracy-backend transformers)"
+            ) from None
         path = check_model_path(model)
         self.model_id = str(path.resolve())
-        self.llm = LLM(model=str(path), dtype="bfloat16", seed=seed, max_model_len=max_model_len,
-                       gpu_memory_utilization=gpu_memory_utilization, **llm_kwargs)
+        self.llm = LLM(
+            model=str(path),
+            dtype="bfloat16",
+            seed=seed,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            **llm_kwargs,
+        )
         self.tokenizer = self.llm.get_tokenizer()
 
     def prompt(self, question: str, lang: str = "en") -> str:
@@ -309,14 +350,20 @@ class VllmBackend:
     def generate(self, prompts: Sequence[str], sampling: SamplingConfig) -> list[list[str]]:
         from vllm import SamplingParams
 
-        sp = SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                            max_tokens=sampling.max_new_tokens, seed=sampling.seed)
+        sp = SamplingParams(
+            n=sampling.n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed,
+        )
         outs = self.llm.generate(list(prompts), sp)
         return [[o.text for o in out.outputs] for out in outs]
 
 
-def make_backend(kind: str, model: str | Path, *, device: str | None = None, batch_size: int = 8,
-                 max_model_len: int = 8192) -> Any:
+def make_backend(
+    kind: str, model: str | Path, *, device: str | None = None, batch_size: int = 8, max_model_len: int = 8192
+) -> Any:
     """Construct a backend by name (``"transformers"`` or ``"vllm"``)."""
     if kind == "transformers":
         return TransformersBackend(model, device=device, batch_size=batch_size)
@@ -325,8 +372,15 @@ def make_backend(kind: str, model: str | Path, *, device: str | None = None, bat
     raise ValueError(f"accuracy backend must be 'transformers' or 'vllm', got {kind!r}")
 
 
-def measure_accuracy(backend: Any, questions: Sequence[str], golds: Sequence[str], sampling: SamplingConfig, *,
-                     langs: Sequence[str] | None = None, workers: int = 2) -> np.ndarray:
+def measure_accuracy(
+    backend: Any,
+    questions: Sequence[str],
+    golds: Sequence[str],
+    sampling: SamplingConfig,
+    *,
+    langs: Sequence[str] | None = None,
+    workers: int = 2,
+) -> np.ndarray:
     """Generate ``sampling.n`` answers per question and return the number verified correct per question.
 
     :param backend: a backend with ``prompt()`` and ``generate()``.
@@ -343,6 +397,9 @@ def measure_accuracy(backend: Any, questions: Sequence[str], golds: Sequence[str
     flat_gold = [g for g, outs in zip(golds, gens) for _ in outs]
     flat_gen = [o for outs in gens for o in outs]
     ok = check_answers(flat_gold, flat_gen, workers=workers)
-    counts = np.add.reduceat(ok.astype(np.int32), np.arange(0, len(flat_gen), sampling.n)) if len(flat_gen) else \
-        np.zeros(0, np.int32)
+    counts = (
+        np.add.reduceat(ok.astype(np.int32), np.arange(0, len(flat_gen), sampling.n))
+        if len(flat_gen)
+        else np.zeros(0, np.int32)
+    )
     return counts.astype(np.int32)

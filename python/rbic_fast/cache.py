@@ -60,9 +60,8 @@ class StageCache:
         """Store arrays atomically and drop the stage's chunk files."""
         if self.root is None:
             return
-        with atomic_path(self._file(stage, key)) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with atomic_path(self._file(stage, key)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
         for part in self.root.glob(f"{stage}-{key}.part*.npz"):
             part.unlink()
 
@@ -81,9 +80,8 @@ class StageCache:
     def put_part(self, stage: str, key: str, part: int, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:
             return
-        with atomic_path(self._file(stage, key, part)) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with atomic_path(self._file(stage, key, part)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
 
 def pack_strings(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -8,15 +8,30 @@ rescaled to [0, 1]; ``IC = α·LC + β·D + γ·C`` with D the tier-aware diffic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 #: the TraceFeatures columns of the native parser
 FEATURE_NAMES = (
-    "n_chars", "n_steps", "n_connectives", "n_causal", "n_conclusion", "n_contrast", "n_verify", "n_backtrack",
-    "n_explore", "n_equations", "n_math_spans", "n_numbers", "dep_depth", "branching", "redundancy", "lang",
+    "n_chars",
+    "n_steps",
+    "n_connectives",
+    "n_causal",
+    "n_conclusion",
+    "n_contrast",
+    "n_verify",
+    "n_backtrack",
+    "n_explore",
+    "n_equations",
+    "n_math_spans",
+    "n_numbers",
+    "dep_depth",
+    "branching",
+    "redundancy",
+    "lang",
 )
 
 
@@ -31,10 +46,16 @@ class ContributionWeights:
     :param alpha: weight of LC in IC. :param beta: weight of difficulty. :param gamma: weight of centrality.
     """
 
-    features: Mapping[str, float] = field(default_factory=lambda: {
-        "n_steps": 0.20, "dep_depth": 0.20, "n_equations": 0.15, "n_connectives": 0.15, "n_verify": 0.15,
-        "n_backtrack": 0.10,
-    })
+    features: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "n_steps": 0.20,
+            "dep_depth": 0.20,
+            "n_equations": 0.15,
+            "n_connectives": 0.15,
+            "n_verify": 0.15,
+            "n_backtrack": 0.10,
+        }
+    )
     redundancy: float = 0.05
     capped: tuple[str, ...] = ("n_verify", "n_backtrack")
     cap_quantile: float = 0.9
@@ -59,7 +80,11 @@ def feature_columns(features: Any) -> dict[str, np.ndarray]:
     for name in FEATURE_NAMES:
         if name == "lang":
             continue
-        value = features[name] if isinstance(features, Mapping) or hasattr(features, "columns") else getattr(features, name)
+        value = (
+            features[name]
+            if isinstance(features, Mapping) or hasattr(features, "columns")
+            else getattr(features, name)
+        )
         out[name] = np.asarray(value)
     return out
 
@@ -105,8 +130,12 @@ def _grouped_quantile(values: np.ndarray, groups: np.ndarray, q: float) -> np.nd
     return out
 
 
-def logical_complexity(features: Any, domain: np.ndarray, weights: ContributionWeights = ContributionWeights(),
-                       mode: str = "weighted") -> np.ndarray:
+def logical_complexity(
+    features: Any,
+    domain: np.ndarray,
+    weights: ContributionWeights = ContributionWeights(),
+    mode: str = "weighted",
+) -> np.ndarray:
     """LC per record in [0, 1] (DESIGN §1.5 steps 2–3).
 
     :param features: ``TraceFeatures`` or a mapping of the feature arrays.
@@ -143,8 +172,12 @@ def logical_complexity(features: Any, domain: np.ndarray, weights: ContributionW
     return ((lc - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros(n, dtype=np.float32)
 
 
-def inference_contribution(lc: np.ndarray, difficulty: np.ndarray, centrality: np.ndarray,
-                           weights: ContributionWeights = ContributionWeights()) -> np.ndarray:
+def inference_contribution(
+    lc: np.ndarray,
+    difficulty: np.ndarray,
+    centrality: np.ndarray,
+    weights: ContributionWeights = ContributionWeights(),
+) -> np.ndarray:
     """``IC = (α·LC + β·D + γ·C) / (α + β + γ)`` in [0, 1] (DESIGN §1.5 step 4).
 
     :param lc: (n,) logical complexity in [0, 1].
@@ -152,6 +185,9 @@ def inference_contribution(lc: np.ndarray, difficulty: np.ndarray, centrality: n
     :param centrality: (n,) centrality in [0, 1] within the domain.
     """
     total = weights.alpha + weights.beta + weights.gamma
-    ic = weights.alpha * np.asarray(lc, np.float64) + weights.beta * np.asarray(difficulty, np.float64) \
+    ic = (
+        weights.alpha * np.asarray(lc, np.float64)
+        + weights.beta * np.asarray(difficulty, np.float64)
         + weights.gamma * np.asarray(centrality, np.float64)
+    )
     return (ic / total).astype(np.float32)

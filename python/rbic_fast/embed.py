@@ -8,8 +8,9 @@ folder; ``model=`` takes any local sentence-transformers folder. The hub is neve
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,10 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     """The local folder of ``model`` (None: the packaged default), or a clear error."""
     path = default_model_path() if model is None else Path(model)
     if not path.is_dir():
-        raise FileNotFoundError(f"embedding model {path} does not exist or is not a folder (models are loaded from "
-                                "local folders only, never downloaded)")
+        raise FileNotFoundError(
+            f"embedding model {path} does not exist or is not a folder (models are loaded from "
+            "local folders only, never downloaded)"
+        )
     if not any((path / name).exists() for name in ("modules.json", "config.json")):
         raise FileNotFoundError(f"embedding model folder {path} has neither modules.json nor config.json")
     return path
@@ -49,18 +52,24 @@ class Embedder:
     :param batch_size: texts per forward pass.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, device: str | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str | os.PathLike | None = None, *, device: str | None = None, batch_size: int = 64
+    ) -> None:
         self.path = resolve_model_path(model)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise ImportError("embedding needs `pip install 'rbic_fast[refine]'` (sentence-transformers)") from None
+            raise ImportError(
+                "embedding needs `pip install 'rbic_fast[refine]'` (sentence-transformers)"
+            ) from None
         self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
         self.batch_size = batch_size
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim())
         self.model_id = str(self.path.resolve())
 
@@ -75,8 +84,13 @@ class Embedder:
         step = self.batch_size * 16
         try:
             for start in range(0, len(texts), step):
-                part = self.model.encode(list(texts[start : start + step]), batch_size=self.batch_size,
-                                         convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+                part = self.model.encode(
+                    list(texts[start : start + step]),
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
                 out[start : start + len(part)] = part
                 if update:
                     update(min(start + step, len(texts)), len(texts))
@@ -106,6 +120,8 @@ def load_embeddings(path: str | os.PathLike, n: int | None = None) -> np.ndarray
     if arr.ndim != 2:
         raise ValueError(f"embeddings in {p} must be 2-D (n, d), got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"embeddings in {p} have {arr.shape[0]} rows but the dataset has {n} records; "
-                         "give one row per record, in input order")
+        raise ValueError(
+            f"embeddings in {p} have {arr.shape[0]} rows but the dataset has {n} records; "
+            "give one row per record, in input order"
+        )
     return arr

@@ -19,9 +19,10 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,9 @@ class NormRecord:
     quality_score: float = math.nan
     answer_verified: int = -1  # 1 / 0 / -1 unknown
     tokens: int = -1  # training tokens of the sample when the dataset states them, else -1 (estimated later)
-    accuracy: float = math.nan  # a precomputed accuracy (accuracy_field) or the dataset's own correctness labels
+    accuracy: float = (
+        math.nan
+    )  # a precomputed accuracy (accuracy_field) or the dataset's own correctness labels
 
 
 NORM_FIELDS = ("question", "reasoning", "response", "answer", "domain", "id", "level", "score", "tokens")
@@ -78,8 +81,7 @@ def split_think(text: str) -> tuple[str, str] | None:
         return None
     head, _, tail = text.partition("</think>")
     head = head.strip()
-    if head.startswith("<think>"):
-        head = head[len("<think>") :]
+    head = head.removeprefix("<think>")
     return head.strip(), tail.strip()
 
 
@@ -94,7 +96,7 @@ def detect_lang(text: str) -> str:
 def estimate_tokens(text: str, lang: str) -> int:
     """Token estimate when the dataset gives none (DESIGN §7.3): chars/1.5 for Chinese, chars/4 otherwise."""
     n = len(text or "")
-    return int(math.ceil(n / (1.5 if lang == "zh" else 4.0)))
+    return math.ceil(n / (1.5 if lang == "zh" else 4.0))
 
 
 def _s(value: Any) -> str:
@@ -147,62 +149,89 @@ def _gsm8k(r: dict) -> dict:
     body, sep, final = ans.rpartition("####")
     reasoning = _CALC.sub("", body if sep else ans).strip()
     final = final.strip().replace(",", "") if sep else None
-    return dict(question=_s(r["question"]), reasoning=reasoning, response=final or "", final_answer=final)
+    return {
+        "question": _s(r["question"]),
+        "reasoning": reasoning,
+        "response": final or "",
+        "final_answer": final,
+    }
 
 
 def _gsm8k_model_solutions(r: dict) -> dict:
     gt = _s(r["ground_truth"])
     body, sep, final = gt.rpartition("A:")
     labels = [v["is_correct"] for v in r.values() if isinstance(v, dict) and "is_correct" in v]
-    return dict(
-        question=_s(r["question"]), reasoning=_CALC.sub("", body if sep else gt).strip(),
-        response=final.strip() if sep else "", final_answer=(final.strip().replace(",", "") or None) if sep else None,
-        accuracy=float(np.mean(labels)) if labels else math.nan,
-    )
+    return {
+        "question": _s(r["question"]),
+        "reasoning": _CALC.sub("", body if sep else gt).strip(),
+        "response": final.strip() if sep else "",
+        "final_answer": (final.strip().replace(",", "") or None) if sep else None,
+        "accuracy": float(np.mean(labels)) if labels else math.nan,
+    }
 
 
 def _math(r: dict) -> dict:
     sol = _s(r["solution"])
     final = _opt(r.get("answer")) or last_boxed(sol)
-    return dict(
-        question=_s(r["problem"]), reasoning=sol, response=final or "", final_answer=final,
-        domain_hint=_opt(r.get("subject") or r.get("type")), level=_num(r.get("level")),
-    )
+    return {
+        "question": _s(r["problem"]),
+        "reasoning": sol,
+        "response": final or "",
+        "final_answer": final,
+        "domain_hint": _opt(r.get("subject") or r.get("type")),
+        "level": _num(r.get("level")),
+    }
 
 
 def _limo(r: dict) -> dict:
     sol = _s(r["solution"])
     final = _opt(r.get("answer")) or last_boxed(sol)
-    return dict(question=_s(r["question"]), reasoning=sol, response=final or "", final_answer=final)
+    return {"question": _s(r["question"]), "reasoning": sol, "response": final or "", "final_answer": final}
 
 
 def _aqua(r: dict) -> dict:
     rationale = _s(r["rationale"])
-    return dict(
-        question=_with_options(r["question"], r.get("options")), reasoning=rationale,
-        response=_s(r.get("correct")), final_answer=_opt(r.get("correct")),
-    )
+    return {
+        "question": _with_options(r["question"], r.get("options")),
+        "reasoning": rationale,
+        "response": _s(r.get("correct")),
+        "final_answer": _opt(r.get("correct")),
+    }
 
 
 def _s1k(r: dict) -> dict:
     attempt = _s(r.get("attempt"))
-    return dict(
-        question=_s(r["question"]), reasoning=_s(r["thinking_trajectories"]), response=attempt,
-        final_answer=_opt(r.get("solution")) and (last_boxed(_s(r.get("solution"))) or _opt(r.get("solution"))),
-        domain_hint=_opt(r.get("cot_type") or r.get("source_type")),
-    )
+    return {
+        "question": _s(r["question"]),
+        "reasoning": _s(r["thinking_trajectories"]),
+        "response": attempt,
+        "final_answer": _opt(r.get("solution"))
+        and (last_boxed(_s(r.get("solution"))) or _opt(r.get("solution"))),
+        "domain_hint": _opt(r.get("cot_type") or r.get("source_type")),
+    }
 
 
 def _s1k_11(r: dict) -> dict:
-    out = _s1k({**r, "thinking_trajectories": r["deepseek_thinking_trajectory"], "attempt": r.get("deepseek_attempt")})
+    out = _s1k(
+        {
+            **r,
+            "thinking_trajectories": r["deepseek_thinking_trajectory"],
+            "attempt": r.get("deepseek_attempt"),
+        }
+    )
     grade = _s(r.get("deepseek_grade")).strip().lower()
     out["answer_verified"] = 1 if grade == "yes" else 0 if grade == "no" else -1
     return out
 
 
 _REPO_DOMAIN = (
-    ("advanced-math", "math"), ("applied_math", "math"), ("gsm8k", "math"), ("educhat-math", "math"),
-    ("stem_zh", "stem"), ("coig", "general"), ("neo_sft", "general"),
+    ("advanced-math", "math"),
+    ("applied_math", "math"),
+    ("gsm8k", "math"),
+    ("educhat-math", "math"),
+    ("stem_zh", "stem"),
+    ("coig", "general"),
+    ("neo_sft", "general"),
 )
 
 
@@ -227,24 +256,31 @@ def _r1_tokens(r: dict, keys: tuple[str, ...]) -> int:
 def _r1_distill_raw(r: dict) -> dict:
     content = _s(r["content"])
     score = _num(r.get("score"))
-    return dict(
-        question=_s(r["input"]), reasoning=_s(r["reasoning_content"]), response=content,
-        final_answer=last_boxed(content) if score == 10 else None, domain_hint=_repo_domain(r.get("repo_name")),
-        quality_score=score, answer_verified=-1 if math.isnan(score) else int(score == 10),
-        tokens=_r1_tokens(r, ("prompt_tokens_len", "reasoning_content_tokens_len", "content_tokens_len")),
-    )
+    return {
+        "question": _s(r["input"]),
+        "reasoning": _s(r["reasoning_content"]),
+        "response": content,
+        "final_answer": last_boxed(content) if score == 10 else None,
+        "domain_hint": _repo_domain(r.get("repo_name")),
+        "quality_score": score,
+        "answer_verified": -1 if math.isnan(score) else int(score == 10),
+        "tokens": _r1_tokens(r, ("prompt_tokens_len", "reasoning_content_tokens_len", "content_tokens_len")),
+    }
 
 
 def _think_output(prompt: str, output: str, r: dict) -> dict:
     split = split_think(output)
     reasoning, response = split if split is not None else ("", output)
     score = _num(r.get("score"))
-    return dict(
-        question=prompt, reasoning=reasoning, response=response,
-        final_answer=last_boxed(response) if (math.isnan(score) or score == 10) else None,
-        domain_hint=_repo_domain(r.get("repo_name")) if r.get("repo_name") else None, quality_score=score,
-        tokens=_r1_tokens(r, ("prompt_tokens_len", "reasoning_content_tokens_len", "content_tokens_len")),
-    )
+    return {
+        "question": prompt,
+        "reasoning": reasoning,
+        "response": response,
+        "final_answer": last_boxed(response) if (math.isnan(score) or score == 10) else None,
+        "domain_hint": _repo_domain(r.get("repo_name")) if r.get("repo_name") else None,
+        "quality_score": score,
+        "tokens": _r1_tokens(r, ("prompt_tokens_len", "reasoning_content_tokens_len", "content_tokens_len")),
+    }
 
 
 def _alpaca(r: dict) -> dict:
@@ -257,9 +293,18 @@ def _chat(r: dict) -> dict:
     turns = r.get("messages") if "messages" in r else r.get("conversations")
     if not isinstance(turns, list):
         raise KeyError("messages")
-    role_of = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-    norm = [(role_of.get(_s(t.get("role", t.get("from"))).lower(), "?"), _s(t.get("content", t.get("value"))))
-            for t in turns if isinstance(t, dict)]
+    role_of = {
+        "human": "user",
+        "user": "user",
+        "gpt": "assistant",
+        "assistant": "assistant",
+        "system": "system",
+    }
+    norm = [
+        (role_of.get(_s(t.get("role", t.get("from"))).lower(), "?"), _s(t.get("content", t.get("value"))))
+        for t in turns
+        if isinstance(t, dict)
+    ]
     last_a = max((i for i, (role, _) in enumerate(norm) if role == "assistant"), default=None)
     if last_a is None:
         raise KeyError("an assistant turn")
@@ -274,12 +319,17 @@ def _chat(r: dict) -> dict:
 
 
 def _r1_mmlupro(r: dict) -> dict:
-    return dict(
-        question=_with_options(r["question"], r.get("options")), reasoning=_s(r["reasoning"]),
-        response=_s(r["answer_text"]), final_answer=_opt(r.get("answer_letter")), domain_hint=_opt(r.get("subject")),
-        answer_verified=-1 if not r.get("answer_letter") else int(_s(r.get("predicted_letter")) == _s(r["answer_letter"])),
-        tokens=int(r["total_tokens"]) if isinstance(r.get("total_tokens"), int) else -1,
-    )
+    return {
+        "question": _with_options(r["question"], r.get("options")),
+        "reasoning": _s(r["reasoning"]),
+        "response": _s(r["answer_text"]),
+        "final_answer": _opt(r.get("answer_letter")),
+        "domain_hint": _opt(r.get("subject")),
+        "answer_verified": -1
+        if not r.get("answer_letter")
+        else int(_s(r.get("predicted_letter")) == _s(r["answer_letter"])),
+        "tokens": int(r["total_tokens"]) if isinstance(r.get("total_tokens"), int) else -1,
+    }
 
 
 def _r1_bangla(r: dict) -> dict:
@@ -288,41 +338,60 @@ def _r1_bangla(r: dict) -> dict:
     gen = _s(r["gen_ans"])
     m = re.search(r"\b([A-D])\b", gen)
     gold = _opt(r.get("answer"))
-    return dict(
-        question=_with_options(r["question"], r.get("options")), reasoning=reasoning, response=gen,
-        final_answer=gold, answer_verified=-1 if not (gold and m) else int(m.group(1) == gold),
-    )
+    return {
+        "question": _with_options(r["question"], r.get("options")),
+        "reasoning": reasoning,
+        "response": gen,
+        "final_answer": gold,
+        "answer_verified": -1 if not (gold and m) else int(m.group(1) == gold),
+    }
 
 
 def _r1_zero_sft(r: dict) -> dict:
     prompt = _s(r["prompt"])
-    m = re.search(r"User:\s*(.*?)\s*Assistant:", prompt, re.S)
+    m = re.search(r"User:\s*(.*?)\s*Assistant:", prompt, re.DOTALL)
     split = split_think(_s(r["response"]))
     reasoning, tail = split if split else ("", _s(r["response"]))
-    ans = re.search(r"<answer>(.*?)</answer>", tail, re.S)
-    return dict(
-        question=m.group(1) if m else prompt, reasoning=reasoning, response=ans.group(1).strip() if ans else tail,
-        final_answer=_opt(r.get("ground_truth")),
-    )
+    ans = re.search(r"<answer>(.*?)</answer>", tail, re.DOTALL)
+    return {
+        "question": m.group(1) if m else prompt,
+        "reasoning": reasoning,
+        "response": ans.group(1).strip() if ans else tail,
+        "final_answer": _opt(r.get("ground_truth")),
+    }
 
 
 def _mwp_zh(r: dict) -> dict:
-    return dict(question=_s(r["original_text"]), reasoning=_s(r["equation"]), response=_s(r.get("ans")),
-                final_answer=_opt(r.get("ans")))
+    return {
+        "question": _s(r["original_text"]),
+        "reasoning": _s(r["equation"]),
+        "response": _s(r.get("ans")),
+        "final_answer": _opt(r.get("ans")),
+    }
 
 
 def _svamp(r: dict) -> dict:
     answer = r.get("Answer")
     final = None if answer is None else (f"{answer:g}" if isinstance(answer, float) else _s(answer))
-    return dict(question=(_s(r["Body"]).strip() + " " + _s(r["Question"]).strip()).strip(),
-                reasoning=_s(r["Equation"]).strip(), response=final or "", final_answer=final, domain_hint=_opt(r.get("Type")))
+    return {
+        "question": (_s(r["Body"]).strip() + " " + _s(r["Question"]).strip()).strip(),
+        "reasoning": _s(r["Equation"]).strip(),
+        "response": final or "",
+        "final_answer": final,
+        "domain_hint": _opt(r.get("Type")),
+    }
 
 
 def _asdiv(r: dict) -> dict:
     final = _s(r.get("Answer")).split("(")[0].strip() or None
-    return dict(question=(_s(r["Body"]).strip() + " " + _s(r["Question"]).strip()).strip(),
-                reasoning=_s(r["Formula"]), response=_s(r.get("Answer")), final_answer=final,
-                domain_hint=_opt(r.get("Solution-Type")), level=_num(r.get("Grade")))
+    return {
+        "question": (_s(r["Body"]).strip() + " " + _s(r["Question"]).strip()).strip(),
+        "reasoning": _s(r["Formula"]),
+        "response": _s(r.get("Answer")),
+        "final_answer": final,
+        "domain_hint": _opt(r.get("Solution-Type")),
+        "level": _num(r.get("Grade")),
+    }
 
 
 @dataclass(frozen=True)
@@ -337,26 +406,58 @@ class RecordFormat:
 
 # Most specific first: detection picks the first format whose keys are all present.
 FORMATS: tuple[RecordFormat, ...] = (
-    RecordFormat("r1_distill_raw", frozenset({"input", "reasoning_content", "content"}), _r1_distill_raw,
-                 "Chinese-DeepSeek-R1-Distill-data-110k raw (input / reasoning_content / content)"),
-    RecordFormat("s1k_1.1", frozenset({"question", "deepseek_thinking_trajectory"}), _s1k_11,
-                 "s1K-1.1 (R1 trace in deepseek_thinking_trajectory)"),
-    RecordFormat("s1k", frozenset({"question", "thinking_trajectories"}), _s1k, "s1K (thinking_trajectories)"),
-    RecordFormat("r1_mmlupro", frozenset({"question", "reasoning", "answer_text"}), _r1_mmlupro,
-                 "R1 traces on MMLU-Pro (question / options / reasoning / answer_text)"),
-    RecordFormat("r1_bangla_mmlu", frozenset({"question", "reason", "gen_ans"}), _r1_bangla,
-                 "R1 <think> traces on Bangla MMLU (reason / gen_ans)"),
-    RecordFormat("r1_zero_sft", frozenset({"prompt", "response", "ground_truth"}), _r1_zero_sft,
-                 "r1_zero SFT (prompt / response with </think> <answer> / ground_truth), e.g. CS336 MATH"),
-    RecordFormat("gsm8k_model_solutions", frozenset({"question", "ground_truth"}), _gsm8k_model_solutions,
-                 "GSM8K example_model_solutions (ground_truth + per-model is_correct labels as accuracy)"),
+    RecordFormat(
+        "r1_distill_raw",
+        frozenset({"input", "reasoning_content", "content"}),
+        _r1_distill_raw,
+        "Chinese-DeepSeek-R1-Distill-data-110k raw (input / reasoning_content / content)",
+    ),
+    RecordFormat(
+        "s1k_1.1",
+        frozenset({"question", "deepseek_thinking_trajectory"}),
+        _s1k_11,
+        "s1K-1.1 (R1 trace in deepseek_thinking_trajectory)",
+    ),
+    RecordFormat(
+        "s1k", frozenset({"question", "thinking_trajectories"}), _s1k, "s1K (thinking_trajectories)"
+    ),
+    RecordFormat(
+        "r1_mmlupro",
+        frozenset({"question", "reasoning", "answer_text"}),
+        _r1_mmlupro,
+        "R1 traces on MMLU-Pro (question / options / reasoning / answer_text)",
+    ),
+    RecordFormat(
+        "r1_bangla_mmlu",
+        frozenset({"question", "reason", "gen_ans"}),
+        _r1_bangla,
+        "R1 <think> traces on Bangla MMLU (reason / gen_ans)",
+    ),
+    RecordFormat(
+        "r1_zero_sft",
+        frozenset({"prompt", "response", "ground_truth"}),
+        _r1_zero_sft,
+        "r1_zero SFT (prompt / response with </think> <answer> / ground_truth), e.g. CS336 MATH",
+    ),
+    RecordFormat(
+        "gsm8k_model_solutions",
+        frozenset({"question", "ground_truth"}),
+        _gsm8k_model_solutions,
+        "GSM8K example_model_solutions (ground_truth + per-model is_correct labels as accuracy)",
+    ),
     RecordFormat("aqua", frozenset({"question", "options", "rationale", "correct"}), _aqua, "AQuA-RAT"),
     RecordFormat("math", frozenset({"problem", "solution"}), _math, "MATH / MATH-500 (problem / solution)"),
     RecordFormat("limo", frozenset({"question", "solution"}), _limo, "LIMO (question / solution / answer)"),
     RecordFormat("gsm8k", frozenset({"question", "answer"}), _gsm8k, "GSM8K (question / answer with #### n)"),
-    RecordFormat("r1_distill_sft", frozenset({"instruction", "output", "repo_name"}), _alpaca,
-                 "Chinese-DeepSeek-R1-Distill SFT (instruction / output with <think>)"),
-    RecordFormat("alpaca", frozenset({"instruction", "output"}), _alpaca, "Alpaca (instruction / input / output)"),
+    RecordFormat(
+        "r1_distill_sft",
+        frozenset({"instruction", "output", "repo_name"}),
+        _alpaca,
+        "Chinese-DeepSeek-R1-Distill SFT (instruction / output with <think>)",
+    ),
+    RecordFormat(
+        "alpaca", frozenset({"instruction", "output"}), _alpaca, "Alpaca (instruction / input / output)"
+    ),
     RecordFormat("messages", frozenset({"messages"}), _chat, "chat messages [{role, content}]"),
     RecordFormat("sharegpt", frozenset({"conversations"}), _chat, "ShareGPT conversations [{from, value}]"),
     RecordFormat("mwp_zh", frozenset({"original_text", "equation", "ans"}), _mwp_zh, "Ape210K / Math23K"),
@@ -431,12 +532,18 @@ class Normalizer:
     :param accuracy_field: a (dotted) key holding a precomputed accuracy in [0, 1] (or a bool).
     """
 
-    def __init__(self, format: str | None = None, fields: dict[str, str] | None = None,
-                 accuracy_field: str | None = None) -> None:
+    def __init__(
+        self,
+        format: str | None = None,
+        fields: dict[str, str] | None = None,
+        accuracy_field: str | None = None,
+    ) -> None:
         self.fields = parse_field_map(fields)
         if format == "custom" or (format is None and {"question", "reasoning"} <= set(self.fields)):
             if not {"question", "reasoning"} <= set(self.fields):
-                raise ValueError("format 'custom' needs --field question=KEY,reasoning=KEY (answer=KEY optional)")
+                raise ValueError(
+                    "format 'custom' needs --field question=KEY,reasoning=KEY (answer=KEY optional)"
+                )
             self.format: RecordFormat | None = RecordFormat("custom", frozenset(), lambda r: {}, "field map")
         else:
             self.format = get_format(format) if format else None
@@ -495,7 +602,11 @@ def _accuracy_value(raw: dict, key: str) -> float:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (list, tuple)):
-        return float(np.mean([float(bool(v)) if isinstance(v, bool) else float(v) for v in value])) if value else math.nan
+        return (
+            float(np.mean([float(bool(v)) if isinstance(v, bool) else float(v) for v in value]))
+            if value
+            else math.nan
+        )
     acc = float(value)
     if not (0.0 <= acc <= 1.0) and not math.isnan(acc):
         raise DataError(f"accuracy field {key!r} = {acc} is outside [0, 1]")
@@ -522,9 +633,14 @@ class Source:
     def fingerprint(self) -> dict:
         """Identity of the input for cache keys: path, size and mtime for files, a content hash in memory."""
         if self.path is not None:
-            paths = sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
-            return {"kind": self.kind, "path": str(self.path.resolve()),
-                    "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]}
+            paths = (
+                sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
+            )
+            return {
+                "kind": self.kind,
+                "path": str(self.path.resolve()),
+                "files": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths],
+            }
         return {"kind": self.kind, "type": type(self.obj).__name__}
 
 
@@ -539,18 +655,30 @@ def open_source(data: Any) -> Source:
         if not path.exists():
             raise FileNotFoundError(f"input {path} does not exist")
         if path.is_dir():
-            if (path / "dataset_info.json").exists() or (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+            if (
+                (path / "dataset_info.json").exists()
+                or (path / "state.json").exists()
+                or (path / "dataset_dict.json").exists()
+            ):
                 return Source("hf_disk", path)
             raise DataError(f"{path} is a folder but not a Hugging Face dataset saved with save_to_disk()")
         suffix = path.suffix.lower()
-        kind = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".csv": "csv",
-                ".tsv": "csv"}.get(suffix)
+        kind = {
+            ".jsonl": "jsonl",
+            ".ndjson": "jsonl",
+            ".parquet": "parquet",
+            ".pq": "parquet",
+            ".csv": "csv",
+            ".tsv": "csv",
+        }.get(suffix)
         if suffix == ".json":
             with open(path, "rb") as fh:
                 head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
             kind = "json" if head.startswith(b"[") else "jsonl"
         if kind is None:
-            raise DataError(f"unsupported input file type {suffix!r} ({path}); use .jsonl, .json, .parquet or .csv")
+            raise DataError(
+                f"unsupported input file type {suffix!r} ({path}); use .jsonl, .json, .parquet or .csv"
+            )
         return Source(kind, path)
     return Source("memory", None, data)
 
@@ -599,7 +727,9 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
             with open(source.path, encoding="utf-8") as fh:
                 items = json.load(fh)
         except UnicodeDecodeError as exc:
-            raise DataError(f"{source.path}: not UTF-8 at byte {exc.start}; re-encode the file as UTF-8") from None
+            raise DataError(
+                f"{source.path}: not UTF-8 at byte {exc.start}; re-encode the file as UTF-8"
+            ) from None
         except json.JSONDecodeError as exc:
             raise DataError(f"{source.path}:{exc.lineno}: malformed JSON: {exc.msg}") from None
         if isinstance(items, dict):
@@ -637,7 +767,10 @@ def _decoded_lines(fh: Any, path: Path, bad: BadRecords) -> Iterator[str]:
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad.add(f"{path}:{lineno}", f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8")
+            bad.add(
+                f"{path}:{lineno}",
+                f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8",
+            )
 
 
 def _iter_memory(obj: Any, batch_size: int) -> Iterator[tuple[int, str, Any]]:
@@ -732,8 +865,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def selected_name(source: Source) -> str:
     """Output file name of the selected subset: the input's own format (datasets folders become Parquet)."""
-    return {"jsonl": "selected.jsonl", "json": "selected.json", "csv": "selected.csv",
-            "parquet": "selected.parquet", "hf_disk": "selected.parquet"}.get(source.kind, "selected.jsonl")
+    return {
+        "jsonl": "selected.jsonl",
+        "json": "selected.json",
+        "csv": "selected.csv",
+        "parquet": "selected.parquet",
+        "hf_disk": "selected.parquet",
+    }.get(source.kind, "selected.jsonl")
 
 
 def _json_value(v: Any) -> Any:
@@ -753,8 +891,13 @@ def _jsonl_with_fields(line: bytes, extra: dict) -> bytes:
     return inner + sep + add + b"}\n"
 
 
-def write_selected(source: Source, path: str | os.PathLike, keep_rows: np.ndarray, extra: dict[str, np.ndarray],
-                   valid_rows: np.ndarray) -> None:
+def write_selected(
+    source: Source,
+    path: str | os.PathLike,
+    keep_rows: np.ndarray,
+    extra: dict[str, np.ndarray],
+    valid_rows: np.ndarray,
+) -> None:
     """Write the kept raw records with ``extra`` (``rbic_*``) fields, in input order, atomically.
 
     :param source: the file source the records were read from (re-read here, streaming).
@@ -824,13 +967,17 @@ def write_selected(source: Source, path: str | os.PathLike, keep_rows: np.ndarra
             raise ValueError(f"write_selected needs a file source, got {source.kind}")
 
 
-def select_memory(obj: Any, keep_valid: np.ndarray, extra: dict[str, np.ndarray], valid_rows: np.ndarray) -> Any:
+def select_memory(
+    obj: Any, keep_valid: np.ndarray, extra: dict[str, np.ndarray], valid_rows: np.ndarray
+) -> Any:
     """The kept records of an in-memory dataset, in the same type, with ``extra`` (``rbic_*``) columns added."""
     kept_valid = np.flatnonzero(keep_valid)
     rows = valid_rows[kept_valid]
     cols = {k: np.asarray(v)[kept_valid] for k, v in extra.items()}
     if isinstance(obj, (list, tuple)):
-        return [{**obj[int(r)], **{k: _json_value(v[j]) for k, v in cols.items()}} for j, r in enumerate(rows)]
+        return [
+            {**obj[int(r)], **{k: _json_value(v[j]) for k, v in cols.items()}} for j, r in enumerate(rows)
+        ]
     mod = type(obj).__module__.split(".")[0]
     if mod == "pandas":
         out = obj.iloc[rows].copy()

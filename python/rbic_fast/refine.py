@@ -27,8 +27,17 @@ import numpy as np
 from . import io as rio
 from ._progress import ProgressArg, make_progress
 from .accuracy import (
-    SOURCE_MEASURED, SOURCE_PROPAGATED, SOURCE_PROXY, SamplingConfig, check_model_path, difficulty_from_accuracy,
-    make_backend, measure_accuracy, proxy_accuracy, stratified_label_mask, tiers_from_accuracy,
+    SOURCE_MEASURED,
+    SOURCE_PROPAGATED,
+    SOURCE_PROXY,
+    SamplingConfig,
+    check_model_path,
+    difficulty_from_accuracy,
+    make_backend,
+    measure_accuracy,
+    proxy_accuracy,
+    stratified_label_mask,
+    tiers_from_accuracy,
 )
 from .budget import Budget
 from .cache import StageCache, pack_strings, stage_key, unpack_strings
@@ -107,8 +116,13 @@ class RefineConfig:
         return ContributionWeights(alpha=self.alpha, beta=self.beta, gamma=self.gamma)
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(n=self.samples, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_new_tokens, seed=self.seed)
+        return SamplingConfig(
+            n=self.samples,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
 
     def validate(self) -> None:
         """Check every setting and every path named, before anything heavy starts.
@@ -119,15 +133,16 @@ class RefineConfig:
         self.weights()
         if self.on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', got {self.on_error!r}")
-        if self.format is not None:
-            if self.format != "custom":
-                rio.get_format(self.format)
+        if self.format is not None and self.format != "custom":
+            rio.get_format(self.format)
         rio.parse_field_map(self.fields)
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if not (0.0 <= self.edge_threshold < 1.0):
-            raise ValueError(f"edge_threshold must be in [0, 1) (graph weights are cosines >= 0), "
-                             f"got {self.edge_threshold}")
+            raise ValueError(
+                f"edge_threshold must be in [0, 1) (graph weights are cosines >= 0), "
+                f"got {self.edge_threshold}"
+            )
         if self.min_domain_size < 1:
             raise ValueError(f"min_domain_size must be >= 1, got {self.min_domain_size}")
         if self.resolution <= 0:
@@ -153,7 +168,9 @@ class RefineConfig:
         if self.accuracy_model is not None and self.accuracy_field is not None:
             raise ValueError("give either an accuracy model or an accuracy field, not both")
         if self.accuracy_backend not in ("transformers", "vllm"):
-            raise ValueError(f"accuracy_backend must be 'transformers' or 'vllm', got {self.accuracy_backend!r}")
+            raise ValueError(
+                f"accuracy_backend must be 'transformers' or 'vllm', got {self.accuracy_backend!r}"
+            )
         self.sampling()
         if self.embeddings is not None and self.embed_model is not None:
             raise ValueError("give either precomputed embeddings or an embedding model, not both")
@@ -208,17 +225,21 @@ class Loaded:
             out[name] = getattr(self, name)
         for name, arr in self.features.items():
             out[f"f_{name}"] = arr
-        out["meta"] = np.frombuffer(json.dumps({"format": self.format, "n_bad": self.n_bad,
-                                                "bad": self.bad_examples}).encode(), dtype=np.uint8)
+        out["meta"] = np.frombuffer(
+            json.dumps({"format": self.format, "n_bad": self.n_bad, "bad": self.bad_examples}).encode(),
+            dtype=np.uint8,
+        )
         return out
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> "Loaded":
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> Loaded:
         meta = json.loads(a["meta"].tobytes().decode())
         kw: dict[str, Any] = {name: unpack_strings(a[f"s_{name}"], a[f"o_{name}"]) for name in cls._STR}
         kw.update({name: a[name] for name in cls._NUM})
         kw["features"] = {k[2:]: v for k, v in a.items() if k.startswith("f_")}
-        return cls(format=meta["format"], n_bad=meta["n_bad"], bad_examples=[tuple(x) for x in meta["bad"]], **kw)
+        return cls(
+            format=meta["format"], n_bad=meta["n_bad"], bad_examples=[tuple(x) for x in meta["bad"]], **kw
+        )
 
 
 def _features_of(texts: list[str], threads: int | None) -> dict[str, np.ndarray]:
@@ -236,9 +257,23 @@ def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg
     """
     norm = rio.Normalizer(cfg.format, rio.parse_field_map(cfg.fields), cfg.accuracy_field)
     bad = rio.BadRecords()
-    cols: dict[str, list] = {k: [] for k in ("ids", "question", "reasoning_head", "final_answer", "domain_hint",
-                                              "lang", "tokens", "level", "quality_score", "answer_verified",
-                                              "accuracy", "positions")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "ids",
+            "question",
+            "reasoning_head",
+            "final_answer",
+            "domain_hint",
+            "lang",
+            "tokens",
+            "level",
+            "quality_score",
+            "answer_verified",
+            "accuracy",
+            "positions",
+        )
+    }
     feats: list[dict[str, np.ndarray]] = []
     pending: list[str] = []
     update, close = make_progress(progress, "load+parse")
@@ -250,7 +285,10 @@ def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg
                 rec = norm(raw, pos)
             except KeyError as exc:
                 fmt = norm.format.name if norm.format else "?"
-                bad.add(loc, f"missing field {exc.args[0]!r} for format {fmt!r} (use --format / --field to map it)")
+                bad.add(
+                    loc,
+                    f"missing field {exc.args[0]!r} for format {fmt!r} (use --format / --field to map it)",
+                )
                 continue
             except (rio.DataError, ValueError, TypeError) as exc:
                 if isinstance(exc, rio.DataError) and str(exc).startswith("cannot detect"):
@@ -260,9 +298,13 @@ def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg
             if bad.count and cfg.on_error == "fail":
                 continue  # keep scanning for the first few bad records, skip the work
             lang = rio.detect_lang(rec.question + rec.reasoning[:500])
-            tokens = rec.tokens if rec.tokens >= 0 else \
-                rio.estimate_tokens(rec.question, lang) + rio.estimate_tokens(rec.reasoning, lang) + \
-                rio.estimate_tokens(rec.response, lang)
+            tokens = (
+                rec.tokens
+                if rec.tokens >= 0
+                else rio.estimate_tokens(rec.question, lang)
+                + rio.estimate_tokens(rec.reasoning, lang)
+                + rio.estimate_tokens(rec.response, lang)
+            )
             cols["ids"].append(rec.id)
             cols["question"].append(rec.question)
             cols["reasoning_head"].append(rec.reasoning[:_REASONING_HEAD])
@@ -296,20 +338,32 @@ def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg
     if n == 0:
         raise rio.DataError(f"no usable records in {source.name} (the dataset is empty)")
     if norm.has_native_ids:
-        uniq, first, counts = np.unique(np.array(cols["ids"], dtype=object), return_index=True, return_counts=True)
+        uniq, _first, counts = np.unique(
+            np.array(cols["ids"], dtype=object), return_index=True, return_counts=True
+        )
         if (counts > 1).any():
             dups = [str(u) for u in uniq[counts > 1][:5]]
-            raise rio.DataError(f"duplicate ids in {source.name}: {dups} ({int((counts > 1).sum())} ids repeat); "
-                                "ids must be unique (map another key with --field id=KEY)")
+            raise rio.DataError(
+                f"duplicate ids in {source.name}: {dups} ({int((counts > 1).sum())} ids repeat); "
+                "ids must be unique (map another key with --field id=KEY)"
+            )
     features = {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
     return Loaded(
-        ids=cols["ids"], question=cols["question"], reasoning_head=cols["reasoning_head"],
-        final_answer=cols["final_answer"], domain_hint=cols["domain_hint"], lang=cols["lang"],
-        tokens=np.asarray(cols["tokens"], dtype=np.int64), level=np.asarray(cols["level"], dtype=np.float32),
+        ids=cols["ids"],
+        question=cols["question"],
+        reasoning_head=cols["reasoning_head"],
+        final_answer=cols["final_answer"],
+        domain_hint=cols["domain_hint"],
+        lang=cols["lang"],
+        tokens=np.asarray(cols["tokens"], dtype=np.int64),
+        level=np.asarray(cols["level"], dtype=np.float32),
         quality_score=np.asarray(cols["quality_score"], dtype=np.float32),
         answer_verified=np.asarray(cols["answer_verified"], dtype=np.int8),
-        accuracy=np.asarray(cols["accuracy"], dtype=np.float32), positions=np.asarray(cols["positions"], np.int64),
-        features=features, format=norm.format.name if norm.format else "?", n_bad=bad.count,
+        accuracy=np.asarray(cols["accuracy"], dtype=np.float32),
+        positions=np.asarray(cols["positions"], np.int64),
+        features=features,
+        format=norm.format.name if norm.format else "?",
+        n_bad=bad.count,
         bad_examples=bad.items[:20],
     )
 
@@ -388,8 +442,10 @@ def estimate(n: int, cfg: RefineConfig, dim: int = 384) -> str:
     embed_rate = 4000.0 if gpu else 60.0 * max(1, (os.cpu_count() or 1))
     t_embed = 0.0 if cfg.embeddings else n / embed_rate
     t_graph = n * n * dim / (2e11 if gpu else 2e9 * max(1, os.cpu_count() or 1)) + n / 2e5
-    msg = (f"{n} records; about {mem / 2**30:.2f} GiB of memory; embedding ~{t_embed:.0f}s "
-           f"({'GPU' if gpu else 'CPU'}), kNN + communities ~{t_graph:.0f}s")
+    msg = (
+        f"{n} records; about {mem / 2**30:.2f} GiB of memory; embedding ~{t_embed:.0f}s "
+        f"({'GPU' if gpu else 'CPU'}), kNN + communities ~{t_graph:.0f}s"
+    )
     if cfg.accuracy_model:
         m = n if cfg.label_fraction is None else int(n * cfg.label_fraction)
         msg += f"; accuracy rollouts for ~{m} questions x {cfg.samples} samples (the slowest stage without a GPU)"
@@ -405,8 +461,9 @@ def _has_cuda() -> bool:
         return False
 
 
-def _embed_stage(loaded: Loaded, cfg: RefineConfig, cache: StageCache, data_key: str,
-                 progress: ProgressArg) -> tuple[np.ndarray, str]:
+def _embed_stage(
+    loaded: Loaded, cfg: RefineConfig, cache: StageCache, data_key: str, progress: ProgressArg
+) -> tuple[np.ndarray, str]:
     from .embed import Embedder, embedding_text, load_embeddings, resolve_model_path
 
     n = len(loaded)
@@ -419,7 +476,10 @@ def _embed_stage(loaded: Loaded, cfg: RefineConfig, cache: StageCache, data_key:
     hit = cache.get("embed", key)
     if hit is not None:
         return hit["embeddings"], key
-    texts = [embedding_text(q, r, cfg.embed_reasoning_chars) for q, r in zip(loaded.question, loaded.reasoning_head)]
+    texts = [
+        embedding_text(q, r, cfg.embed_reasoning_chars)
+        for q, r in zip(loaded.question, loaded.reasoning_head)
+    ]
     embedder = Embedder(model_path, device=cfg.device, batch_size=cfg.embed_batch_size)
     parts = []
     update, close = make_progress(progress, "embed")
@@ -485,40 +545,80 @@ def merge_small_domains(membership: np.ndarray, neighbors: np.ndarray, min_size:
     return rank[inv].astype(np.int32)
 
 
-def _graph_stage(emb: np.ndarray, cfg: RefineConfig, cache: StageCache, embed_key: str,
-                 progress: ProgressArg) -> tuple[GraphResult, str]:
+def _graph_stage(
+    emb: np.ndarray, cfg: RefineConfig, cache: StageCache, embed_key: str, progress: ProgressArg
+) -> tuple[GraphResult, str]:
     import scipy.sparse as sp
 
     from . import centrality, communities, knn_graph
 
     n = emb.shape[0]
     k = min(cfg.k, n - 1)
-    key = stage_key("graph", embed=embed_key, k=k, tau=cfg.edge_threshold, resolution=cfg.resolution,
-                    seed=cfg.seed, centrality=cfg.centrality, precision=cfg.knn_precision,
-                    min_domain_size=cfg.min_domain_size)
+    key = stage_key(
+        "graph",
+        embed=embed_key,
+        k=k,
+        tau=cfg.edge_threshold,
+        resolution=cfg.resolution,
+        seed=cfg.seed,
+        centrality=cfg.centrality,
+        precision=cfg.knn_precision,
+        min_domain_size=cfg.min_domain_size,
+    )
     hit = cache.get("graph", key)
     if hit is not None:
         csr = sp.csr_matrix((hit["csr_data"], hit["csr_indices"], hit["csr_indptr"]), shape=(n, n))
-        return GraphResult(hit["neighbors"], hit["similarities"], hit["membership"], hit["centrality"],
-                           float(hit["modularity"]), csr), key
+        return GraphResult(
+            hit["neighbors"],
+            hit["similarities"],
+            hit["membership"],
+            hit["centrality"],
+            float(hit["modularity"]),
+            csr,
+        ), key
     if k < 1:
         csr = sp.csr_matrix((n, n), dtype=np.float32)
-        g = GraphResult(np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32), np.zeros(n, np.int32),
-                        np.ones(n, np.float32), 0.0, csr)
+        g = GraphResult(
+            np.zeros((n, 0), np.int32),
+            np.zeros((n, 0), np.float32),
+            np.zeros(n, np.int32),
+            np.ones(n, np.float32),
+            0.0,
+            csr,
+        )
     else:
         x = np.ascontiguousarray(emb, dtype=np.float32)
         knn = knn_graph(x, k=k, precision=cfg.knn_precision, threads=cfg.threads, progress=progress)
         csr = knn.to_csr(symmetrize="max", min_similarity=cfg.edge_threshold)
-        comm = communities(csr, resolution=cfg.resolution, seed=cfg.seed, threads=cfg.threads, progress=progress)
-        membership = merge_small_domains(np.asarray(comm.membership), np.asarray(knn.indices), cfg.min_domain_size)
+        comm = communities(
+            csr, resolution=cfg.resolution, seed=cfg.seed, threads=cfg.threads, progress=progress
+        )
+        membership = merge_small_domains(
+            np.asarray(comm.membership), np.asarray(knn.indices), cfg.min_domain_size
+        )
         cent = centrality(csr, membership, kind=cfg.centrality, threads=cfg.threads)
-        g = GraphResult(np.asarray(knn.indices), np.asarray(knn.similarities), membership,
-                        np.asarray(cent, np.float32), float(comm.modularity), csr)
-    cache.put("graph", key, {
-        "neighbors": g.neighbors, "similarities": g.similarities, "membership": g.membership,
-        "centrality": g.centrality, "modularity": np.float64(g.modularity), "csr_data": g.csr.data,
-        "csr_indices": g.csr.indices, "csr_indptr": g.csr.indptr,
-    })
+        g = GraphResult(
+            np.asarray(knn.indices),
+            np.asarray(knn.similarities),
+            membership,
+            np.asarray(cent, np.float32),
+            float(comm.modularity),
+            csr,
+        )
+    cache.put(
+        "graph",
+        key,
+        {
+            "neighbors": g.neighbors,
+            "similarities": g.similarities,
+            "membership": g.membership,
+            "centrality": g.centrality,
+            "modularity": np.float64(g.modularity),
+            "csr_data": g.csr.data,
+            "csr_indices": g.csr.indices,
+            "csr_indptr": g.csr.indptr,
+        },
+    )
     return g, key
 
 
@@ -534,13 +634,28 @@ class AccuracyResult:
 def _propagate(csr: Any, values: np.ndarray, known: np.ndarray, cfg: RefineConfig) -> np.ndarray:
     from . import propagate
 
-    return np.asarray(propagate(csr, np.where(known, values, 0).astype(np.float32), known.astype(bool),
-                                alpha=cfg.propagation_alpha, iterations=cfg.propagation_iterations,
-                                threads=cfg.threads), np.float32)
+    return np.asarray(
+        propagate(
+            csr,
+            np.where(known, values, 0).astype(np.float32),
+            known.astype(bool),
+            alpha=cfg.propagation_alpha,
+            iterations=cfg.propagation_iterations,
+            threads=cfg.threads,
+        ),
+        np.float32,
+    )
 
 
-def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache: StageCache, graph_key: str,
-                    progress: ProgressArg, quiet: bool) -> AccuracyResult:
+def _accuracy_stage(
+    loaded: Loaded,
+    graph: GraphResult,
+    cfg: RefineConfig,
+    cache: StageCache,
+    graph_key: str,
+    progress: ProgressArg,
+    quiet: bool,
+) -> AccuracyResult:
     n = len(loaded)
     domain = graph.membership
     acc = np.full(n, np.nan, dtype=np.float32)
@@ -549,14 +664,31 @@ def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache
     if cfg.accuracy_model is not None:
         eligible = np.array([bool(a) for a in loaded.final_answer])
         if not eligible.any():
-            raise rio.DataError("no record has a reference answer, so accuracy cannot be measured; "
-                                "drop --accuracy-model (the length proxy is used) or map one with --field answer=KEY")
-        label = eligible if cfg.label_fraction is None else stratified_label_mask(
-            domain, cfg.label_fraction, eligible=eligible, min_per_domain=cfg.min_labels_per_domain, seed=cfg.seed)
+            raise rio.DataError(
+                "no record has a reference answer, so accuracy cannot be measured; "
+                "drop --accuracy-model (the length proxy is used) or map one with --field answer=KEY"
+            )
+        label = (
+            eligible
+            if cfg.label_fraction is None
+            else stratified_label_mask(
+                domain,
+                cfg.label_fraction,
+                eligible=eligible,
+                min_per_domain=cfg.min_labels_per_domain,
+                seed=cfg.seed,
+            )
+        )
         idx = np.flatnonzero(label)
         model_id = str(Path(cfg.accuracy_model).resolve())
-        key = stage_key("rollouts", graph=graph_key, model=model_id, backend=cfg.accuracy_backend,
-                        sampling=asdict(cfg.sampling()), labels=hashlib.sha256(idx.tobytes()).hexdigest())
+        key = stage_key(
+            "rollouts",
+            graph=graph_key,
+            model=model_id,
+            backend=cfg.accuracy_backend,
+            sampling=asdict(cfg.sampling()),
+            labels=hashlib.sha256(idx.tobytes()).hexdigest(),
+        )
         hit = cache.get("rollouts", key)
         if hit is None:
             backend = None
@@ -567,12 +699,20 @@ def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache
                     part = cache.get_part("rollouts", key, i)
                     if part is None:
                         if backend is None:
-                            backend = make_backend(cfg.accuracy_backend, cfg.accuracy_model, device=cfg.device)
+                            backend = make_backend(
+                                cfg.accuracy_backend, cfg.accuracy_model, device=cfg.device
+                            )
                         sl = idx[start : start + _ROLLOUT_CHUNK]
-                        part = {"c": measure_accuracy(backend, [loaded.question[j] for j in sl],
-                                                      [loaded.final_answer[j] for j in sl], cfg.sampling(),
-                                                      langs=[loaded.lang[j] for j in sl],
-                                                      workers=cfg.verify_workers)}
+                        part = {
+                            "c": measure_accuracy(
+                                backend,
+                                [loaded.question[j] for j in sl],
+                                [loaded.final_answer[j] for j in sl],
+                                cfg.sampling(),
+                                langs=[loaded.lang[j] for j in sl],
+                                workers=cfg.verify_workers,
+                            )
+                        }
                         cache.put_part("rollouts", key, i, part)
                     counts.append(part["c"])
                     if update:
@@ -604,7 +744,10 @@ def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache
         diff[~proxy] = difficulty_from_accuracy(acc[~proxy], tier[~proxy], n_samples)
     acc[proxy], tier[proxy], diff[proxy] = p_proxy[proxy], t_proxy[proxy], d_proxy[proxy]
     if proxy.all():
-        _log("no accuracy model or field: difficulty is the within-domain length-rank proxy (source=proxy)", quiet)
+        _log(
+            "no accuracy model or field: difficulty is the within-domain length-rank proxy (source=proxy)",
+            quiet,
+        )
     return AccuracyResult(acc, source, tier, diff, model_id)
 
 
@@ -613,9 +756,19 @@ def _accuracy_stage(loaded: Loaded, graph: GraphResult, cfg: RefineConfig, cache
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def refine(data: Any, ratio: float | None = None, count: int | None = None, token_budget: float | None = None, *,
-           out: str | os.PathLike | None = None, config: RefineConfig | None = None, progress: ProgressArg = None,
-           quiet: bool = True, use_cache: bool = True, **settings: Any) -> RefineResult:
+def refine(
+    data: Any,
+    ratio: float | None = None,
+    count: int | None = None,
+    token_budget: float | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    config: RefineConfig | None = None,
+    progress: ProgressArg = None,
+    quiet: bool = True,
+    use_cache: bool = True,
+    **settings: Any,
+) -> RefineResult:
     """Refine a reasoning dataset with RBIC: keep the records of highest inference contribution within a budget.
 
     :param data: a path (JSONL, JSON, Parquet, CSV, or a ``datasets`` folder) or an in-memory dataset (list of
@@ -636,8 +789,9 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
     unknown = sorted(set(settings) - known)
     if unknown:
         raise TypeError(f"unknown setting(s) {unknown}; see RefineConfig")
-    budget_given = {k: v for k, v in (("ratio", ratio), ("count", count), ("token_budget", token_budget))
-                    if v is not None}
+    budget_given = {
+        k: v for k, v in (("ratio", ratio), ("count", count), ("token_budget", token_budget)) if v is not None
+    }
     if budget_given:
         cfg = replace(cfg, **{"ratio": None, "count": None, "token_budget": None, **budget_given})
     cfg = replace(cfg, **settings)
@@ -655,8 +809,14 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
     load_key = None
     loaded = None
     if source.kind != "memory":
-        load_key = stage_key("load", source=source.fingerprint(), format=cfg.format, fields=cfg.fields,
-                             on_error=cfg.on_error, accuracy_field=cfg.accuracy_field)
+        load_key = stage_key(
+            "load",
+            source=source.fingerprint(),
+            format=cfg.format,
+            fields=cfg.fields,
+            on_error=cfg.on_error,
+            accuracy_field=cfg.accuracy_field,
+        )
         hit = cache.get("load", load_key)
         if hit is not None:
             loaded = Loaded.from_arrays(hit)
@@ -664,8 +824,11 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
         if source.path is not None:
             paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
             size = sum(p.stat().st_size for p in paths if p.is_file())
-            _log(f"reading {source.name} ({size / 2**20:.1f} MiB, streamed; about {size * 0.15 / 2**20:.0f} MiB "
-                 "of memory for the kept columns)", quiet)
+            _log(
+                f"reading {source.name} ({size / 2**20:.1f} MiB, streamed; about {size * 0.15 / 2**20:.0f} MiB "
+                "of memory for the kept columns)",
+                quiet,
+            )
         loaded = load_dataset(source, cfg, progress=progress)
     n = len(loaded)
     data_key = load_key or _content_hash(loaded)
@@ -692,8 +855,10 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
     t0 = time.perf_counter()
     graph, graph_key = _graph_stage(emb, cfg, cache, embed_key, progress)
     timings["graph"] = time.perf_counter() - t0
-    _log(f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s",
-         quiet)
+    _log(
+        f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s",
+        quiet,
+    )
 
     # 4. accuracy / tiers
     t0 = time.perf_counter()
@@ -712,17 +877,32 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
         valid = ~(loaded.quality_score < cfg.min_score)  # records without a score pass
         if not valid.any():
             raise rio.DataError(f"no record has a quality score >= {cfg.min_score}; lower --min-score")
-    sel = select_rbic(graph.membership, accr.tier, ic, loaded.tokens, cfg.budget(), ids=loaded.ids, valid=valid,
-                      neighbors=graph.neighbors, similarities=graph.similarities, dup_threshold=cfg.dup_threshold,
-                      quota_lambda=cfg.quota_lambda, tier_weights=cfg.tier_weights)
+    sel = select_rbic(
+        graph.membership,
+        accr.tier,
+        ic,
+        loaded.tokens,
+        cfg.budget(),
+        ids=loaded.ids,
+        valid=valid,
+        neighbors=graph.neighbors,
+        similarities=graph.similarities,
+        dup_threshold=cfg.dup_threshold,
+        quota_lambda=cfg.quota_lambda,
+        tier_weights=cfg.tier_weights,
+    )
     timings["select"] = time.perf_counter() - t0
 
     # outputs
     from .report import build_report, scores_table
 
     scores = scores_table(loaded, graph, accr, lc, ic, sel)
-    extra = {"rbic_domain": graph.membership.astype(np.int64), "rbic_tier": accr.tier.astype(np.int64),
-             "rbic_contribution": np.round(ic.astype(np.float64), 6), "rbic_rank": sel.rank}
+    extra = {
+        "rbic_domain": graph.membership.astype(np.int64),
+        "rbic_tier": accr.tier.astype(np.int64),
+        "rbic_contribution": np.round(ic.astype(np.float64), 6),
+        "rbic_rank": sel.rank,
+    }
     timings["total"] = time.perf_counter() - t_all
     summary = _summary(loaded, graph, accr, ic, sel, cfg, source, timings, cache)
     report_md, report_html = build_report(summary, loaded, graph, accr, ic, sel)
@@ -731,8 +911,17 @@ def refine(data: Any, ratio: float | None = None, count: int | None = None, toke
         _write_outputs(out_dir, source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
         timings["write"] = time.perf_counter() - t0
         _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {n} records kept)", quiet)
-    return RefineResult(scores=_as_frame(scores), keep=sel.keep, out=out_dir, summary=summary, _source=source,
-                        _positions=loaded.positions, _extra=extra, _report_md=report_md, _report_html=report_html)
+    return RefineResult(
+        scores=_as_frame(scores),
+        keep=sel.keep,
+        out=out_dir,
+        summary=summary,
+        _source=source,
+        _positions=loaded.positions,
+        _extra=extra,
+        _report_md=report_md,
+        _report_html=report_html,
+    )
 
 
 def _as_frame(table: Any) -> Any:
@@ -743,17 +932,32 @@ def _as_frame(table: Any) -> Any:
     return table.to_pandas()
 
 
-def _summary(loaded: Loaded, graph: GraphResult, accr: AccuracyResult, ic: np.ndarray, sel: Selection,
-             cfg: RefineConfig, source: rio.Source, timings: dict, cache: StageCache) -> dict:
+def _summary(
+    loaded: Loaded,
+    graph: GraphResult,
+    accr: AccuracyResult,
+    ic: np.ndarray,
+    sel: Selection,
+    cfg: RefineConfig,
+    source: rio.Source,
+    timings: dict,
+    cache: StageCache,
+) -> dict:
     n = len(loaded)
     keep = sel.keep
     tok = loaded.tokens
     return {
-        "input": source.name, "format": loaded.format, "records": n, "bad_records_skipped": loaded.n_bad,
-        "kept": int(keep.sum()), "kept_share": float(keep.mean()),
-        "tokens_total": int(tok.sum()), "tokens_kept": int(tok[keep].sum()),
+        "input": source.name,
+        "format": loaded.format,
+        "records": n,
+        "bad_records_skipped": loaded.n_bad,
+        "kept": int(keep.sum()),
+        "kept_share": float(keep.mean()),
+        "tokens_total": int(tok.sum()),
+        "tokens_kept": int(tok[keep].sum()),
         "token_share_kept": float(tok[keep].sum() / max(1, tok.sum())),
-        "domains": int(graph.membership.max()) + 1, "modularity": graph.modularity,
+        "domains": int(graph.membership.max()) + 1,
+        "modularity": graph.modularity,
         "near_duplicates": int((sel.reason == REASONS.index("near_duplicate")).sum()),
         "accuracy_sources": {s: int((accr.source == i).sum()) for i, s in enumerate(ACCURACY_SOURCES)},
         "accuracy_model": accr.model,
@@ -763,21 +967,33 @@ def _summary(loaded: Loaded, graph: GraphResult, accr: AccuracyResult, ic: np.nd
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "cached_stages": sorted(set(cache.hits)),
         "reasons": {r: int((sel.reason == i).sum()) for i, r in enumerate(REASONS)},
-        "contribution_mean_all": float(ic.mean()), "contribution_mean_kept": float(ic[keep].mean()),
+        "contribution_mean_all": float(ic.mean()),
+        "contribution_mean_kept": float(ic[keep].mean()),
     }
 
 
-def _write_outputs(out_dir: Path, source: rio.Source, loaded: Loaded, sel: Selection, extra: dict, scores: Any,
-                   summary: dict, report_md: str, report_html: str, cfg: RefineConfig) -> None:
+def _write_outputs(
+    out_dir: Path,
+    source: rio.Source,
+    loaded: Loaded,
+    sel: Selection,
+    extra: dict,
+    scores: Any,
+    summary: dict,
+    report_md: str,
+    report_html: str,
+    cfg: RefineConfig,
+) -> None:
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if source.kind == "memory":
         selected = rio.select_memory(source.obj, sel.keep, extra, loaded.positions)
-        with rio.atomic_path(out_dir / "selected.jsonl") as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for rec in _records_of(selected):
-                    fh.write(json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n")
+        with rio.atomic_path(out_dir / "selected.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(
+                json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n"
+                for rec in _records_of(selected)
+            )
     else:
         rio.write_selected(source, out_dir / rio.selected_name(source), sel.keep, extra, loaded.positions)
     with rio.atomic_path(out_dir / "scores.parquet") as tmp:
@@ -824,8 +1040,17 @@ def load_run_config(out: str | os.PathLike) -> tuple[str, RefineConfig]:
 def save_run_config(out: str | os.PathLike, data: str, cfg: RefineConfig) -> None:
     """Record the input and settings in ``OUT/cache/config.json`` so that ``--resume`` can rerun them."""
     payload = {"input": str(data), "settings": {k: v for k, v in asdict(cfg).items() if v is not None}}
-    rio.write_text_atomic(Path(out) / "cache" / "config.json", json.dumps(payload, indent=1, default=_json_default))
+    rio.write_text_atomic(
+        Path(out) / "cache" / "config.json", json.dumps(payload, indent=1, default=_json_default)
+    )
 
 
-__all__ = ["RefineConfig", "RefineResult", "refine", "load_dataset", "estimate", "load_run_config",
-           "save_run_config"]
+__all__ = [
+    "RefineConfig",
+    "RefineResult",
+    "estimate",
+    "load_dataset",
+    "load_run_config",
+    "refine",
+    "save_run_config",
+]

@@ -58,8 +58,13 @@ def id_order_key(ids: list | np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(np.array(ids, dtype=object), kind="stable"), kind="stable")
 
 
-def near_duplicates(domain: np.ndarray, priority: np.ndarray, neighbors: np.ndarray, similarities: np.ndarray,
-                    threshold: float = 0.95) -> np.ndarray:
+def near_duplicates(
+    domain: np.ndarray,
+    priority: np.ndarray,
+    neighbors: np.ndarray,
+    similarities: np.ndarray,
+    threshold: float = 0.95,
+) -> np.ndarray:
     """SemDeDup-style marking within each domain, keeping the higher-priority record of each duplicate group.
 
     Records are visited best first; a record is a duplicate when one of its listed neighbours in the same
@@ -98,7 +103,9 @@ def near_duplicates(domain: np.ndarray, priority: np.ndarray, neighbors: np.ndar
     return dup_of
 
 
-def _allocate(weights: np.ndarray, floors: np.ndarray, caps: np.ndarray, total: float, integer: bool) -> np.ndarray:
+def _allocate(
+    weights: np.ndarray, floors: np.ndarray, caps: np.ndarray, total: float, integer: bool
+) -> np.ndarray:
     """Split ``total`` in proportion to ``weights``, each share clamped to ``[floors, caps]``.
 
     Clamped cells are fixed at their bound and the rest is re-split among the others until no share violates
@@ -128,7 +135,7 @@ def _allocate(weights: np.ndarray, floors: np.ndarray, caps: np.ndarray, total: 
     if not integer:
         return alloc
     base = np.floor(alloc + 1e-9)
-    left = int(round(total - base.sum()))
+    left = round(total - base.sum())
     if left > 0:
         frac = np.where(base < caps, alloc - base, -1.0)
         for c in np.lexsort((np.arange(m), -frac))[:left]:
@@ -182,7 +189,9 @@ def select_rbic(
         if arr.shape != (n,):
             raise ValueError(f"{name} must have shape ({n},) like domain, got {arr.shape}")
     if np.isnan(contribution).any():
-        raise ValueError(f"contribution has NaN at rows {np.flatnonzero(np.isnan(contribution))[:5].tolist()}")
+        raise ValueError(
+            f"contribution has NaN at rows {np.flatnonzero(np.isnan(contribution))[:5].tolist()}"
+        )
     if n and (tier.min() < 0 or tier.max() >= len(tier_weights)):
         raise ValueError(f"tier values must lie in 0..{len(tier_weights) - 1}")
     valid = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
@@ -200,10 +209,15 @@ def select_rbic(
         knn = knn_graph(np.ascontiguousarray(embeddings, dtype=np.float32), k=min(16, n - 1))
         neighbors, similarities = knn.indices, knn.similarities
     if neighbors is not None:
-        if similarities is None or np.shape(neighbors) != np.shape(similarities) or np.shape(neighbors)[0] != n:
+        if (
+            similarities is None
+            or np.shape(neighbors) != np.shape(similarities)
+            or np.shape(neighbors)[0] != n
+        ):
             raise ValueError("neighbors and similarities must both have shape (n, k)")
-        dup_of = near_duplicates(np.where(valid, domain, -1 - np.arange(n)), priority, neighbors, similarities,
-                                 dup_threshold)
+        dup_of = near_duplicates(
+            np.where(valid, domain, -1 - np.arange(n)), priority, neighbors, similarities, dup_threshold
+        )
     else:
         dup_of = np.full(n, -1, dtype=np.int64)
     is_dup = (dup_of >= 0) & valid
@@ -227,18 +241,29 @@ def select_rbic(
         # coverage first: one (min_per_cell) each, best-weighted cells first when the budget is smaller
         floor_q = np.minimum(sizes, min_per_cell)
         if floor_q.sum() > n_take:
-            cover = np.lexsort((cells, -weights))[: n_take]
+            cover = np.lexsort((cells, -weights))[:n_take]
             floor_q = np.zeros_like(sizes)
             floor_q[cover] = 1
-        quota_n = _allocate(weights, floor_q, sizes, float(min(n_take, sizes.sum())), integer=True).astype(np.int64)
-        quota = {(int(c // len(tier_weights)), int(c % len(tier_weights))): int(q) for c, q in zip(cells, quota_n)}
+        quota_n = _allocate(weights, floor_q, sizes, float(min(n_take, sizes.sum())), integer=True).astype(
+            np.int64
+        )
+        quota = {
+            (int(c // len(tier_weights)), int(c % len(tier_weights))): int(q) for c, q in zip(cells, quota_n)
+        }
         picks = [members[starts[c] : starts[c] + quota_n[c]] for c in range(cells.size)]
     else:
         total_tok = float(tokens[valid].sum())
         allowance = budget.token_share * total_tok
-        cell_tok = np.array([tokens[members[starts[c] : ends[c]]].sum() for c in range(cells.size)], dtype=np.float64)
-        tok_quota = _allocate(weights, np.zeros_like(cell_tok), cell_tok, min(allowance, cell_tok.sum()), integer=False)
-        quota = {(int(c // len(tier_weights)), int(c % len(tier_weights))): float(q) for c, q in zip(cells, tok_quota)}
+        cell_tok = np.array(
+            [tokens[members[starts[c] : ends[c]]].sum() for c in range(cells.size)], dtype=np.float64
+        )
+        tok_quota = _allocate(
+            weights, np.zeros_like(cell_tok), cell_tok, min(allowance, cell_tok.sum()), integer=False
+        )
+        quota = {
+            (int(c // len(tier_weights)), int(c % len(tier_weights))): float(q)
+            for c, q in zip(cells, tok_quota)
+        }
         picks = []
         for c in range(cells.size):
             m = members[starts[c] : ends[c]]
@@ -267,5 +292,11 @@ def select_rbic(
     reason[keep & ~in_quota] = KEPT_FILL
     rank = np.full(n, -1, dtype=np.int64)
     rank[order] = np.arange(order.size)
-    return Selection(keep=keep, reason=reason, order=order, rank=rank, duplicate_of=np.where(valid, dup_of, -1),
-                     quota=quota)
+    return Selection(
+        keep=keep,
+        reason=reason,
+        order=order,
+        rank=rank,
+        duplicate_of=np.where(valid, dup_of, -1),
+        quota=quota,
+    )
