@@ -113,6 +113,10 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     assert run["tokens_kept"] <= 0.16 * run["tokens_total"] and run["format"] == "r1_mmlupro"
     scores = pq.read_table(out / "scores.parquet").to_pandas()
     assert len(scores) == 120 and scores["n_steps"].min() >= 1  # real R1 traces were parsed
+    # resume with a new budget: every stage comes from the cache
+    assert main(["refine", "--resume", "-o", str(out), "--count", "5", "-q"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["kept"] == 5 and {"load", "embed", "graph"} <= set(run["cached_stages"])
 
 
 def _synthetic(n=240, clusters=6, seed=0):
