@@ -37,6 +37,10 @@ def scores_table(loaded: Any, graph: Any, accr: Any, lc: np.ndarray, ic: np.ndar
         ),
         "tier": pa.array(accr.tier.astype(np.int8)),
         "difficulty": pa.array(accr.difficulty.astype(np.float32)),
+        # dataset-provided signals (null when the format has none)
+        "quality_score": pa.array(loaded.quality_score.astype(np.float32), mask=np.isnan(loaded.quality_score)),
+        "level": pa.array(loaded.level.astype(np.float32), mask=np.isnan(loaded.level)),
+        "answer_verified": pa.array(loaded.answer_verified == 1, mask=loaded.answer_verified < 0),
     }
     for name, arr in loaded.features.items():
         cols[name] = pa.array(np.asarray(arr))
