@@ -86,11 +86,14 @@ def split_think(text: str) -> tuple[str, str] | None:
 
 
 def detect_lang(text: str) -> str:
-    """``"zh"`` when at least 20% of the first 2000 characters are CJK ideographs, else ``"en"``."""
+    """``"zh"`` when at least 10% of the first 2000 non-space characters are CJK ideographs, else ``"en"``.
+
+    The bar is low because Chinese math text is full of digits and formulas; English text has no CJK at all.
+    """
     sample = (text or "")[:2000]
     if not sample:
         return "en"
-    return "zh" if len(_CJK.findall(sample)) >= 0.2 * len(sample.replace(" ", "")) else "en"
+    return "zh" if len(_CJK.findall(sample)) >= 0.1 * len(sample.replace(" ", "")) else "en"
 
 
 def estimate_tokens(text: str, lang: str) -> int:
