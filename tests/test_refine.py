@@ -208,3 +208,14 @@ def test_merge_small_domains_follows_neighbours_in_rounds():
     # 3 joins 0 at once; 4 only has small neighbours, then follows 3; 5 has no neighbour and stays alone
     assert out.tolist() == [0, 0, 0, 0, 0, 2, 1, 1, 1]
     assert refine_mod.merge_small_domains(membership, neighbors, 1).tolist() == [0, 0, 0, 2, 3, 4, 1, 1, 1]
+
+
+def test_path_input_without_out_returns_records(tmp_path):
+    emb = np.random.default_rng(0).standard_normal((250, 16)).astype(np.float32)
+    np.save(tmp_path / "e.npy", emb)
+    res = rbic_fast.refine(GSM8K, count=7, embeddings=str(tmp_path / "e.npy"))
+    assert res.out is None and len(res.selected) == 7
+    originals = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    for rec in res.selected:
+        assert {k: rec[k] for k in ("question", "answer")} in originals and "rbic_rank" in rec
+    assert sorted(r["rbic_rank"] for r in res.selected) == sorted(res.scores.loc[res.scores.kept, "rank"])
