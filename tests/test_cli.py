@@ -177,3 +177,23 @@ def test_console_entry_point_runs_as_a_module(tmp_path):
         env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2 and "rbic: error:" in proc.stderr
+
+
+def test_accuracy_field_missing_everywhere(tmp_path, capsys, emb):
+    data = _write(tmp_path / "d.jsonl", GOOD)
+    rc = main(
+        [
+            "refine",
+            str(data),
+            "-o",
+            str(tmp_path / "o"),
+            "--count",
+            "2",
+            "--embeddings",
+            str(emb),
+            "--accuracy-field",
+            "acc",
+            "-q",
+        ]
+    )
+    assert rc == 2 and "no record has a value in the accuracy field 'acc'" in capsys.readouterr().err
