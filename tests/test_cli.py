@@ -197,3 +197,4 @@ def test_accuracy_field_missing_everywhere(tmp_path, capsys, emb):
         ]
     )
     assert rc == 2 and "no record has a value in the accuracy field 'acc'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

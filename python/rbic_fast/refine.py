@@ -724,11 +724,6 @@ def _accuracy_stage(
             hit = {"counts": np.concatenate(counts) if counts else np.zeros(0, np.int32)}
             cache.put("rollouts", key, hit)
         acc[idx] = hit["counts"] / float(n_samples)
-    elif cfg.accuracy_field is not None and not np.isfinite(loaded.accuracy).any():
-        raise rio.DataError(
-            f"no record has a value in the accuracy field {cfg.accuracy_field!r}; check the key (dotted keys "
-            "reach nested fields) or drop --accuracy-field"
-        )
     elif np.isfinite(loaded.accuracy).any():
         acc = loaded.accuracy.astype(np.float32).copy()
         model_id = f"field:{cfg.accuracy_field}" if cfg.accuracy_field else "dataset labels"
@@ -840,6 +835,11 @@ def refine(
     n = len(loaded)
     data_key = load_key or _content_hash(loaded)
     cfg.budget().n_samples(n)  # a count larger than the dataset fails here
+    if cfg.accuracy_field is not None and not np.isfinite(loaded.accuracy).any():
+        raise rio.DataError(
+            f"no record has a value in the accuracy field {cfg.accuracy_field!r}; check the key (dotted keys "
+            "reach nested fields) or drop --accuracy-field"
+        )
     if cfg.embeddings is not None:
         from .embed import load_embeddings
 
