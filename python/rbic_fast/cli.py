@@ -8,6 +8,7 @@ chunk, and rerunning the same command, or ``rbic refine --resume -o OUT``, conti
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -135,13 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .refine import RefineConfig, load_run_config, refine
 
-    if args.quiet:
-        try:  # model-loading bars of transformers / sentence-transformers
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-        except ImportError:
-            pass
+    if args.quiet:  # model-loading bars of transformers / sentence-transformers (read when they are imported)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
     try:
         settings = _config_from_args(args)

@@ -846,7 +846,8 @@ def refine(
         load_embeddings(cfg.embeddings, n)
     timings["load"] = time.perf_counter() - t0
     _log(f"loaded {n} records (format {loaded.format}) in {timings['load']:.1f}s", quiet)
-    _log("estimate: " + estimate(n, cfg), quiet)
+    if not quiet:  # the estimate imports torch to look for a GPU
+        _log("estimate: " + estimate(n, cfg), quiet)
     if load_key is not None and cache.root is not None:
         save_run_config(out_dir, str(source.path), cfg)
         if "load" not in cache.hits:
