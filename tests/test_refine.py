@@ -219,3 +219,47 @@ def test_path_input_without_out_returns_records(tmp_path):
     for rec in res.selected:
         assert {k: rec[k] for k in ("question", "answer")} in originals and "rbic_rank" in rec
     assert sorted(r["rbic_rank"] for r in res.selected) == sorted(res.scores.loc[res.scores.kept, "rank"])
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "json"])
+def test_file_formats_end_to_end_keep_their_format(tmp_path, kind):
+    import pyarrow as pa
+
+    emb, _, _, recs = _synthetic(60, 3)
+    np.save(tmp_path / "e.npy", emb)
+    if kind == "parquet":
+        path = tmp_path / "d.parquet"
+        pq.write_table(pa.Table.from_pylist(recs), path)
+    elif kind == "csv":
+        path = tmp_path / "d.csv"
+        pd.DataFrame(recs).to_csv(path, index=False)
+    else:
+        path = tmp_path / "d.json"
+        path.write_text(json.dumps(recs))
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "refine",
+                str(path),
+                "-o",
+                str(out),
+                "--count",
+                "6",
+                "--embeddings",
+                str(tmp_path / "e.npy"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    sel = out / f"selected.{kind}"
+    if kind == "parquet":
+        rows = pq.read_table(sel).to_pylist()
+    elif kind == "csv":
+        rows = pd.read_csv(sel).to_dict("records")
+    else:
+        rows = json.loads(sel.read_text())
+    assert len(rows) == 6 and all("rbic_contribution" in r for r in rows)
+    by_id = {r["id"]: r for r in recs}
+    assert all(r["answer"] == by_id[r["id"]]["answer"] for r in rows)
