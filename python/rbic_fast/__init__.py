@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from . import reference
+from .graph import Communities, centrality, communities, modularity, propagate
 from .knn import KnnGraph, KnnWarning, knn_graph
+from .steps import TraceFeatures, parse_traces, steps
 
 __version__: str = _core.build_info()["version"]
+
+from .refine import RefineConfig, RefineResult, refine  # noqa: E402  (the name `refine` is the function)
 
 
 def build_info() -> dict:
@@ -22,4 +27,27 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__", "KnnGraph", "KnnWarning", "knn_graph"]
+__all__ = [
+    "RbicError",
+    "build_info",
+    "__version__",
+    # kNN graph
+    "KnnGraph",
+    "KnnWarning",
+    "knn_graph",
+    # communities, centrality, propagation
+    "Communities",
+    "communities",
+    "centrality",
+    "modularity",
+    "propagate",
+    # reasoning-trace parser
+    "TraceFeatures",
+    "parse_traces",
+    "steps",
+    "reference",
+    # end-to-end refinement
+    "RefineConfig",
+    "RefineResult",
+    "refine",
+]

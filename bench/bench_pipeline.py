@@ -1,0 +1,86 @@
+"""The Python stages of `rbic refine` around the kernels: streaming load + normalise + parse, contribution and
+selection, and a re-selection from a warm cache (what `rbic refine ... --count N` costs on a second run).
+
+Sizes: RBIC_BENCH_N records (default 20000); selection runs at 10x that (it is the only O(n log n) Python stage
+that must stay cheap at a million records).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import BENCH_N
+from rbic_fast.budget import Budget
+from rbic_fast.contribution import inference_contribution, logical_complexity
+from rbic_fast.io import open_source
+from rbic_fast.refine import RefineConfig, load_dataset, refine
+from rbic_fast.select import select_rbic
+
+GSM8K = Path(__file__).resolve().parents[1] / "examples" / "gsm8k_train_250.jsonl"
+
+
+@pytest.fixture(scope="module")
+def jsonl(tmp_path_factory) -> Path:
+    """BENCH_N GSM8K records (the 250 shipped ones repeated with fresh ids)."""
+    recs = [json.loads(line) for line in GSM8K.read_text().splitlines()]
+    path = tmp_path_factory.mktemp("bench") / "data.jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps({"id": i, **recs[i % len(recs)]}) + "\n" for i in range(BENCH_N))
+    return path
+
+
+def test_load_normalise_parse(benchmark, jsonl):
+    loaded = benchmark.pedantic(
+        load_dataset, args=(open_source(jsonl), RefineConfig(ratio=0.1)), rounds=3, warmup_rounds=1
+    )
+    assert len(loaded) == BENCH_N
+
+
+def test_contribution_and_selection(benchmark):
+    n = 10 * BENCH_N
+    rng = np.random.default_rng(0)
+    domain = rng.integers(0, n // 500, n)
+    feats = {
+        k: rng.integers(0, 40, n)
+        for k in (
+            "n_chars",
+            "n_steps",
+            "n_connectives",
+            "n_causal",
+            "n_conclusion",
+            "n_contrast",
+            "n_verify",
+            "n_backtrack",
+            "n_explore",
+            "n_equations",
+            "n_math_spans",
+            "n_numbers",
+            "dep_depth",
+            "branching",
+        )
+    }
+    feats["redundancy"] = rng.random(n).astype(np.float32)
+    tier = rng.integers(0, 5, n)
+    tokens = rng.integers(50, 4000, n)
+    neighbors = rng.integers(0, n, (n, 16))
+    sims = rng.random((n, 16)).astype(np.float32)
+
+    def run():
+        lc = logical_complexity(feats, domain)
+        ic = inference_contribution(lc, rng.random(n), rng.random(n))
+        return select_rbic(
+            domain, tier, ic, tokens, Budget(ratio=0.16), neighbors=neighbors, similarities=sims
+        )
+
+    sel = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    assert sel.keep.sum() == round(0.16 * n)
+
+
+def test_reselect_from_cache(benchmark, jsonl, tmp_path):
+    emb = np.random.default_rng(0).standard_normal((BENCH_N, 64)).astype(np.float32)
+    np.save(tmp_path / "emb.npy", emb)
+    kw = {"embeddings": str(tmp_path / "emb.npy"), "out": tmp_path / "out"}
+    refine(jsonl, ratio=0.16, **kw)  # fills the cache
+    res = benchmark.pedantic(refine, args=(jsonl,), kwargs={"count": 100, **kw}, rounds=3, warmup_rounds=0)
+    assert {"load", "graph"} <= set(res.summary["cached_stages"])

@@ -1,0 +1,85 @@
+"""Benchmark graphs for community detection: cosine kNN graphs (k = 16, symmetrised by max) of the seeded
+clustered synthetic embeddings, built once with faiss and cached as .npz under build/bench_cache (gitignored).
+
+n <= 200 000 uses exact inner-product search; larger n an IVF index (nlist = 4 sqrt(n), nprobe = 16), which is
+approximate but cheap. Weights are cosine similarities; non-positive ones are dropped.
+
+planted_knn_graph() is a cheap stand-in with the same shape (k out-edges per node, symmetrised), drawn directly:
+each out-edge stays in the node's planted cluster with probability p_in, else goes to a uniform random node.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from rbic_fast.synthetic import clustered_embeddings
+
+CACHE = Path(os.environ.get("RBIC_BENCH_CACHE", Path(__file__).resolve().parent.parent / "build" / "bench_cache"))
+
+
+def knn_csr(x: np.ndarray, k: int, *, exact: bool, threads: int = 2) -> sp.csr_matrix:
+    """Symmetrised cosine kNN graph of L2-normalised rows of ``x`` (self matches removed)."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    n, d = x.shape
+    if exact:
+        index = faiss.IndexFlatIP(d)
+    else:
+        nlist = int(4 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        index.train(x[rng.choice(n, size=min(n, 64 * nlist), replace=False)])
+        index.nprobe = 16
+    index.add(x)
+    sims, idx = index.search(x, k + 1)
+    rows = np.repeat(np.arange(n, dtype=np.int64), k + 1)
+    cols = idx.ravel().astype(np.int64)
+    w = sims.ravel()
+    keep = (cols != rows) & (cols >= 0) & (w > 0)
+    a = sp.csr_matrix((w[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n, n))
+    return a.maximum(a.T).tocsr()
+
+
+def clustered_knn_graph(n: int, *, k: int = 16, d: int = 384, n_clusters: int = 200, seed: int = 0):
+    """(graph, planted labels) for ``clustered_embeddings(n, d, n_clusters=..., seed=...)``, cached."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"knn_n{n}_d{d}_c{n_clusters}_k{k}_s{seed}.npz"
+    if path.exists():
+        z = np.load(path)
+        g = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=(n, n))
+        return g, z["labels"]
+    x, labels = clustered_embeddings(n, d, n_clusters=n_clusters, seed=seed)
+    g = knn_csr(x, k, exact=n <= 200_000)
+    np.savez(path, data=g.data, indices=g.indices, indptr=g.indptr, labels=labels)
+    return g, labels
+
+
+def planted_knn_graph(n: int, *, k: int = 16, n_clusters: int = 2000, p_in: float = 0.85, seed: int = 0):
+    """(graph, planted labels): a kNN-like graph with planted clusters, drawn without embeddings, cached."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"planted_n{n}_c{n_clusters}_k{k}_p{p_in}_s{seed}.npz"
+    if path.exists():
+        z = np.load(path)
+        return sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=(n, n)), z["labels"]
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % n_clusters).astype(np.int32)
+    order = np.argsort(labels, kind="stable")
+    start = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    own = labels[rows]
+    inside = rng.random(rows.size) < p_in
+    pick = start[own] + (rng.random(rows.size) * (start[own + 1] - start[own])).astype(np.int64)
+    cols = np.where(inside, order[pick], rng.integers(0, n, rows.size))
+    w = np.where(inside, rng.uniform(0.6, 0.95, rows.size), rng.uniform(0.3, 0.6, rows.size)).astype(np.float32)
+    keep = cols != rows
+    a = sp.csr_matrix((w[keep], (rows[keep], cols[keep])), shape=(n, n))
+    a.sum_duplicates()
+    a.data = np.minimum(a.data, 1.0)
+    g = a.maximum(a.T).tocsr()
+    np.savez(path, data=g.data, indices=g.indices, indptr=g.indptr, labels=labels)
+    return g, labels

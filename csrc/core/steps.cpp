@@ -1,0 +1,704 @@
+// Reasoning-trace parser: markers (Aho–Corasick), tokenising scan, segmentation and per-step features.
+// The definitions are those of python/rbic_fast/reference.py (positions here are bytes, there code points).
+#include "rbic/steps.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+
+#include "steps_automaton.hpp"
+#include "steps_simd.hpp"
+#include "steps_utf8.hpp"
+
+namespace rbic::steps {
+
+namespace {
+
+using u8 = std::uint8_t;
+
+struct Hit {
+    std::int64_t start, end;
+    int category;
+};
+
+struct Entity {
+    std::int64_t pos;
+    std::int32_t len;
+    bool is_def;
+};
+
+// Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
+class FirstDefs {
+public:
+    void reset(std::size_t expected) {
+        std::size_t cap = 64;
+        while (cap < 2 * expected + 2) cap <<= 1;
+        if (cap > slots_.size()) {
+            slots_.assign(cap, Slot{});
+            gen_ = 0;
+        }
+        ++gen_;
+        mask_ = slots_.size() - 1;
+    }
+    // Step of the first definition of key, or -1.
+    std::int32_t find(const u8* key, std::int32_t len) const {
+        const std::uint64_t h = hash(key, len);
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.gen != gen_) return -1;
+            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return s.step;
+        }
+    }
+    void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
+        const std::uint64_t h = hash(key, len);
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.gen != gen_) {
+                s = Slot{h, key, len, step, gen_};
+                return;
+            }
+            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return;
+        }
+    }
+
+private:
+    struct Slot {
+        std::uint64_t hash = 0;
+        const u8* key = nullptr;
+        std::int32_t len = 0;
+        std::int32_t step = 0;
+        std::uint32_t gen = 0;
+    };
+    static std::uint64_t hash(const u8* p, std::int32_t len) {
+        std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
+        for (std::int32_t i = 0; i < len; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+        return h ^ (h >> 29);
+    }
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::uint32_t gen_ = 0;
+};
+
+// Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
+struct Scratch {
+    std::vector<Hit> hits, kept;
+    std::vector<Hit> stream_hits[4];
+    std::vector<std::int64_t> hard, sentence, cuts;
+    std::vector<Entity> entities;
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans;
+    std::vector<int> heads;
+    std::vector<std::int32_t> depth;
+    std::vector<std::uint64_t> norms;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
+    std::vector<u8> norm_buf;
+    FirstDefs first_defs;
+};
+
+// Buffers live per thread across calls (batches do not reallocate them); a text larger than this releases them.
+constexpr std::int64_t kKeepScratchBytes = 4 << 20;
+
+Scratch& thread_scratch() {
+    static thread_local Scratch scratch;
+    return scratch;
+}
+
+struct Result {
+    std::int64_t ints[kNumFeatures] = {};
+    float redundancy = 0.f;
+    std::uint8_t lang = kEnglish;
+};
+
+// The analysed region: inside <think>…</think> when present (see TraceFeatures).
+std::pair<std::int64_t, std::int64_t> think_region(const u8* text, std::int64_t size) {
+    std::string_view s(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+    const std::size_t close = s.find("</think>");
+    const std::size_t open = s.find("<think>");
+    if (close != std::string_view::npos) {
+        const std::int64_t start = (open != std::string_view::npos && open + 7 <= close) ? open + 7 : 0;
+        return {start, static_cast<std::int64_t>(close)};
+    }
+    if (open != std::string_view::npos) return {static_cast<std::int64_t>(open) + 7, size};
+    return {0, size};
+}
+
+bool in_set(const u8* begin, const u8* p, int initial) {
+    // p: right after the previous non-space character (p > begin).
+    const u8 b = p[-1];
+    if (b == '\n' || b == '\r' || b == '.' || b == '!' || b == '?') return true;
+    if (initial == 2 && (b == ',' || b == ';')) return true;
+    static constexpr std::string_view kSentence[] = {"\xE3\x80\x82", "\xEF\xBC\x81", "\xEF\xBC\x9F"};  // 。！？
+    static constexpr std::string_view kClause[] = {"\xEF\xBC\x8C", "\xEF\xBC\x9B"};                   // ，；
+    for (auto s : kSentence)
+        if (utf8::ends_with(begin, p, s)) return true;
+    if (initial == 2)
+        for (auto s : kClause)
+            if (utf8::ends_with(begin, p, s)) return true;
+    return false;
+}
+
+bool setvar_ok(const u8* p, const u8* end) {
+    p = utf8::skip_spaces(p, end);
+    for (int k = 1; k <= 3 && p < end; ++k) {
+        if (*p < 0x80) {
+            if (!utf8::is_letter(*p)) return false;
+            ++p;
+        } else {
+            utf8::Unit u = utf8::decode(p, end);
+            if (u.cp < 0x4E00 || u.cp > 0x9FFF) return false;
+            p += u.len;
+        }
+        const u8* q = utf8::skip_spaces(p, end);
+        if (q < end && (*q == '=' || utf8::starts_with(q, end, "\xE4\xB8\xBA") ||  // 为
+                        utf8::starts_with(q, end, "\xE6\x98\xAF")))                // 是
+            return true;
+    }
+    return false;
+}
+
+bool rule_ok(const CompiledRule& c, const u8* begin, const u8* end, std::int64_t start, std::int64_t stop) {
+    const u8* s = begin + start;
+    const u8* e = begin + stop;
+    if (c.left_word && s > begin && utf8::is_word(s[-1])) return false;
+    if (c.right_word && e < end && utf8::is_word(*e)) return false;
+    const MarkerRule& r = c.rule;
+    if (r.initial) {
+        const u8* q = utf8::skip_spaces_back(begin, s);
+        if (q > begin && !in_set(begin, q, r.initial)) return false;
+    }
+    if (!c.followed_by.empty() && e < end && !utf8::ascii_blank(*e) && !utf8::wide_space_at(e, end)) {
+        bool ok = false;
+        for (const auto& ch : c.followed_by) ok = ok || utf8::starts_with(e, end, ch);
+        if (!ok) return false;
+    }
+    for (const auto& t : r.not_followed_by)
+        if (utf8::starts_with(e, end, t)) return false;
+    for (const auto& t : r.not_preceded_by)
+        if (utf8::ends_with(begin, s, t)) return false;
+    return !r.setvar || setvar_ok(e, end);
+}
+
+// Pass 1: every valid marker occurrence, then leftmost-longest selection without overlaps.
+void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
+    sc.hits.clear();
+    sc.kept.clear();
+    const std::uint32_t* delta = ac.delta.data();
+    const std::uint32_t* cls = ac.byte_class.data();
+    const std::uint32_t thr = ac.out_threshold;
+    auto emit = [&](std::uint32_t st, std::int64_t i, std::vector<Hit>& out) {
+        const std::uint32_t id = st / ac.n_classes;
+        for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
+            const CompiledRule& c = ac.rules[ac.out_rules[k]];
+            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
+            if (rule_ok(c, p, p + n, start, i + 1)) out.push_back({start, i + 1, c.rule.category});
+        }
+    };
+    // One stream per quarter of the text, interleaved: the four transition loads are independent, which hides
+    // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
+    // match ending in a quarter is found by exactly that quarter's stream; hits are sorted afterwards anyway.
+    constexpr int kStreams = 4;
+    const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
+    const std::int64_t q = n / kStreams;
+    std::int64_t tail_from = 0;
+    std::uint32_t tail_state = 0;
+    if (q > 4 * warm + 64) {
+        std::uint32_t st[kStreams] = {0, 0, 0, 0};
+        for (auto& h : sc.stream_hits) h.clear();
+        for (int k = 1; k < kStreams; ++k)
+            for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
+        for (std::int64_t t = 0; t < q; ++t) {
+            for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
+            for (int k = 0; k < kStreams; ++k)
+                if (st[k] >= thr) emit(st[k], k * q + t, sc.stream_hits[k]);
+        }
+        for (int k = 0; k + 1 < kStreams; ++k) sc.hits.insert(sc.hits.end(), sc.stream_hits[k].begin(), sc.stream_hits[k].end());
+        tail_from = kStreams * q;
+        tail_state = st[kStreams - 1];
+        sc.hits.insert(sc.hits.end(), sc.stream_hits[kStreams - 1].begin(), sc.stream_hits[kStreams - 1].end());
+    }
+    std::uint32_t st = tail_state;
+    for (std::int64_t i = tail_from; i < n; ++i) {
+        st = delta[st + cls[p[i]]];
+        if (st >= thr) emit(st, i, sc.hits);
+    }
+    // Hits are in end order, so each is at most a pattern length away from its place in (start, longer first)
+    // order: insertion sort is linear here.
+    auto before = [](const Hit& a, const Hit& b) { return a.start != b.start ? a.start < b.start : a.end > b.end; };
+    for (std::size_t j = 1; j < sc.hits.size(); ++j) {
+        const Hit h = sc.hits[j];
+        std::size_t k = j;
+        for (; k > 0 && before(h, sc.hits[k - 1]); --k) sc.hits[k] = sc.hits[k - 1];
+        sc.hits[k] = h;
+    }
+    std::int64_t last = 0;
+    for (const Hit& h : sc.hits) {
+        if (h.start >= last) {
+            sc.kept.push_back(h);
+            last = h.end;
+        }
+    }
+}
+
+enum State { kText, kInlineDollar, kInlineParen, kDisplayDollar, kDisplayBracket };
+
+struct ScanCounts {
+    std::int64_t chars = 0, cjk = 0, letters = 0, eq = 0, display = 0, inline_ = 0, numbers = 0;
+};
+
+// Counts characters, CJK ideographs of the non-ASCII units in [p, end) (used for skipped ranges).
+void count_units(const u8* p, const u8* end, ScanCounts& c) {
+    while (p < end) {
+        if (*p < 0x80) {
+            ++p;
+            continue;
+        }
+        utf8::Unit u = utf8::decode(p, end);
+        c.chars -= u.len - 1;
+        c.cjk += utf8::is_cjk(u.cp);
+        p += u.len;
+    }
+}
+
+// True when p[0, i) ends a line-initial list number (1-3 digits after spaces and #*>), as in "3. Hence".
+bool list_number_before(const u8* p, std::int64_t i) {
+    std::int64_t j = i;
+    while (j > 0 && i - j < 3 && utf8::is_digit(p[j - 1])) --j;
+    if (j == i || (j > 0 && utf8::is_digit(p[j - 1]))) return false;
+    while (j > 0) {
+        const u8 b = p[j - 1];
+        if (utf8::ascii_space(b) || b == '#' || b == '*' || b == '>') { --j; continue; }
+        const int w = utf8::wide_space_before(p, p + j);
+        if (!w) break;
+        j -= w;
+    }
+    return j == 0 || p[j - 1] == '\n' || p[j - 1] == '\r';
+}
+
+// Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
+void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
+    sc.hard.clear();
+    sc.sentence.clear();
+    sc.entities.clear();
+    sc.hard.push_back(0);
+    c.chars = n;
+    const u8* end = p + n;
+    c.letters = simd::count_letters(p, n);
+    State state = kText;
+    std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
+    auto sentence_end = [&](std::int64_t after) {
+        const u8* q = utf8::skip_spaces(p + after, end);
+        if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
+    };
+    while (i < n) {
+        i = simd::next_scan_event(p, n, i);
+        if (i >= n) break;
+        const u8 b = p[i];
+        if (b >= 0x80) {
+            // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
+            do {
+                utf8::Unit u = utf8::decode(p + i, end);
+                c.chars -= u.len - 1;
+                c.cjk += utf8::is_cjk(u.cp);
+                i += u.len;
+                if (state == kText && (u.cp == 0x3002 || u.cp == 0xFF01 || u.cp == 0xFF1F)) sentence_end(i);
+            } while (i < n && p[i] >= 0x80);
+            continue;
+        }
+        switch (b) {
+            case '\n':
+            case '\r':
+                if (state == kInlineDollar || state == kInlineParen) state = kText;
+                if (state == kText) sc.hard.push_back(i + 1);
+                ++i;
+                break;
+            case '\\': {
+                if (i + 1 >= n) { ++i; break; }
+                const u8 d = p[i + 1];
+                if (d == '\\' || d == '$' || d == '[' || d == ']' || d == '(' || d == ')') {
+                    if (state == kText && d == '[') state = kDisplayBracket;
+                    else if (state == kText && d == '(') state = kInlineParen;
+                    else if (state == kDisplayBracket && d == ']') { state = kText; ++c.display; }
+                    else if (state == kInlineParen && d == ')') { state = kText; ++c.inline_; }
+                    i += 2;
+                } else {
+                    ++i;
+                }
+                break;
+            }
+            case '$': {
+                const bool dbl = i + 1 < n && p[i + 1] == '$';
+                if (state == kText) {
+                    state = dbl ? kDisplayDollar : kInlineDollar;
+                    i += dbl ? 2 : 1;
+                } else if (state == kInlineDollar) {
+                    state = kText;
+                    ++c.inline_;
+                    ++i;
+                } else if (state == kDisplayDollar && dbl) {
+                    state = kText;
+                    ++c.display;
+                    i += 2;
+                } else {
+                    ++i;
+                }
+                break;
+            }
+            case '<': {
+                if (i + 1 < n && p[i + 1] == '<') {
+                    std::int64_t k = i + 2;
+                    while (k < n && p[k] != '<' && p[k] != '>' && p[k] != '\n' && p[k] != '\r') ++k;
+                    if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
+                        count_units(p + i + 2, p + k, c);
+                        annotation_start = i;
+                        i = annotation_end = k + 2;
+                        break;
+                    }
+                }
+                ++i;
+                break;
+            }
+            case '=':
+                if ((i == 0 || (p[i - 1] != '=' && p[i - 1] != '<' && p[i - 1] != '>' && p[i - 1] != '!')) &&
+                    (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>')))
+                    ++c.eq;
+                ++i;
+                break;
+            case '.':
+                if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
+                ++i;
+                break;
+            case '!':
+            case '?':
+                if (state == kText) sentence_end(i + 1);
+                ++i;
+                break;
+            default:
+                if (utf8::is_digit(b)) {
+                    if (i > 0 && utf8::is_word(p[i - 1])) {
+                        ++i;
+                        break;
+                    }
+                    std::int64_t k = i;
+                    while (k < n && utf8::is_digit(p[k])) ++k;
+                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) {
+                        ++k;
+                        while (k < n && utf8::is_digit(p[k])) ++k;
+                    }
+                    ++c.numbers;
+                    // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+                    const u8* q = p + (annotation_end == i ? annotation_start : i);
+                    while (q > p) {
+                        if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+                        const int w = utf8::wide_space_before(p, q);
+                        if (!w) break;
+                        q -= w;
+                    }
+                    sc.entities.push_back({i, static_cast<std::int32_t>(k - i), q > p && q[-1] == '='});
+                    i = k;
+                } else if (utf8::is_letter(b)) {
+                    if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
+                        // Inside a word or a command: the following letters cannot start a token either
+                        // (a digit can end the run: "\\pi3r" has the variable r).
+                        ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
+                        break;
+                    }
+                    std::int64_t e = i + 1;
+                    bool ok = true;
+                    if (e < n && p[e] == '_') {
+                        if (e + 1 < n && utf8::is_word(p[e + 1]) && p[e + 1] != '_') {
+                            e += 1;
+                            while (e < n && utf8::is_word(p[e]) && p[e] != '_') ++e;
+                        } else if (e + 1 < n && p[e + 1] == '{') {
+                            std::int64_t k = e + 2;
+                            while (k < n && utf8::is_word(p[k]) && p[k] != '_') ++k;
+                            ok = k > e + 2 && k < n && p[k] == '}';
+                            e = k + 1;
+                        } else {
+                            ok = false;
+                        }
+                    }
+                    ok = ok && (e >= n || !utf8::is_word(p[e]));
+                    if (!ok) {
+                        ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
+                        break;
+                    }
+                    const u8* q = utf8::skip_spaces(p + e, end);
+                    bool def = q < end && *q == '=' && (q + 1 >= end || q[1] != '=') && !(i > 0 && utf8::is_digit(p[i - 1]));
+                    if (def) {
+                        const u8* r = utf8::skip_spaces_back(p, p + i);
+                        def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
+                    }
+                    sc.entities.push_back({i, static_cast<std::int32_t>(e - i), def});
+                    i = e;
+                } else {
+                    ++i;
+                }
+        }
+    }
+}
+
+inline bool blank_at(const u8* p, const u8* end) { return utf8::ascii_blank(*p) || utf8::wide_space_at(p, end); }
+
+// Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans.
+void segment(const u8* p, std::int64_t n, Scratch& sc) {
+    sc.cuts.clear();
+    std::size_t k = 0;
+    for (std::int64_t q : sc.sentence) {
+        while (k < sc.kept.size() && sc.kept[k].start < q) ++k;
+        if (k < sc.kept.size() && sc.kept[k].start == q) sc.cuts.push_back(q);
+    }
+    const std::size_t n_sentence = sc.cuts.size();
+    sc.cuts.insert(sc.cuts.end(), sc.hard.begin(), sc.hard.end());
+    std::inplace_merge(sc.cuts.begin(), sc.cuts.begin() + n_sentence, sc.cuts.end());
+    sc.cuts.erase(std::unique(sc.cuts.begin(), sc.cuts.end()), sc.cuts.end());
+    sc.spans.clear();
+    for (std::size_t j = 0; j < sc.cuts.size(); ++j) {
+        std::int64_t s = sc.cuts[j];
+        std::int64_t e = j + 1 < sc.cuts.size() ? sc.cuts[j + 1] : n;
+        while (s < e) {
+            if (utf8::ascii_blank(p[s])) { ++s; continue; }
+            int w = utf8::wide_space_at(p + s, p + e);
+            if (!w) break;
+            s += w;
+        }
+        while (e > s) {
+            if (utf8::ascii_blank(p[e - 1])) { --e; continue; }
+            int w = utf8::wide_space_before(p + s, p + e);
+            if (!w) break;
+            e -= w;
+        }
+        if (s < e) sc.spans.emplace_back(s, e);
+    }
+}
+
+// Hash of a step with blanks removed and ASCII lower-cased: the normalised text is written to `buf` as UTF-8
+// (an invalid sequence as U+FFFD, so equal hashes mean equal code points), then hashed 8 bytes at a time.
+std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) {
+    static const struct Table {
+        u8 value[128];
+        u8 keep[128];
+        Table() {
+            for (int b = 0; b < 128; ++b) {
+                value[b] = utf8::lower(static_cast<u8>(b));
+                keep[b] = !utf8::ascii_blank(static_cast<u8>(b));
+            }
+        }
+    } table;
+    buf.resize(static_cast<std::size_t>(end - p) + 8);
+    u8* out = buf.data();
+    std::size_t k = 0;
+    while (p < end) {
+        const u8 b = *p;
+        if (b < 0x80) {
+            out[k] = table.value[b];
+            k += table.keep[b];
+            ++p;
+            continue;
+        }
+        utf8::Unit u = utf8::decode(p, end);
+        if (u.cp == 0xFFFD && !(u.len == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] == 0xBD)) {
+            buf.resize(buf.size() + 2);  // an invalid byte (1 byte) becomes 3 bytes
+            out = buf.data();
+            out[k] = 0xEF; out[k + 1] = 0xBF; out[k + 2] = 0xBD;
+            k += 3;
+        } else if (u.cp != 0xA0 && u.cp != 0x3000) {
+            for (int q = 0; q < u.len; ++q) out[k + q] = p[q];
+            k += u.len;
+        }
+        p += u.len;
+    }
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ k;
+    std::size_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, out + i, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, out + i, k - i);
+    h = (h ^ w) * 0x94D049BB133111EBull;
+    return h ^ (h >> 29);
+}
+
+void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& sc, Result& out) {
+    auto [rb, re] = think_region(text, size);
+    const u8* p = text + rb;
+    const std::int64_t n = re - rb;
+    find_markers(ac, p, n, sc);
+    ScanCounts c;
+    scan(p, n, sc, c);
+    segment(p, n, sc);
+
+    std::int64_t cat[kNumCategories] = {};
+    for (const Hit& h : sc.kept) ++cat[h.category];
+    const std::size_t m = sc.spans.size();
+
+    // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>.
+    sc.heads.assign(m, -1);
+    std::int64_t branching = 0;
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+        std::int64_t h = sc.spans[j].first;
+        const std::int64_t e = sc.spans[j].second;
+        while (h < e) {
+            const u8 b = p[h];
+            if (utf8::ascii_blank(b) || b == '#' || b == '*' || b == '>') { ++h; continue; }
+            int w = utf8::wide_space_at(p + h, p + e);
+            if (!w) break;
+            h += w;
+        }
+        while (k < sc.kept.size() && sc.kept[k].start < h) ++k;
+        if (h < e && k < sc.kept.size() && sc.kept[k].start == h) sc.heads[j] = sc.kept[k].category;
+        branching += sc.heads[j] == kBacktrack || sc.heads[j] == kExplore;
+    }
+
+    // Dependency DAG, longest path by DP in step order.
+    sc.depth.assign(m, 0);
+    sc.first_defs.reset(sc.entities.size());
+    std::int32_t max_depth = 0;
+    std::size_t ei = 0;
+    for (std::size_t j = 0; j < m; ++j) {
+        std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
+        while (ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].first) ++ei;
+        const std::size_t first = ei;
+        for (; ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].second; ++ei) {
+            const Entity& en = sc.entities[ei];
+            if (en.is_def) continue;
+            const std::int32_t i = sc.first_defs.find(p + en.pos, en.len);
+            if (i >= 0) d = std::max(d, sc.depth[i] + 1);
+        }
+        sc.depth[j] = d;
+        max_depth = std::max(max_depth, d);
+        for (std::size_t q = first; q < ei; ++q)
+            if (sc.entities[q].is_def)
+                sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
+    }
+
+    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count and sum
+    // of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not unique get
+    // the exact normalised hash.
+    sc.sigs.resize(m);
+    for (std::size_t j = 0; j < m; ++j)
+        sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
+                      static_cast<std::uint32_t>(j)};
+    std::sort(sc.sigs.begin(), sc.sigs.end());
+    std::size_t distinct = 0;
+    for (std::size_t a = 0; a < m;) {
+        std::size_t b = a + 1;
+        while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
+        if (b - a == 1) {
+            ++distinct;
+        } else {
+            sc.norms.clear();
+            for (std::size_t q = a; q < b; ++q) {
+                const auto& span = sc.spans[sc.sigs[q].second];
+                sc.norms.push_back(normalized_hash(p + span.first, p + span.second, sc.norm_buf));
+            }
+            std::sort(sc.norms.begin(), sc.norms.end());
+            distinct += std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
+        }
+        a = b;
+    }
+
+    std::int64_t* f = out.ints;
+    f[kChars] = c.chars;
+    f[kSteps] = static_cast<std::int64_t>(m);
+    f[kConnectives] = cat[kSequencing] + cat[kCausal] + cat[kConclusion] + cat[kContrast];
+    f[kCausalCount] = cat[kCausal];
+    f[kConclusionCount] = cat[kConclusion];
+    f[kContrastCount] = cat[kContrast];
+    f[kVerifyCount] = cat[kVerify];
+    f[kBacktrackCount] = cat[kBacktrack];
+    f[kExploreCount] = cat[kExplore];
+    f[kEquations] = c.eq + c.display;
+    f[kMathSpans] = c.inline_;
+    f[kNumbers] = c.numbers;
+    f[kDepDepth] = max_depth;
+    f[kBranching] = branching;
+    out.redundancy = m ? static_cast<float>(static_cast<double>(m - distinct) / static_cast<double>(m)) : 0.f;
+    const std::int64_t total = c.cjk + c.letters;
+    out.lang = (total > 0 && c.cjk * 10 >= total * 4) ? kChinese : (c.cjk * 20 <= total ? kEnglish : kMixed);
+}
+
+}  // namespace
+
+Parser::Parser(const std::vector<MarkerRule>& rules) : automaton_(std::make_unique<Automaton>(rules)) {}
+Parser::~Parser() = default;
+
+template <typename Offset>
+void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
+                   const std::uint8_t* valid, int threads, MatrixView<std::int64_t> ints,
+                   VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const {
+    if (n < 0) throw std::invalid_argument("parse: negative row count");
+    if (ints.rows != kNumFeatures || ints.cols != n || redundancy.size != n || lang.size != n)
+        throw std::invalid_argument("parse: output shapes do not match the row count");
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (valid && !valid[i]) continue;
+        if (offsets[i] < 0 || offsets[i] > offsets[i + 1] || static_cast<std::int64_t>(offsets[i + 1]) > data_size)
+            throw std::invalid_argument("texts: row " + std::to_string(i) + " has offsets [" +
+                                        std::to_string(offsets[i]) + ", " + std::to_string(offsets[i + 1]) +
+                                        ") outside the data buffer of " + std::to_string(data_size) +
+                                        " bytes; the arrow array is malformed (validate it with arr.validate(full=True))");
+    }
+    // Tasks are runs of rows of about kTaskBytes, so one huge text does not stall the rest.
+    constexpr std::int64_t kTaskBytes = 1 << 18;
+    std::vector<std::int64_t> task_begin{0};
+    std::vector<std::int64_t> task_bytes;
+    std::int64_t acc = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        acc += (valid && !valid[i]) ? 0 : static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) + 64;
+        if (acc >= kTaskBytes || i + 1 == n) {
+            task_begin.push_back(i + 1);
+            task_bytes.push_back(acc);
+            acc = 0;
+        }
+    }
+    const std::int64_t n_tasks = static_cast<std::int64_t>(task_bytes.size());
+    const int nthreads = static_cast<int>(std::min<std::int64_t>(resolve_threads(threads), std::max<std::int64_t>(n_tasks, 1)));
+    const Automaton& ac = *automaton_;
+    parallel_for(
+        n_tasks, nthreads, hooks,
+        [&](std::int64_t t, int) {
+            Scratch& sc = thread_scratch();
+            for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
+                Result r;
+                const bool present = !valid || valid[i];
+                const std::uint8_t* text = present ? data + offsets[i] : data;
+                const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
+                parse_one(ac, text, size, sc, r);
+                if (size > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
+                for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
+                redundancy[i] = r.redundancy;
+                lang[i] = r.lang;
+            }
+        },
+        [&](std::int64_t t) { return task_bytes[t]; });
+}
+
+template void Parser::parse<std::int32_t>(const std::uint8_t*, std::int64_t, const std::int32_t*, std::int64_t,
+                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
+                                          VectorView<std::uint8_t>, const Hooks&) const;
+template void Parser::parse<std::int64_t>(const std::uint8_t*, std::int64_t, const std::int64_t*, std::int64_t,
+                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
+                                          VectorView<std::uint8_t>, const Hooks&) const;
+
+std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint8_t* text, std::int64_t size) const {
+    Scratch sc;
+    auto [rb, re] = think_region(text, size);
+    const u8* p = text + rb;
+    const std::int64_t n = re - rb;
+    find_markers(*automaton_, p, n, sc);
+    ScanCounts c;
+    scan(p, n, sc, c);
+    segment(p, n, sc);
+    for (auto& s : sc.spans) {
+        s.first += rb;
+        s.second += rb;
+    }
+    return sc.spans;
+}
+
+}  // namespace rbic::steps

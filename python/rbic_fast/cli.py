@@ -1,0 +1,191 @@
+"""The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16``.
+
+Exit codes: 0 success; 2 bad arguments, bad settings or bad input data (nothing is written to OUT);
+1 any other error; 130 interrupted (Ctrl-C; the cache in OUT/cache is complete up to the last finished stage or
+chunk, and rerunning the same command, or ``rbic refine --resume -o OUT``, continues from there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+
+from . import io as rio
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(","))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rbic", description="Refine chain-of-thought datasets by inference contribution (RBIC)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "refine",
+        help="select the highest-contribution subset of a dataset within a budget",
+        description="Writes OUT/selected.*, OUT/scores.parquet, OUT/report.html, OUT/report.md; "
+        "stages are cached in OUT/cache.",
+    )
+    p.add_argument("data", nargs="?", help="JSONL / JSON / Parquet / CSV file or a saved datasets folder")
+    p.add_argument("-o", "--out", required=True, help="output folder")
+    b = p.add_mutually_exclusive_group()
+    b.add_argument("--ratio", type=float, help="keep this share of the records, e.g. 0.16")
+    b.add_argument("--count", type=int, help="keep this many records")
+    b.add_argument("--token-budget", type=float, help="keep at most this share of all tokens, e.g. 0.16")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="rerun the input and settings stored in OUT (after an interruption); cached stages are reused",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="recompute every stage (the cache is not read or written)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no estimate, stage log or progress bars")
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--format", choices=rio.FORMAT_NAMES, help="record format (default: detected from the keys)"
+    )
+    g.add_argument(
+        "--field",
+        dest="fields",
+        metavar="NAME=KEY,...",
+        help="map fields: question=, reasoning=, response=, answer=, domain=, id=, level=, score=, tokens=",
+    )
+    g.add_argument(
+        "--on-error",
+        choices=("fail", "skip"),
+        default="fail",
+        help="bad records: fail (default, shows the first 5) or skip them",
+    )
+    e = p.add_argument_group("embedding and graph")
+    e.add_argument(
+        "--embed-model",
+        metavar="PATH",
+        help="local sentence-transformers folder (default: the packaged all-MiniLM-L6-v2)",
+    )
+    e.add_argument("--embeddings", metavar="FILE.npy", help="precomputed embeddings, one row per record")
+    e.add_argument(
+        "--embed-reasoning-chars",
+        type=int,
+        default=0,
+        help="append this many reasoning characters to the embedded question (<= 512)",
+    )
+    e.add_argument("--k", type=int, default=16, help="neighbours per record in the kNN graph")
+    e.add_argument("--edge-threshold", type=float, default=0.5, help="minimum cosine of a graph edge")
+    e.add_argument("--resolution", type=float, default=1.0, help="Leiden resolution (higher: more domains)")
+    e.add_argument("--centrality", choices=("degree", "pagerank"), default="degree")
+    e.add_argument(
+        "--min-domain-size",
+        type=int,
+        default=3,
+        help="communities smaller than this join the domain of their nearest large neighbour",
+    )
+    d = p.add_argument_group("difficulty")
+    d.add_argument(
+        "--accuracy-model", metavar="PATH", help="local model folder whose accuracy grades difficulty"
+    )
+    d.add_argument("--accuracy-backend", choices=("transformers", "vllm"), default="transformers")
+    d.add_argument("--accuracy-field", metavar="KEY", help="field holding a precomputed accuracy in [0, 1]")
+    d.add_argument(
+        "--label-fraction", type=float, help="measure this share of each domain, propagate the rest"
+    )
+    d.add_argument("--samples", type=int, default=8, help="samples per question")
+    d.add_argument("--temperature", type=float, default=0.7)
+    d.add_argument("--max-new-tokens", type=int, default=4096)
+    s = p.add_argument_group("contribution and selection")
+    s.add_argument(
+        "--weights", type=_floats, metavar="A,B,G", help="IC weights alpha,beta,gamma (default 0.5,0.3,0.2)"
+    )
+    s.add_argument("--lc-mode", choices=("weighted", "pca"), default="weighted")
+    s.add_argument(
+        "--min-score",
+        type=float,
+        help="never keep records whose dataset quality score is below this "
+        "(e.g. 10 for the verified Math/Exam items of the R1-Distill-110k set)",
+    )
+    s.add_argument(
+        "--dup-threshold", type=float, default=0.95, help="cosine above which records are near-duplicates"
+    )
+    s.add_argument("--quota-lambda", type=float, default=0.5)
+    s.add_argument("--tier-weights", type=_floats, metavar="W0,..,W4", default=None)
+    m = p.add_argument_group("machine")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--device", help="cpu or cuda (default: GPU when present)")
+    m.add_argument("--threads", type=int, help="native kernel threads (default: all cores)")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> dict:
+    names = {f.name for f in fields(__import__("rbic_fast.refine", fromlist=["RefineConfig"]).RefineConfig)}
+    settings = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if args.weights is not None:
+        if len(args.weights) != 3:
+            raise ValueError(f"--weights needs three numbers alpha,beta,gamma, got {args.weights}")
+        settings.update(alpha=args.weights[0], beta=args.weights[1], gamma=args.weights[2])
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rbic`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .refine import RefineConfig, load_run_config, refine
+
+    if args.quiet:  # model-loading bars of transformers / sentence-transformers (read when they are imported)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    try:
+        settings = _config_from_args(args)
+        budget_given = any(getattr(args, k) is not None for k in ("ratio", "count", "token_budget"))
+        if args.resume:
+            data, stored = load_run_config(args.out)
+            if args.data is not None and args.data != data:
+                raise ValueError(f"--resume reruns {data}; do not give another input ({args.data})")
+            cfg = stored
+            if budget_given:  # a new budget on resume: every cached stage is reused
+                settings = {k: settings[k] for k in ("ratio", "count", "token_budget") if k in settings}
+            else:
+                settings = {}
+        else:
+            if args.data is None:
+                parser.error("give the input DATA (or --resume -o OUT)")
+            if not budget_given:
+                parser.error("give a budget: --ratio, --count or --token-budget")
+            data, cfg = args.data, RefineConfig()
+        result = refine(
+            data,
+            out=args.out,
+            config=cfg,
+            progress=not args.quiet,
+            quiet=args.quiet,
+            use_cache=not args.no_cache,
+            **settings,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"rbic: interrupted; finished stages are cached in {args.out}/cache — rerun the same command "
+            f"(or `rbic refine --resume -o {args.out}`) to continue",
+            file=sys.stderr,
+        )
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        print(f"rbic: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a clean message and exit code, never a bare traceback
+        print(f"rbic: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    summary = result.summary
+    print(
+        f"kept {summary['kept']} of {summary['records']} records ({summary['kept_share']:.1%}), "
+        f"{summary['token_share_kept']:.1%} of tokens, {summary['domains']} domains -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1064 @@
+"""End-to-end RBIC refinement (DESIGN §1): raw dataset in, refined subset + score table + report out.
+
+Stages, each cached under ``OUT/cache`` with an explicit key (:mod:`rbic_fast.cache`):
+
+1. ``load``: stream the records, normalise them (:mod:`rbic_fast.io`) and parse every trace with the native
+   parser as the records stream by (the whole input is never held in memory);
+2. ``embed``: sentence embeddings (:mod:`rbic_fast.embed`), or precomputed ones;
+3. ``graph``: kNN graph → Leiden domains → centrality (native kernels);
+4. ``accuracy``: measured (model rollouts or a field), propagated over the graph, or the length proxy; tiers;
+5. contribution (LC, IC) and selection (:mod:`rbic_fast.contribution`, :mod:`rbic_fast.select`), cheap and never
+   cached, so re-selecting with another budget takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import io as rio
+from ._progress import ProgressArg, make_progress
+from .accuracy import (
+    SOURCE_MEASURED,
+    SOURCE_PROPAGATED,
+    SOURCE_PROXY,
+    SamplingConfig,
+    check_model_path,
+    difficulty_from_accuracy,
+    make_backend,
+    measure_accuracy,
+    proxy_accuracy,
+    stratified_label_mask,
+    tiers_from_accuracy,
+)
+from .budget import Budget
+from .cache import StageCache, pack_strings, stage_key, unpack_strings
+from .contribution import FEATURE_NAMES, ContributionWeights, inference_contribution, logical_complexity
+from .select import DEFAULT_TIER_WEIGHTS, REASONS, Selection, select_rbic
+
+ACCURACY_SOURCES = (SOURCE_MEASURED, SOURCE_PROPAGATED, SOURCE_PROXY)
+_PARSE_CHUNK = 4096
+_EMBED_CHUNK = 16384
+_ROLLOUT_CHUNK = 64
+_REASONING_HEAD = 512
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Every setting of a refine run (CLI flags map 1:1). Validated by :meth:`validate` before heavy work.
+
+    Budget (exactly one): ``ratio`` share of records, ``count`` records, ``token_budget`` share of tokens.
+    Input: ``format``, ``fields`` (``question=KEY,...``), ``on_error`` (``fail``|``skip``), ``accuracy_field``.
+    Embedding: ``embed_model`` (local folder; None = packaged all-MiniLM-L6-v2), ``embeddings`` (``.npy``),
+    ``embed_reasoning_chars`` (append that many reasoning characters to the question), ``embed_batch_size``.
+    Graph: ``k``, ``edge_threshold`` (τ_edge), ``resolution``, ``centrality`` (degree|pagerank), ``knn_precision``,
+    ``min_domain_size`` (smaller communities join their nearest large neighbour's domain).
+    Difficulty: ``accuracy_model`` (local folder), ``accuracy_backend`` (transformers|vllm), ``label_fraction``,
+    ``min_labels_per_domain``, ``samples``, ``temperature``, ``top_p``, ``max_new_tokens``, ``verify_workers``,
+    ``propagation_alpha``, ``propagation_iterations``.
+    Contribution: ``alpha``, ``beta``, ``gamma``, ``lc_mode`` (weighted|pca).
+    Selection: ``min_score`` (records whose dataset quality score is below it are never kept, DESIGN §1.2),
+    ``dup_threshold``, ``quota_lambda``, ``tier_weights``. Misc: ``seed``, ``device``, ``threads``.
+    """
+
+    ratio: float | None = None
+    count: int | None = None
+    token_budget: float | None = None
+    format: str | None = None
+    fields: str | None = None
+    on_error: str = "fail"
+    accuracy_field: str | None = None
+    embed_model: str | None = None
+    embeddings: str | None = None
+    embed_reasoning_chars: int = 0
+    embed_batch_size: int = 64
+    k: int = 16
+    edge_threshold: float = 0.5
+    resolution: float = 1.0
+    centrality: str = "degree"
+    min_domain_size: int = 3
+    knn_precision: str = "fp32"
+    accuracy_model: str | None = None
+    accuracy_backend: str = "transformers"
+    label_fraction: float | None = None
+    min_labels_per_domain: int = 8
+    samples: int = 8
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 4096
+    verify_workers: int = 2
+    propagation_alpha: float = 0.9
+    propagation_iterations: int = 30
+    alpha: float = 0.5
+    beta: float = 0.3
+    gamma: float = 0.2
+    lc_mode: str = "weighted"
+    min_score: float | None = None
+    dup_threshold: float = 0.95
+    quota_lambda: float = 0.5
+    tier_weights: tuple[float, ...] = DEFAULT_TIER_WEIGHTS
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+
+    def budget(self) -> Budget:
+        return Budget(ratio=self.ratio, count=self.count, token_share=self.token_budget)
+
+    def weights(self) -> ContributionWeights:
+        return ContributionWeights(alpha=self.alpha, beta=self.beta, gamma=self.gamma)
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            n=self.samples,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+    def validate(self) -> None:
+        """Check every setting and every path named, before anything heavy starts.
+
+        :raises ValueError: a bad value. :raises FileNotFoundError: a missing model or embeddings file.
+        """
+        self.budget()
+        self.weights()
+        if self.on_error not in ("fail", "skip"):
+            raise ValueError(f"on_error must be 'fail' or 'skip', got {self.on_error!r}")
+        if self.format is not None and self.format != "custom":
+            rio.get_format(self.format)
+        rio.parse_field_map(self.fields)
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+        if not (0.0 <= self.edge_threshold < 1.0):
+            raise ValueError(
+                f"edge_threshold must be in [0, 1) (graph weights are cosines >= 0), "
+                f"got {self.edge_threshold}"
+            )
+        if self.min_domain_size < 1:
+            raise ValueError(f"min_domain_size must be >= 1, got {self.min_domain_size}")
+        if self.resolution <= 0:
+            raise ValueError(f"resolution must be > 0, got {self.resolution}")
+        if self.centrality not in ("degree", "pagerank"):
+            raise ValueError(f"centrality must be 'degree' or 'pagerank', got {self.centrality!r}")
+        if self.knn_precision not in ("fp32", "bf16"):
+            raise ValueError(f"knn_precision must be 'fp32' or 'bf16', got {self.knn_precision!r}")
+        if self.lc_mode not in ("weighted", "pca"):
+            raise ValueError(f"lc_mode must be 'weighted' or 'pca', got {self.lc_mode!r}")
+        if not (0.0 < self.dup_threshold <= 1.0):
+            raise ValueError(f"dup_threshold must be in (0, 1], got {self.dup_threshold}")
+        if len(self.tier_weights) != 5 or min(self.tier_weights) < 0:
+            raise ValueError(f"tier_weights must be 5 non-negative numbers, got {self.tier_weights}")
+        if self.embed_reasoning_chars < 0 or self.embed_batch_size < 1:
+            raise ValueError("embed_reasoning_chars must be >= 0 and embed_batch_size >= 1")
+        if self.embed_reasoning_chars > _REASONING_HEAD:
+            raise ValueError(f"embed_reasoning_chars is at most {_REASONING_HEAD}")
+        if self.label_fraction is not None and not (0.0 < self.label_fraction <= 1.0):
+            raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
+        if self.label_fraction is not None and self.accuracy_model is None:
+            raise ValueError("label_fraction needs an accuracy model (--accuracy-model PATH)")
+        if self.accuracy_model is not None and self.accuracy_field is not None:
+            raise ValueError("give either an accuracy model or an accuracy field, not both")
+        if self.accuracy_backend not in ("transformers", "vllm"):
+            raise ValueError(
+                f"accuracy_backend must be 'transformers' or 'vllm', got {self.accuracy_backend!r}"
+            )
+        self.sampling()
+        if self.embeddings is not None and self.embed_model is not None:
+            raise ValueError("give either precomputed embeddings or an embedding model, not both")
+        if self.embeddings is not None:
+            if not Path(self.embeddings).is_file():
+                raise FileNotFoundError(f"embeddings file {self.embeddings} does not exist")
+        else:
+            from .embed import resolve_model_path
+
+            resolve_model_path(self.embed_model)
+        if self.accuracy_model is not None:
+            check_model_path(self.accuracy_model)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# loaded dataset
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """Normalised columns of the valid records plus their parsed trace features."""
+
+    ids: list[str]
+    question: list[str]
+    reasoning_head: list[str]
+    final_answer: list[str]  # "" when none
+    domain_hint: list[str]  # "" when none
+    lang: list[str]
+    tokens: np.ndarray
+    level: np.ndarray
+    quality_score: np.ndarray
+    answer_verified: np.ndarray
+    accuracy: np.ndarray
+    positions: np.ndarray
+    features: dict[str, np.ndarray]
+    format: str
+    n_bad: int = 0
+    bad_examples: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    _STR = ("ids", "question", "reasoning_head", "final_answer", "domain_hint", "lang")
+    _NUM = ("tokens", "level", "quality_score", "answer_verified", "accuracy", "positions")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for name in self._STR:
+            out[f"s_{name}"], out[f"o_{name}"] = pack_strings(getattr(self, name))
+        for name in self._NUM:
+            out[name] = getattr(self, name)
+        for name, arr in self.features.items():
+            out[f"f_{name}"] = arr
+        out["meta"] = np.frombuffer(
+            json.dumps({"format": self.format, "n_bad": self.n_bad, "bad": self.bad_examples}).encode(),
+            dtype=np.uint8,
+        )
+        return out
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> Loaded:
+        meta = json.loads(a["meta"].tobytes().decode())
+        kw: dict[str, Any] = {name: unpack_strings(a[f"s_{name}"], a[f"o_{name}"]) for name in cls._STR}
+        kw.update({name: a[name] for name in cls._NUM})
+        kw["features"] = {k[2:]: v for k, v in a.items() if k.startswith("f_")}
+        return cls(
+            format=meta["format"], n_bad=meta["n_bad"], bad_examples=[tuple(x) for x in meta["bad"]], **kw
+        )
+
+
+def _features_of(texts: list[str], threads: int | None) -> dict[str, np.ndarray]:
+    from . import parse_traces
+
+    tf = parse_traces(texts, threads=threads)
+    return {name: np.asarray(getattr(tf, name)) for name in FEATURE_NAMES if name != "lang"}
+
+
+def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg = None) -> Loaded:
+    """Stream, normalise and parse all records of ``source`` (stage 1).
+
+    :raises DataError: bad records (with ``on_error="fail"``; the first 5 are listed with their location), an
+        empty dataset, or duplicate ids.
+    """
+    norm = rio.Normalizer(cfg.format, rio.parse_field_map(cfg.fields), cfg.accuracy_field)
+    bad = rio.BadRecords()
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "ids",
+            "question",
+            "reasoning_head",
+            "final_answer",
+            "domain_hint",
+            "lang",
+            "tokens",
+            "level",
+            "quality_score",
+            "answer_verified",
+            "accuracy",
+            "positions",
+        )
+    }
+    feats: list[dict[str, np.ndarray]] = []
+    pending: list[str] = []
+    update, close = make_progress(progress, "load+parse")
+    try:
+        for pos, loc, raw in rio.iter_raw(source, bad):
+            if cfg.on_error == "fail" and bad.count >= 5:
+                break
+            try:
+                rec = norm(raw, pos)
+            except KeyError as exc:
+                fmt = norm.format.name if norm.format else "?"
+                bad.add(
+                    loc,
+                    f"missing field {exc.args[0]!r} for format {fmt!r} (use --format / --field to map it)",
+                )
+                continue
+            except (rio.DataError, ValueError, TypeError) as exc:
+                if isinstance(exc, rio.DataError) and str(exc).startswith("cannot detect"):
+                    raise rio.DataError(f"{loc}: {exc}") from None
+                bad.add(loc, str(exc))
+                continue
+            if bad.count and cfg.on_error == "fail":
+                continue  # keep scanning for the first few bad records, skip the work
+            lang = rio.detect_lang(rec.question + rec.reasoning[:500])
+            tokens = (
+                rec.tokens
+                if rec.tokens >= 0
+                else rio.estimate_tokens(rec.question, lang)
+                + rio.estimate_tokens(rec.reasoning, lang)
+                + rio.estimate_tokens(rec.response, lang)
+            )
+            cols["ids"].append(rec.id)
+            cols["question"].append(rec.question)
+            cols["reasoning_head"].append(rec.reasoning[:_REASONING_HEAD])
+            cols["final_answer"].append(rec.final_answer or "")
+            cols["domain_hint"].append(rec.domain_hint or "")
+            cols["lang"].append(lang)
+            cols["tokens"].append(tokens)
+            cols["level"].append(rec.level)
+            cols["quality_score"].append(rec.quality_score)
+            cols["answer_verified"].append(rec.answer_verified)
+            cols["accuracy"].append(rec.accuracy)
+            cols["positions"].append(pos)
+            pending.append(rec.reasoning)
+            if len(pending) >= _PARSE_CHUNK:
+                feats.append(_features_of(pending, cfg.threads))
+                pending = []
+                if update:
+                    update(len(cols["ids"]), 0)
+        if pending:
+            feats.append(_features_of(pending, cfg.threads))
+    finally:
+        close()
+    if bad.count:
+        if cfg.on_error == "fail":
+            raise rio.DataError(
+                f"bad records in {source.name} (showing the first {min(5, bad.count)}):\n{bad.message()}\n"
+                "fix them, or pass --on-error skip to leave them out"
+            )
+        print(f"rbic: skipped {bad.count} bad record(s):\n{bad.message()}", file=sys.stderr)
+    n = len(cols["ids"])
+    if n == 0:
+        raise rio.DataError(f"no usable records in {source.name} (the dataset is empty)")
+    if norm.has_native_ids:
+        uniq, _first, counts = np.unique(
+            np.array(cols["ids"], dtype=object), return_index=True, return_counts=True
+        )
+        if (counts > 1).any():
+            dups = [str(u) for u in uniq[counts > 1][:5]]
+            raise rio.DataError(
+                f"duplicate ids in {source.name}: {dups} ({int((counts > 1).sum())} ids repeat); "
+                "ids must be unique (map another key with --field id=KEY)"
+            )
+    features = {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
+    return Loaded(
+        ids=cols["ids"],
+        question=cols["question"],
+        reasoning_head=cols["reasoning_head"],
+        final_answer=cols["final_answer"],
+        domain_hint=cols["domain_hint"],
+        lang=cols["lang"],
+        tokens=np.asarray(cols["tokens"], dtype=np.int64),
+        level=np.asarray(cols["level"], dtype=np.float32),
+        quality_score=np.asarray(cols["quality_score"], dtype=np.float32),
+        answer_verified=np.asarray(cols["answer_verified"], dtype=np.int8),
+        accuracy=np.asarray(cols["accuracy"], dtype=np.float32),
+        positions=np.asarray(cols["positions"], np.int64),
+        features=features,
+        format=norm.format.name if norm.format else "?",
+        n_bad=bad.count,
+        bad_examples=bad.items[:20],
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# result
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefineResult:
+    """Outcome of :func:`refine`.
+
+    :ivar scores: one row per record (pandas DataFrame when pandas is installed, else a pyarrow Table).
+    :ivar keep: (n,) bool over the scored records.
+    :ivar out: the output folder, or None.
+    :ivar summary: counts, token shares, settings and timings (also in ``OUT/run.json``).
+    """
+
+    scores: Any
+    keep: np.ndarray
+    out: Path | None
+    summary: dict
+    _source: rio.Source = field(repr=False)
+    _positions: np.ndarray = field(repr=False)
+    _extra: dict = field(repr=False)
+    _report_md: str = field(repr=False)
+    _report_html: str = field(repr=False)
+
+    @property
+    def selected(self) -> Any:
+        """The kept records with ``rbic_*`` fields: the input's own type for in-memory data, else a list of dicts."""
+        if self._source.kind == "memory":
+            return rio.select_memory(self._source.obj, self.keep, self._extra, self._positions)
+        if self.out is not None:
+            path = self.out / rio.selected_name(self._source)
+            return [rec for _, _, rec in rio.iter_raw(rio.open_source(path), rio.BadRecords())]
+        kept = set(self._positions[self.keep].tolist())
+        cols = {k: np.asarray(v)[self.keep] for k, v in self._extra.items()}
+        rows = [rec for pos, _, rec in rio.iter_raw(self._source, rio.BadRecords()) if pos in kept]
+        return [{**rec, **{k: rio._json_value(v[j]) for k, v in cols.items()}} for j, rec in enumerate(rows)]
+
+    def report(self, format: str = "md") -> str:
+        """The report text, ``"md"`` (Markdown) or ``"html"`` (self-contained HTML)."""
+        if format not in ("md", "html"):
+            raise ValueError(f"format must be 'md' or 'html', got {format!r}")
+        return self._report_md if format == "md" else self._report_html
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# stages
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"rbic: {msg}", file=sys.stderr, flush=True)
+
+
+def _content_hash(loaded: Loaded) -> str:
+    h = hashlib.sha256()
+    for col in (loaded.ids, loaded.question, loaded.reasoning_head, loaded.final_answer):
+        for s in col:
+            h.update(s.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+    h.update(loaded.tokens.tobytes())
+    for k in sorted(loaded.features):
+        h.update(np.ascontiguousarray(loaded.features[k]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def estimate(n: int, cfg: RefineConfig, dim: int = 384) -> str:
+    """A rough memory and time estimate for ``n`` records, printed before the heavy stages."""
+    mem = n * dim * 4 + n * cfg.k * 8 * 3 + n * 600
+    gpu = _has_cuda() if (cfg.embeddings is None or cfg.accuracy_model) else False
+    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    # rates measured on this project's machines (MiniLM on CPU ~20 questions/s per core; exact kNN ~1.5e10 flop/s
+    # per core); they are rough, the point is the order of magnitude
+    embed_rate = 3000.0 if gpu else 20.0 * cores
+    t_embed = 0.0 if cfg.embeddings else 10.0 + n / embed_rate
+    t_graph = n * n * dim / (1.5e10 * cores) + n / 2e5
+    msg = (
+        f"{n} records; about {mem / 2**30:.2f} GiB of memory; embedding ~{t_embed:.0f}s "
+        f"({'GPU' if gpu else 'CPU'}), kNN + communities ~{t_graph:.0f}s"
+    )
+    if cfg.accuracy_model:
+        m = n if cfg.label_fraction is None else int(n * cfg.label_fraction)
+        msg += f"; accuracy rollouts for ~{m} questions x {cfg.samples} samples (the slowest stage without a GPU)"
+    return msg
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch  # the embedding / accuracy stages import it anyway
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _embed_stage(
+    loaded: Loaded, cfg: RefineConfig, cache: StageCache, data_key: str, progress: ProgressArg
+) -> tuple[np.ndarray, str]:
+    from .embed import Embedder, embedding_text, load_embeddings, resolve_model_path
+
+    n = len(loaded)
+    if cfg.embeddings is not None:
+        emb = load_embeddings(cfg.embeddings, n)
+        p = Path(cfg.embeddings).resolve()
+        return emb, stage_key("embed", file=str(p), size=p.stat().st_size, mtime=p.stat().st_mtime_ns)
+    model_path = resolve_model_path(cfg.embed_model)
+    key = stage_key("embed", data=data_key, model=str(model_path.resolve()), chars=cfg.embed_reasoning_chars)
+    hit = cache.get("embed", key)
+    if hit is not None:
+        return hit["embeddings"], key
+    texts = [
+        embedding_text(q, r, cfg.embed_reasoning_chars)
+        for q, r in zip(loaded.question, loaded.reasoning_head)
+    ]
+    embedder = Embedder(model_path, device=cfg.device, batch_size=cfg.embed_batch_size)
+    parts = []
+    update, close = make_progress(progress, "embed")
+    try:
+        for i, start in enumerate(range(0, n, _EMBED_CHUNK)):
+            part = cache.get_part("embed", key, i)
+            if part is None:
+                part = {"x": embedder.encode(texts[start : start + _EMBED_CHUNK])}
+                cache.put_part("embed", key, i, part)
+            parts.append(part["x"])
+            if update:
+                update(min(n, start + _EMBED_CHUNK), n)
+    finally:
+        close()
+    emb = np.concatenate(parts).astype(np.float32, copy=False)
+    cache.put("embed", key, {"embeddings": emb})
+    return emb, key
+
+
+@dataclass
+class GraphResult:
+    neighbors: np.ndarray
+    similarities: np.ndarray
+    membership: np.ndarray
+    centrality: np.ndarray
+    modularity: float
+    csr: Any
+
+
+def merge_small_domains(membership: np.ndarray, neighbors: np.ndarray, min_size: int) -> np.ndarray:
+    """Move records of communities smaller than ``min_size`` into the domain of their most similar neighbour
+    that lies in a large enough community (isolated records would otherwise each claim a domain × tier cell and
+    its guaranteed budget); relabel domains ``0..D-1`` by decreasing size, ties by first member.
+
+    :param membership: (n,) community labels. :param neighbors: (n, k) kNN indices, most similar first (-1: none).
+    :param min_size: smallest community kept as a domain of its own.
+    """
+    membership = np.asarray(membership, dtype=np.int64)
+    n = membership.shape[0]
+    if n == 0:
+        return membership.astype(np.int32)
+    out = membership.copy()
+    nb_all = np.asarray(neighbors, dtype=np.int64)
+    # rounds: a record whose neighbours were all in small communities can follow them once they have moved
+    while min_size > 1 and nb_all.size:
+        sizes = np.bincount(out, minlength=n)
+        small = np.flatnonzero(sizes[out] < min_size)
+        if small.size == 0 or not (sizes >= min_size).any():
+            break
+        nb = nb_all[small]
+        ok = (nb >= 0) & (sizes[out[np.where(nb >= 0, nb, 0)]] >= min_size)
+        has = ok.any(axis=1)
+        if not has.any():
+            break
+        first = np.argmax(ok, axis=1)
+        out[small[has]] = out[nb[has, first[has]]]
+    labels, inv = np.unique(out, return_inverse=True)
+    new_sizes = np.bincount(inv)
+    first_member = np.full(labels.size, n, dtype=np.int64)
+    np.minimum.at(first_member, inv, np.arange(n))
+    rank = np.empty(labels.size, dtype=np.int64)
+    rank[np.lexsort((first_member, -new_sizes))] = np.arange(labels.size)
+    return rank[inv].astype(np.int32)
+
+
+def _graph_stage(
+    emb: np.ndarray, cfg: RefineConfig, cache: StageCache, embed_key: str, progress: ProgressArg
+) -> tuple[GraphResult, str]:
+    import scipy.sparse as sp
+
+    from . import centrality, communities, knn_graph
+
+    n = emb.shape[0]
+    k = min(cfg.k, n - 1)
+    key = stage_key(
+        "graph",
+        embed=embed_key,
+        k=k,
+        tau=cfg.edge_threshold,
+        resolution=cfg.resolution,
+        seed=cfg.seed,
+        centrality=cfg.centrality,
+        precision=cfg.knn_precision,
+        min_domain_size=cfg.min_domain_size,
+    )
+    hit = cache.get("graph", key)
+    if hit is not None:
+        csr = sp.csr_matrix((hit["csr_data"], hit["csr_indices"], hit["csr_indptr"]), shape=(n, n))
+        return GraphResult(
+            hit["neighbors"],
+            hit["similarities"],
+            hit["membership"],
+            hit["centrality"],
+            float(hit["modularity"]),
+            csr,
+        ), key
+    if k < 1:
+        csr = sp.csr_matrix((n, n), dtype=np.float32)
+        g = GraphResult(
+            np.zeros((n, 0), np.int32),
+            np.zeros((n, 0), np.float32),
+            np.zeros(n, np.int32),
+            np.ones(n, np.float32),
+            0.0,
+            csr,
+        )
+    else:
+        x = np.ascontiguousarray(emb, dtype=np.float32)
+        knn = knn_graph(x, k=k, precision=cfg.knn_precision, threads=cfg.threads, progress=progress)
+        csr = knn.to_csr(symmetrize="max", min_similarity=cfg.edge_threshold)
+        comm = communities(
+            csr, resolution=cfg.resolution, seed=cfg.seed, threads=cfg.threads, progress=progress
+        )
+        membership = merge_small_domains(
+            np.asarray(comm.membership), np.asarray(knn.indices), cfg.min_domain_size
+        )
+        cent = centrality(csr, membership, kind=cfg.centrality, threads=cfg.threads)
+        g = GraphResult(
+            np.asarray(knn.indices),
+            np.asarray(knn.similarities),
+            membership,
+            np.asarray(cent, np.float32),
+            float(comm.modularity),
+            csr,
+        )
+    cache.put(
+        "graph",
+        key,
+        {
+            "neighbors": g.neighbors,
+            "similarities": g.similarities,
+            "membership": g.membership,
+            "centrality": g.centrality,
+            "modularity": np.float64(g.modularity),
+            "csr_data": g.csr.data,
+            "csr_indices": g.csr.indices,
+            "csr_indptr": g.csr.indptr,
+        },
+    )
+    return g, key
+
+
+@dataclass
+class AccuracyResult:
+    accuracy: np.ndarray  # float32
+    source: np.ndarray  # int8 index into ACCURACY_SOURCES
+    tier: np.ndarray  # int8
+    difficulty: np.ndarray  # float32
+    model: str | None
+
+
+def _propagate(csr: Any, values: np.ndarray, known: np.ndarray, cfg: RefineConfig) -> np.ndarray:
+    from . import propagate
+
+    return np.asarray(
+        propagate(
+            csr,
+            np.where(known, values, 0).astype(np.float32),
+            known.astype(bool),
+            alpha=cfg.propagation_alpha,
+            iterations=cfg.propagation_iterations,
+            threads=cfg.threads,
+        ),
+        np.float32,
+    )
+
+
+def _accuracy_stage(
+    loaded: Loaded,
+    graph: GraphResult,
+    cfg: RefineConfig,
+    cache: StageCache,
+    graph_key: str,
+    progress: ProgressArg,
+    quiet: bool,
+) -> AccuracyResult:
+    n = len(loaded)
+    domain = graph.membership
+    acc = np.full(n, np.nan, dtype=np.float32)
+    n_samples = cfg.samples
+    model_id = None
+    if cfg.accuracy_model is not None:
+        eligible = np.array([bool(a) for a in loaded.final_answer])
+        if not eligible.any():
+            raise rio.DataError(
+                "no record has a reference answer, so accuracy cannot be measured; "
+                "drop --accuracy-model (the length proxy is used) or map one with --field answer=KEY"
+            )
+        label = (
+            eligible
+            if cfg.label_fraction is None
+            else stratified_label_mask(
+                domain,
+                cfg.label_fraction,
+                eligible=eligible,
+                min_per_domain=cfg.min_labels_per_domain,
+                seed=cfg.seed,
+            )
+        )
+        idx = np.flatnonzero(label)
+        model_id = str(Path(cfg.accuracy_model).resolve())
+        key = stage_key(
+            "rollouts",
+            graph=graph_key,
+            model=model_id,
+            backend=cfg.accuracy_backend,
+            sampling=asdict(cfg.sampling()),
+            labels=hashlib.sha256(idx.tobytes()).hexdigest(),
+        )
+        hit = cache.get("rollouts", key)
+        if hit is None:
+            backend = None
+            counts = []
+            update, close = make_progress(progress, "rollouts")
+            try:
+                for i, start in enumerate(range(0, idx.size, _ROLLOUT_CHUNK)):
+                    part = cache.get_part("rollouts", key, i)
+                    if part is None:
+                        if backend is None:
+                            backend = make_backend(
+                                cfg.accuracy_backend, cfg.accuracy_model, device=cfg.device
+                            )
+                        sl = idx[start : start + _ROLLOUT_CHUNK]
+                        part = {
+                            "c": measure_accuracy(
+                                backend,
+                                [loaded.question[j] for j in sl],
+                                [loaded.final_answer[j] for j in sl],
+                                cfg.sampling(),
+                                langs=[loaded.lang[j] for j in sl],
+                                workers=cfg.verify_workers,
+                            )
+                        }
+                        cache.put_part("rollouts", key, i, part)
+                    counts.append(part["c"])
+                    if update:
+                        update(min(idx.size, start + _ROLLOUT_CHUNK), idx.size)
+            finally:
+                close()
+            hit = {"counts": np.concatenate(counts) if counts else np.zeros(0, np.int32)}
+            cache.put("rollouts", key, hit)
+        acc[idx] = hit["counts"] / float(n_samples)
+    elif np.isfinite(loaded.accuracy).any():
+        acc = loaded.accuracy.astype(np.float32).copy()
+        model_id = f"field:{cfg.accuracy_field}" if cfg.accuracy_field else "dataset labels"
+    known = np.isfinite(acc)
+    source = np.full(n, ACCURACY_SOURCES.index(SOURCE_PROXY), dtype=np.int8)
+    source[known] = ACCURACY_SOURCES.index(SOURCE_MEASURED)
+    p_proxy, t_proxy, d_proxy = proxy_accuracy(loaded.tokens, domain)
+    if known.any() and not known.all():
+        # propagate to records of domains that hold at least one measured record; the proxy covers the rest
+        reach = np.isin(domain, np.unique(domain[known])) & ~known
+        if reach.any() and graph.csr.nnz:
+            prop = _propagate(graph.csr, np.nan_to_num(acc), known, cfg)
+            acc[reach] = np.clip(prop[reach], 0.0, 1.0)
+            source[reach] = ACCURACY_SOURCES.index(SOURCE_PROPAGATED)
+    proxy = source == ACCURACY_SOURCES.index(SOURCE_PROXY)
+    tier = np.zeros(n, dtype=np.int8)
+    diff = np.zeros(n, dtype=np.float32)
+    if (~proxy).any():
+        tier[~proxy] = tiers_from_accuracy(acc[~proxy], n_samples)
+        diff[~proxy] = difficulty_from_accuracy(acc[~proxy], tier[~proxy], n_samples)
+    acc[proxy], tier[proxy], diff[proxy] = p_proxy[proxy], t_proxy[proxy], d_proxy[proxy]
+    if proxy.all():
+        _log(
+            "no accuracy model or field: difficulty is the within-domain length-rank proxy (source=proxy)",
+            quiet,
+        )
+    return AccuracyResult(acc, source, tier, diff, model_id)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# orchestration
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def refine(
+    data: Any,
+    ratio: float | None = None,
+    count: int | None = None,
+    token_budget: float | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    config: RefineConfig | None = None,
+    progress: ProgressArg = None,
+    quiet: bool = True,
+    use_cache: bool = True,
+    **settings: Any,
+) -> RefineResult:
+    """Refine a reasoning dataset with RBIC: keep the records of highest inference contribution within a budget.
+
+    :param data: a path (JSONL, JSON, Parquet, CSV, or a ``datasets`` folder) or an in-memory dataset (list of
+        dicts, pandas DataFrame, pyarrow Table, ``datasets.Dataset``).
+    :param ratio: keep this share of the records. :param count: keep this many records.
+    :param token_budget: keep at most this share of the dataset's tokens.
+    :param out: output folder (``selected.*``, ``scores.parquet``, ``report.html``, ``report.md``, ``cache/``);
+        None keeps everything in memory (no cache).
+    :param config: a full :class:`RefineConfig` (the budget arguments and ``settings`` override it).
+    :param progress: None/False, True (tqdm bars) or a ``(done, total)`` callable.
+    :param quiet: do not print the estimate and stage log to stderr.
+    :param use_cache: reuse and write ``OUT/cache`` (False recomputes every stage).
+    :param settings: any other :class:`RefineConfig` field, e.g. ``accuracy_model=``, ``embeddings=``.
+    :return: a :class:`RefineResult`.
+    """
+    cfg = config or RefineConfig()
+    known = {f.name for f in fields(RefineConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {unknown}; see RefineConfig")
+    budget_given = {
+        k: v for k, v in (("ratio", ratio), ("count", count), ("token_budget", token_budget)) if v is not None
+    }
+    if budget_given:
+        cfg = replace(cfg, **{"ratio": None, "count": None, "token_budget": None, **budget_given})
+    cfg = replace(cfg, **settings)
+    if isinstance(cfg.tier_weights, list):
+        cfg = replace(cfg, tier_weights=tuple(cfg.tier_weights))
+    cfg.validate()
+    source = rio.open_source(data)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    out_dir = Path(out) if out is not None else None
+    cache = StageCache(out_dir / "cache" if (out_dir is not None and use_cache) else None)
+
+    # 1. load (+ parse) -- validated completely before OUT is touched
+    t0 = time.perf_counter()
+    load_key = None
+    loaded = None
+    if source.kind != "memory":
+        load_key = stage_key(
+            "load",
+            source=source.fingerprint(),
+            format=cfg.format,
+            fields=cfg.fields,
+            on_error=cfg.on_error,
+            accuracy_field=cfg.accuracy_field,
+        )
+        hit = cache.get("load", load_key)
+        if hit is not None:
+            loaded = Loaded.from_arrays(hit)
+    if loaded is None:
+        if source.path is not None:
+            paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
+            size = sum(p.stat().st_size for p in paths if p.is_file())
+            _log(
+                f"reading {source.name} ({size / 2**20:.1f} MiB, streamed; about {size * 0.15 / 2**20:.0f} MiB "
+                "of memory for the kept columns)",
+                quiet,
+            )
+        loaded = load_dataset(source, cfg, progress=progress)
+    n = len(loaded)
+    data_key = load_key or _content_hash(loaded)
+    cfg.budget().n_samples(n)  # a count larger than the dataset fails here
+    if cfg.accuracy_field is not None and not np.isfinite(loaded.accuracy).any():
+        raise rio.DataError(
+            f"no record has a value in the accuracy field {cfg.accuracy_field!r}; check the key (dotted keys "
+            "reach nested fields) or drop --accuracy-field"
+        )
+    if cfg.embeddings is not None:
+        from .embed import load_embeddings
+
+        load_embeddings(cfg.embeddings, n)
+    timings["load"] = time.perf_counter() - t0
+    _log(f"loaded {n} records (format {loaded.format}) in {timings['load']:.1f}s", quiet)
+    if not quiet:  # the estimate imports torch to look for a GPU
+        _log("estimate: " + estimate(n, cfg), quiet)
+    if load_key is not None and cache.root is not None:
+        save_run_config(out_dir, str(source.path), cfg)
+        if "load" not in cache.hits:
+            cache.put("load", load_key, loaded.to_arrays())
+
+    # 2. embed
+    t0 = time.perf_counter()
+    emb, embed_key = _embed_stage(loaded, cfg, cache, data_key, progress)
+    timings["embed"] = time.perf_counter() - t0
+    _log(f"embeddings {emb.shape} in {timings['embed']:.1f}s", quiet)
+
+    # 3. graph
+    t0 = time.perf_counter()
+    graph, graph_key = _graph_stage(emb, cfg, cache, embed_key, progress)
+    timings["graph"] = time.perf_counter() - t0
+    _log(
+        f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s",
+        quiet,
+    )
+
+    # 4. accuracy / tiers
+    t0 = time.perf_counter()
+    accr = _accuracy_stage(loaded, graph, cfg, cache, graph_key, progress, quiet)
+    timings["accuracy"] = time.perf_counter() - t0
+
+    # 5. contribution + selection
+    t0 = time.perf_counter()
+    weights = cfg.weights()
+    lc = logical_complexity(loaded.features, graph.membership, weights, mode=cfg.lc_mode)
+    ic = inference_contribution(lc, accr.difficulty, graph.centrality, weights)
+    timings["contribution"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    valid = None
+    if cfg.min_score is not None:
+        valid = ~(loaded.quality_score < cfg.min_score)  # records without a score pass
+        if not valid.any():
+            raise rio.DataError(f"no record has a quality score >= {cfg.min_score}; lower --min-score")
+    sel = select_rbic(
+        graph.membership,
+        accr.tier,
+        ic,
+        loaded.tokens,
+        cfg.budget(),
+        ids=loaded.ids,
+        valid=valid,
+        neighbors=graph.neighbors,
+        similarities=graph.similarities,
+        dup_threshold=cfg.dup_threshold,
+        quota_lambda=cfg.quota_lambda,
+        tier_weights=cfg.tier_weights,
+    )
+    timings["select"] = time.perf_counter() - t0
+
+    # outputs
+    from .report import build_report, scores_table
+
+    scores = scores_table(loaded, graph, accr, lc, ic, sel)
+    extra = {
+        "rbic_domain": graph.membership.astype(np.int64),
+        "rbic_tier": accr.tier.astype(np.int64),
+        "rbic_contribution": np.round(ic.astype(np.float64), 6),
+        "rbic_rank": sel.rank,
+    }
+    timings["total"] = time.perf_counter() - t_all
+    summary = _summary(loaded, graph, accr, ic, sel, cfg, source, timings, cache)
+    report_md, report_html = build_report(summary, loaded, graph, accr, ic, sel)
+    if out_dir is not None:
+        t0 = time.perf_counter()
+        _write_outputs(out_dir, source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
+        timings["write"] = time.perf_counter() - t0
+        _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {n} records kept)", quiet)
+    return RefineResult(
+        scores=_as_frame(scores),
+        keep=sel.keep,
+        out=out_dir,
+        summary=summary,
+        _source=source,
+        _positions=loaded.positions,
+        _extra=extra,
+        _report_md=report_md,
+        _report_html=report_html,
+    )
+
+
+def _as_frame(table: Any) -> Any:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return table
+    return table.to_pandas()
+
+
+def _summary(
+    loaded: Loaded,
+    graph: GraphResult,
+    accr: AccuracyResult,
+    ic: np.ndarray,
+    sel: Selection,
+    cfg: RefineConfig,
+    source: rio.Source,
+    timings: dict,
+    cache: StageCache,
+) -> dict:
+    n = len(loaded)
+    keep = sel.keep
+    tok = loaded.tokens
+    return {
+        "input": source.name,
+        "format": loaded.format,
+        "records": n,
+        "bad_records_skipped": loaded.n_bad,
+        "kept": int(keep.sum()),
+        "kept_share": float(keep.mean()),
+        "tokens_total": int(tok.sum()),
+        "tokens_kept": int(tok[keep].sum()),
+        "token_share_kept": float(tok[keep].sum() / max(1, tok.sum())),
+        "domains": int(graph.membership.max()) + 1,
+        "modularity": graph.modularity,
+        "near_duplicates": int((sel.reason == REASONS.index("near_duplicate")).sum()),
+        "accuracy_sources": {s: int((accr.source == i).sum()) for i, s in enumerate(ACCURACY_SOURCES)},
+        "accuracy_model": accr.model,
+        "languages": {lang: int(c) for lang, c in zip(*np.unique(np.array(loaded.lang), return_counts=True))},
+        "budget": cfg.budget().describe(),
+        "settings": {k: v for k, v in asdict(cfg).items() if v is not None},
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "cached_stages": sorted(set(cache.hits)),
+        "reasons": {r: int((sel.reason == i).sum()) for i, r in enumerate(REASONS)},
+        "contribution_mean_all": float(ic.mean()),
+        "contribution_mean_kept": float(ic[keep].mean()),
+    }
+
+
+def _write_outputs(
+    out_dir: Path,
+    source: rio.Source,
+    loaded: Loaded,
+    sel: Selection,
+    extra: dict,
+    scores: Any,
+    summary: dict,
+    report_md: str,
+    report_html: str,
+    cfg: RefineConfig,
+) -> None:
+    import pyarrow.parquet as pq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if source.kind == "memory":
+        selected = rio.select_memory(source.obj, sel.keep, extra, loaded.positions)
+        with rio.atomic_path(out_dir / "selected.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(
+                json.dumps(rec, ensure_ascii=False, default=_json_default) + "\n"
+                for rec in _records_of(selected)
+            )
+    else:
+        rio.write_selected(source, out_dir / rio.selected_name(source), sel.keep, extra, loaded.positions)
+    with rio.atomic_path(out_dir / "scores.parquet") as tmp:
+        pq.write_table(scores, tmp)
+    rio.write_text_atomic(out_dir / "report.md", report_md)
+    rio.write_text_atomic(out_dir / "report.html", report_html)
+    rio.write_text_atomic(out_dir / "run.json", json.dumps(summary, indent=1, default=_json_default))
+
+
+def _records_of(selected: Any) -> list[dict]:
+    if isinstance(selected, list):
+        return selected
+    mod = type(selected).__module__.split(".")[0]
+    if mod == "pandas":
+        return selected.to_dict(orient="records")
+    if mod == "pyarrow":
+        return selected.to_pylist()
+    return [dict(r) for r in selected]
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def load_run_config(out: str | os.PathLike) -> tuple[str, RefineConfig]:
+    """The input and settings of the run stored in ``OUT/run.json`` (or ``OUT/cache/config.json``), for resume."""
+    out = Path(out)
+    for f in (out / "cache" / "config.json", out / "run.json"):
+        if f.exists():
+            meta = json.loads(f.read_text(encoding="utf-8"))
+            settings = meta["settings"]
+            if "tier_weights" in settings:
+                settings["tier_weights"] = tuple(settings["tier_weights"])
+            return meta["input"], RefineConfig(**settings)
+    raise FileNotFoundError(f"{out} holds no previous run to resume (no run.json or cache/config.json)")
+
+
+def save_run_config(out: str | os.PathLike, data: str, cfg: RefineConfig) -> None:
+    """Record the input and settings in ``OUT/cache/config.json`` so that ``--resume`` can rerun them."""
+    payload = {"input": str(data), "settings": {k: v for k, v in asdict(cfg).items() if v is not None}}
+    rio.write_text_atomic(
+        Path(out) / "cache" / "config.json", json.dumps(payload, indent=1, default=_json_default)
+    )
+
+
+__all__ = [
+    "RefineConfig",
+    "RefineResult",
+    "estimate",
+    "load_dataset",
+    "load_run_config",
+    "refine",
+    "save_run_config",
+]

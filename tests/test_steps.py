@@ -1,0 +1,312 @@
+"""Trace parser: golden traces, native == reference on real data and generated text, bad input, API contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rbic_fast
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rbic_fast import _core, reference
+from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
+
+DATA = Path(__file__).parent / "data" / "steps"
+sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+from steps_corpus import dataset_texts
+
+GOLDEN = json.loads((DATA / "golden.json").read_text(encoding="utf-8"))["traces"]
+
+
+def assert_same(native: TraceFeatures, ref: TraceFeatures, texts=None) -> None:
+    assert len(native) == len(ref)
+    for name, col in native.columns().items():
+        other = getattr(ref, name)
+        bad = np.flatnonzero(col != other)
+        where = f" (first text {texts[bad[0]]!r:.200})" if texts is not None and len(bad) else ""
+        assert not len(bad), f"{name}: native {col[bad[:5]]} != reference {other[bad[:5]]} at rows {bad[:5]}{where}"
+
+
+# --- golden, hand-annotated ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", GOLDEN, ids=[c["name"] for c in GOLDEN])
+@pytest.mark.parametrize("impl", [rbic_fast, reference], ids=["native", "reference"])
+def test_golden_trace(case, impl):
+    assert impl.steps(case["text"]) == case["steps"]
+    got = impl.parse_traces([case["text"]])
+    for name, want in case["features"].items():
+        value = getattr(got, name)[0]
+        if name == "redundancy":
+            assert value == pytest.approx(want, abs=1e-7), name
+        else:
+            assert value == want, f"{name}: got {value}, want {want} ({case['note']})"
+
+
+def test_think_region_and_lang():
+    text = "Question? <think>Wait, 1+1=2.</think> Answer: 答案是2"
+    f = rbic_fast.parse_traces([text, "只有中文，没有英文。", "English and 中文 mixed text here", ""])
+    assert f.n_chars[0] == len("Wait, 1+1=2.")
+    assert f.n_backtrack[0] == 1 and f.n_conclusion[0] == 0  # 答案是 is outside the think part
+    assert list(f.lang) == ["en", "zh", "mixed", "en"]
+    assert rbic_fast.steps("<think>unclosed\n\nstill thinking") == ["unclosed", "still thinking"]
+
+
+def test_disambiguation_rules():
+    f = rbic_fast.parse_traces(["苹果、香蕉等等。", "好。等等，不对。", "即使如此", "立即出发", "即x=2",
+                                "I think so.", "So x=1.", "设长方形为a", "假设", "Steps; then so on"])
+    assert list(f.n_backtrack[:2]) == [0, 2]  # 等等 as "etc." vs clause-initial; 不对
+    assert list(f.n_causal[2:5]) == [0, 0, 1]
+    assert list(f.n_causal[5:7]) == [0, 1]  # so only sentence-initially
+    assert list(f.n_explore[7:9]) == [1, 1]
+    assert f.n_connectives[9] == 1  # 'Steps' is no 'step'; 'then' counts; 'so' after a space does not
+
+
+# --- native == reference -----------------------------------------------------------------------------------
+
+
+def test_fixture_excerpts_cover_every_dataset():
+    folders = {p.name for p in DATA.iterdir() if p.is_dir()}
+    assert folders >= {"gsm8k", "aqua_rat", "ape210k", "math23k", "svamp", "asdiv", "math_test4500",
+                       "math_r1_sft_cs336", "r1_mmlupro_pcmb", "r1_bangla_mmlu"}
+
+
+def test_native_matches_reference_on_dataset_excerpts():
+    rows = list(dataset_texts(DATA))
+    assert len(rows) > 500
+    texts = [t for _, _, t in rows]
+    assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts), texts)
+    for t in texts:
+        assert rbic_fast.steps(t) == reference.steps(t)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("RBIC_STEPS_FULL_DATA"), reason="set RBIC_STEPS_FULL_DATA=/path/to/shared/data")
+def test_native_matches_reference_on_full_datasets():
+    texts = [t for _, _, t in dataset_texts(os.environ["RBIC_STEPS_FULL_DATA"])]
+    assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts), texts)
+
+
+FRAGMENTS = [
+    "\n", "\n\n", "\r\n", "\r", " ", "\t", "\u3000", "\xa0", ". ", "。", "！", "？", "，", ",", "!", "?", "$", "$$",
+    "\\[", "\\]", "\\(", "\\)", "\\\\", "\\$", "<<", ">>", "<<3*4=12>>", "=", "==", "<=", "=>", "x", "x_1", "y_{2}",
+    "2y", "3.14", "12", "Step 3", "3. ", "第三步", "#", "**", "So", "so", "Wait", "but wait", "Hmm", "check", "THEREFORE",
+    "let's try", "let’s", "等等", "等等，", "嗯", "啊", "即", "即使", "故事", "设x为", "设 ab =", "综上所述", "答案是",
+    "<think>", "</think>", "\\boxed{5}", "\\frac12", "\x00", "😀", "e\u0301", "\ufffd", "\u202e", "𠀀",
+]
+texts_strategy = st.lists(
+    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=6),
+              st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),  # lone surrogates
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(texts_strategy, min_size=1, max_size=6))
+def test_native_matches_reference_on_generated_text(texts):
+    assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts), texts)
+    for t in texts:
+        assert rbic_fast.steps(t) == reference.steps(t)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=6))
+def test_invalid_utf8_in_arrow_buffers_reads_as_replacement(chunks):
+    pa = pytest.importorskip("pyarrow")
+    data = b"".join(chunks)
+    offsets = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
+    arr = pa.Array.from_buffers(pa.large_string(), len(chunks), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    decoded = [c.decode("utf-8", "replace") for c in chunks]
+    native = rbic_fast.parse_traces(arr)
+    assert_same(native, reference.parse_traces(decoded), decoded)
+    assert_same(native, reference.parse_traces(arr), decoded)
+
+
+def test_lone_surrogates_are_one_replacement_each():
+    f = rbic_fast.parse_traces(["a\ud800b\udfff", "x = 1\ud83d"])
+    assert list(f.n_chars) == [4, 6]
+    assert rbic_fast.steps("ok\ud800.\n\nnext") == ["ok\ufffd.", "next"]
+    assert_same(f, reference.parse_traces(["a\ud800b\udfff", "x = 1\ud83d"]))
+
+
+def test_long_line_and_crlf_match_reference():
+    line = "So x = 1, then y_1 = x + 2 = 3. Wait, 等等，即 $a$ \\(b\\) " * 3000
+    texts = [line, line.replace(" ", "\r\n"), "\x00" * 1000 + "Hmm."]
+    assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts))
+
+
+# --- arrow input -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_arrow_arrays_sliced_with_nulls(large):
+    pa = pytest.importorskip("pyarrow")
+    texts = [case["text"] for case in GOLDEN] + [None, "", "Wait. So 1 = 1."]
+    arr = pa.array(texts, type=pa.large_string() if large else pa.string())
+    want = rbic_fast.parse_traces([t or "" for t in texts])
+    got = rbic_fast.parse_traces(arr)
+    assert_same(got, want)
+    assert got.n_chars[len(GOLDEN)] == 0 and got.n_steps[len(GOLDEN)] == 0
+    sliced = arr.slice(2, 5)
+    assert_same(rbic_fast.parse_traces(sliced), rbic_fast.parse_traces([t or "" for t in texts[2:7]]))
+    chunked = pa.chunked_array([arr.slice(0, 3), arr.slice(3)])
+    assert_same(rbic_fast.parse_traces(chunked), want)
+    assert len(rbic_fast.parse_traces(pa.chunked_array([], type=pa.string()))) == 0
+
+
+def test_malformed_offsets_raise_value_error():
+    # pyarrow validates arrays it builds, so malformed buffers are fed to the kernel the wrapper calls.
+    parser = _core.StepParser([])
+    data = np.frombuffer(b"abcdefgh", dtype=np.uint8)
+    for offsets in ([0, 4, 100], [0, 6, 2], [-1, 2, 3]):
+        for dtype in (np.int32, np.int64):
+            with pytest.raises(ValueError, match="row"):
+                parser.parse(data, np.array(offsets, dtype=dtype), None, 1, None)
+    # A null row's offsets are not read.
+    ints, _, _ = parser.parse(data, np.array([0, 4, 100], dtype=np.int64), np.array([1, 0], np.uint8), 1, None)
+    assert list(ints[0]) == [4, 0]
+
+
+def test_arrow_binary_is_rejected_with_fix():
+    pa = pytest.importorskip("pyarrow")
+    with pytest.raises(TypeError, match="cast"):
+        rbic_fast.parse_traces(pa.array([b"x"], type=pa.binary()))
+
+
+# --- size, threads, GIL, progress ----------------------------------------------------------------------------
+
+
+def test_ten_megabyte_trace_is_additive_over_repeats():
+    case = GOLDEN[0]
+    one = rbic_fast.parse_traces([case["text"]])
+    inner = reference.think_part(case["text"])
+    k = 10_000_000 // len(inner.encode()) + 1
+    big = "\n\n".join([inner] * k)
+    assert len(big.encode()) > 10_000_000
+    f = rbic_fast.parse_traces([big, ""])
+    assert f.n_chars[0] == len(big)
+    for name in ("n_steps", "n_connectives", "n_verify", "n_backtrack", "n_equations", "n_numbers", "branching"):
+        assert getattr(f, name)[0] == k * getattr(one, name)[0], name
+    assert f.redundancy[0] == pytest.approx(1 - one.n_steps[0] / (k * one.n_steps[0]))
+    assert f.n_chars[1] == 0 and f.n_steps[1] == 0
+
+
+def test_results_identical_at_any_thread_count():
+    texts = [t for _, _, t in dataset_texts(DATA)] * 8
+    base = rbic_fast.parse_traces(texts, threads=1)
+    for threads in (2, 3, None):
+        assert_same(rbic_fast.parse_traces(texts, threads=threads), base)
+
+
+def test_gil_is_released_and_progress_reaches_total():
+    texts = ["Wait, so x = 1. Then y = x + 1 = 2.\n\n" * 2000] * 200
+    ticks = []
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    seen = []
+    try:
+        rbic_fast.parse_traces(texts, threads=1, progress=lambda done, total: seen.append((done, total)))
+    finally:
+        stop.set()
+        thread.join()
+    assert len(ticks) > 5
+    assert seen and seen[-1][0] == seen[-1][1] > 0
+
+
+# --- API contract --------------------------------------------------------------------------------------------
+
+
+def test_trace_features_container():
+    f = rbic_fast.parse_traces(["So 1 = 1.", "等等，不对。"])
+    assert len(f) == 2
+    assert [fl.name for fl in dataclasses.fields(f)] == [*FEATURE_COLUMNS, "redundancy", "lang"]
+    assert f.n_chars.dtype == np.int64 and f.redundancy.dtype == np.float32
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.n_steps = f.n_chars
+    with pytest.raises(ValueError):
+        f.n_steps[0] = 5
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    df = f.to_pandas()
+    assert list(df.columns) == [*FEATURE_COLUMNS, "redundancy", "lang"] and df["lang"].tolist() == ["en", "zh"]
+    table = f.to_arrow()
+    assert table.num_rows == 2 and table.column("n_chars").to_pylist() == [9, 6]
+    assert len(rbic_fast.parse_traces([])) == 0
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(TypeError, match="wrap it"):
+        rbic_fast.parse_traces("a single string")
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        rbic_fast.parse_traces(["ok", 3])
+    with pytest.raises(TypeError):
+        rbic_fast.steps(b"bytes")
+    with pytest.raises(ValueError, match="threads"):
+        rbic_fast.parse_traces(["x"], threads=-1)
+
+
+def test_core_rejects_unconverted_arrays():
+    parser = _core.StepParser([(b"wait", 5, 0, b"", [], [], False)])
+    data = np.frombuffer(b"wait", dtype=np.uint8)
+    with pytest.raises(TypeError):
+        parser.parse(data, np.array([0, 4], dtype=np.float64), None, 1, None)
+    with pytest.raises(TypeError):
+        parser.parse(np.array([1, 2], dtype=np.int32), np.array([0, 2], dtype=np.int64), None, 1, None)
+    ints, _, _ = parser.parse(data, np.array([0, 4], dtype=np.int64), None, 1, None)
+    assert ints[7, 0] == 1  # the one backtracking marker
+
+
+def test_custom_lexicon_dict_and_path(tmp_path):
+    lex = {"categories": {"verify": ["double check", {"pattern": "ok", "initial": "sentence"}],
+                          "causal": ["ergo", {"pattern": "所", "not_followed_by": ["以"]}]}}
+    texts = ["Ergo it holds. OK, double check. so ok", "所以所得", "wait therefore"]
+    got = rbic_fast.parse_traces(texts, lexicon=lex)
+    assert list(got.n_verify) == [2, 0, 0] and list(got.n_causal) == [1, 1, 0]
+    assert got.n_backtrack.sum() == 0  # the default lexicon is replaced, not extended
+    path = tmp_path / "lex.json"
+    path.write_text(json.dumps(lex), encoding="utf-8")
+    assert_same(rbic_fast.parse_traces(texts, lexicon=str(path)), got)
+    assert_same(reference.parse_traces(texts, lexicon=lex), got)
+
+
+@pytest.mark.parametrize("lex, match", [
+    ({"categories": {"verfy": ["x"]}}, "unknown category"),
+    ({"categories": {"verify": ["x", "X"]}}, "repeats"),
+    ({"categories": {"verify": [""]}}, "empty"),
+    ({"categories": {"verify": ["a\nb"]}}, "line break"),
+    ({"categories": {"verify": [" a"]}}, "whitespace"),
+    ({"categories": {"verify": [{"pattern": "a", "initial": "start"}]}}, "initial"),
+    ({"categories": {"verify": [{"pattern": "a", "colour": 1}]}}, "unknown keys"),
+    ({"cats": {}}, "categories"),
+    ({"categories": {"verify": ["a\ud800"]}}, "surrogate"),
+])
+def test_lexicon_validation(lex, match):
+    with pytest.raises(ValueError, match=match):
+        rbic_fast.parse_traces(["x"], lexicon=lex)
+
+
+def test_lexicon_type_errors(tmp_path):
+    with pytest.raises(TypeError, match="list"):
+        rbic_fast.parse_traces(["x"], lexicon={"categories": {"verify": "check"}})
+    with pytest.raises(TypeError):
+        rbic_fast.parse_traces(["x"], lexicon=42)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        rbic_fast.parse_traces(["x"], lexicon=bad)
+    with pytest.raises(ValueError, match="cannot read"):
+        rbic_fast.parse_traces(["x"], lexicon=tmp_path / "missing.json")

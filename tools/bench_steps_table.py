@@ -1,0 +1,98 @@
+"""Ratio table for the trace parser: native MB/s on 1 and 2 threads vs the pure-Python reference, measured side
+by side in one run, on >= 1 GB of real traces and on synthetic long R1-style traces; plus linearity in size and
+peak memory when the corpus is fed in batches.
+
+Usage: PYTHONPATH=python:tools python tools/bench_steps_table.py [--gb 1.0] [--repeats 2]
+Prints a markdown table (the README's table comes from this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import rbic_fast
+from rbic_fast import reference
+from steps_bench_corpus import real_traces, replicate, synthetic_r1
+
+
+def best_time(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def reference_mbps(texts: list[str], target: int) -> float:
+    sample, size = [], 0
+    for t in texts:
+        sample.append(t)
+        size += len(t.encode())
+        if size >= target:
+            break
+    return size / 1e6 / best_time(lambda: reference.parse_traces(sample), 1)
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), in MB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--gb", type=float, default=1.0, help="size of each corpus in GB (default 1)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per cell, best kept (default 2)")
+    args = ap.parse_args()
+    target = int(args.gb * 1e9)
+    texts = real_traces()
+    long_r1 = synthetic_r1(40, 250_000, seed=0)
+    rows = []
+    load_before = os.getloadavg()
+    for name, base in (("real traces (R1, GSM8K, MATH, AQuA, Ape210K, Math23K)", texts),
+                       ("synthetic long R1-style traces (250k chars)", long_r1)):
+        arr = replicate(base, target)
+        nbytes = arr.buffers()[2].size
+        mbps = {th: nbytes / 1e6 / best_time(lambda a=arr, t=th: rbic_fast.parse_traces(a, threads=t), args.repeats)
+                for th in (1, 2)}
+        ref = reference_mbps(base, 2_000_000)
+        rows.append((name, nbytes / 1e9, len(arr), mbps[1], mbps[2], ref))
+        del arr
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    print()
+    print("| corpus | GB | rows | native 1 thread MB/s | native 2 threads MB/s | 2-thread speed-up | "
+          "reference MB/s | native / reference (1 thread) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, gb, n, one, two, ref in rows:
+        print(f"| {name} | {gb:.2f} | {n:,} | {one:.0f} | {two:.0f} | {two / one:.2f}x | {ref:.2f} | {one / ref:.0f}x |")
+
+    # Linearity: the same mix of real traces replicated to growing sizes.
+    print()
+    print("| real corpus size MB | native 1 thread MB/s |")
+    print("|---|---|")
+    for frac in (0.125, 0.25, 0.5, 1.0):
+        part = replicate(texts, int(target * frac))
+        size = part.buffers()[2].size
+        seconds = best_time(lambda a=part: rbic_fast.parse_traces(a, threads=1), 1)
+        print(f"| {size / 1e6:.0f} | {size / 1e6 / seconds:.0f} |")
+    arr = replicate(texts, target)
+
+    # Memory: feeding the corpus in 64 MB batches keeps the resident set flat (outputs are per batch).
+    rss0 = rss_mb()
+    batch_rows = max(1, int(len(arr) * 64e6 / arr.buffers()[2].size))
+    growth = []
+    for start in range(0, len(arr), batch_rows):
+        rbic_fast.parse_traces(arr.slice(start, batch_rows), threads=2)
+        growth.append(rss_mb() - rss0)
+    print()
+    print(f"batches of 64 MB over {arr.buffers()[2].size / 1e9:.2f} GB: resident memory growth after the first "
+          f"batch {growth[0]:.0f} MB, largest after any of the {len(growth)} batches {max(growth):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
