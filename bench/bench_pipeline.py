@@ -14,7 +14,7 @@ from conftest import BENCH_N
 from rbic_fast.budget import Budget
 from rbic_fast.contribution import inference_contribution, logical_complexity
 from rbic_fast.io import open_source
-from rbic_fast.refine import RefineConfig, load_dataset, refine
+from rbic_fast.pipeline import RefineConfig, load_dataset, refine
 from rbic_fast.select import select_rbic
 
 GSM8K = Path(__file__).resolve().parents[1] / "examples" / "gsm8k_train_250.jsonl"

@@ -1,7 +1,6 @@
 """End to end: the shipped real examples with the packaged embedding model, resume, re-selection, in-memory
 inputs, accuracy fields with graph propagation, and the transformers accuracy backend on a tiny LM."""
 
-import importlib
 import json
 from pathlib import Path
 
@@ -15,7 +14,7 @@ pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
 import pyarrow.parquet as pq
 
-refine_mod = importlib.import_module("rbic_fast.refine")  # the module (rbic_fast.refine is the function)
+import rbic_fast.pipeline as refine_mod
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT / "examples" / "gsm8k_train_250.jsonl"
 R1 = ROOT / "examples" / "r1_mmlupro_pcmb_120.jsonl"

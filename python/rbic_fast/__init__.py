@@ -6,16 +6,14 @@ The heavy kernels (kNN graph, communities, trace parsing, graph propagation) are
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, reference
 from ._core import RbicError
-from . import reference
 from .graph import Communities, centrality, communities, modularity, propagate
 from .knn import KnnGraph, KnnWarning, knn_graph
 from .steps import TraceFeatures, parse_traces, steps
+from .pipeline import RefineConfig, RefineResult, refine
 
 __version__: str = _core.build_info()["version"]
-
-from .refine import RefineConfig, RefineResult, refine  # noqa: E402  (the name `refine` is the function)
 
 
 def build_info() -> dict:

@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> dict:
-    names = {f.name for f in fields(__import__("rbic_fast.refine", fromlist=["RefineConfig"]).RefineConfig)}
+    from .pipeline import RefineConfig
+
+    names = {f.name for f in fields(RefineConfig)}
     settings = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if args.weights is not None:
         if len(args.weights) != 3:
@@ -134,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rbic`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .refine import RefineConfig, load_run_config, refine
+    from .pipeline import RefineConfig, load_run_config, refine
 
     if args.quiet:  # model-loading bars of transformers / sentence-transformers (read when they are imported)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

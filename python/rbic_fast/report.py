@@ -19,7 +19,7 @@ def scores_table(loaded: Any, graph: Any, accr: Any, lc: np.ndarray, ic: np.ndar
     contribution, kept, reason code and rank (a pyarrow Table)."""
     import pyarrow as pa
 
-    from .refine import ACCURACY_SOURCES
+    from .pipeline import ACCURACY_SOURCES
 
     ids = np.asarray(loaded.ids, dtype=object)
     dup = sel.duplicate_of
