@@ -72,12 +72,10 @@ def difficulty_order(
     in_band = (acc > low) & (acc <= high)
     if include_unsolved:
         in_band |= acc == 0.0
-    distance = np.where(in_band, 0.0, np.where(acc <= low, low - acc, acc - high))
-    if include_unsolved:
-        distance = np.where(acc == 0.0, 0.0, distance)
-    distance = np.where(np.isnan(acc), np.inf, distance)
+    unknown = np.isnan(acc)
+    distance = np.where(in_band | unknown, 0.0, np.where(acc <= low, low - acc, acc - high))
     tiebreak = _rng(seed).permutation(inp.n)
-    return np.lexsort((tiebreak, distance)).astype(np.int64)
+    return np.lexsort((tiebreak, distance, ~in_band, unknown)).astype(np.int64)
 
 
 def _truncated_geometric_rank(rng: np.random.Generator, m: int) -> int:
