@@ -14,11 +14,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:Fu
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from scipy.stats import spearmanr  # noqa: E402
-
-from rbic_fast.budget import Budget  # noqa: E402
-from rbic_fast.strategies import InfluenceScores, StrategyInput, Validation, pruning_order, select  # noqa: E402
-from rbic_fast.strategies.influence import (  # noqa: E402
+from rbic_fast.budget import Budget
+from rbic_fast.strategies import InfluenceScores, StrategyInput, Validation, pruning_order, select
+from rbic_fast.strategies.influence import (
     RandomProjector,
     adam_moments,
     gradient_features,
@@ -27,7 +25,8 @@ from rbic_fast.strategies.influence import (  # noqa: E402
     per_example_gradients,
     target_modules,
 )
-from rbic_fast.strategies.lm_scores import answer_losses, causal_lm_losses, collate, encode_pairs  # noqa: E402
+from rbic_fast.strategies.lm_scores import answer_losses, causal_lm_losses, collate, encode_pairs
+from scipy.stats import spearmanr
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -125,7 +124,7 @@ def test_union_rule_prefixes_are_what_survives():
     rng = np.random.default_rng(0)
     s = InfluenceScores(s_correct=rng.standard_normal(50), s_incorrect=rng.standard_normal(50))
     order = pruning_order(s, "union")
-    for q in range(0, 26):
+    for q in range(26):
         removed = set(np.argsort(s.s_correct)[:q]) | set(np.argsort(-s.s_incorrect)[:q])
         kept = 50 - len(removed)
         assert set(order[:kept].tolist()) == set(range(50)) - removed

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from rbic_fast import _core
 from rbic_fast.strategies import greedy_kcenter
 from rbic_fast.synthetic import clustered_embeddings

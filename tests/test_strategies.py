@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from rbic_fast.budget import Budget, take_budget
 from rbic_fast.strategies import StrategyInput, get, names, order_of, select
 from rbic_fast.synthetic import clustered_embeddings
@@ -81,7 +80,7 @@ def test_difficulty_band_first(inp):
     assert np.isnan(acc[order[-10:]]).all()  # unknown accuracy last
     with_unsolved = order_of("difficulty", inp, include_unsolved=True)
     k2 = int((in_band | (acc == 0)).sum())
-    assert ((acc[with_unsolved[:k2]] <= 0.25)).all()
+    assert (acc[with_unsolved[:k2]] <= 0.25).all()
     with pytest.raises(ValueError, match="low < high"):
         order_of("difficulty", inp, low=0.5, high=0.25)
 

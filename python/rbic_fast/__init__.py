@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import _core
 from ._core import RbicError
+from . import compare, strategies  # noqa: E402  (selection strategies and their comparison)
 
 __version__: str = _core.build_info()["version"]
 
@@ -21,4 +22,4 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = ["RbicError", "build_info", "__version__"]
+__all__ = ["RbicError", "build_info", "__version__", "compare", "strategies"]

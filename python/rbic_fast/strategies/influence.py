@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class Validation:
         reference: Sequence[str],
         generate: Callable[[list[str]], Sequence[str]],
         check: Callable[[str, str], bool] | None = None,
-    ) -> "Validation":
+    ) -> Validation:
         """Generate one answer per question and grade it.
 
         :param question: validation questions.
@@ -647,7 +648,18 @@ def influence_order(
 
 
 __all__ = [
-    "GradientFeatures", "InfluenceScores", "RandomProjector", "Validation", "add_lora", "adam_moments",
-    "combine_checkpoints", "gradient_features", "influence_scores", "lm_gradient_features", "math_verify_check",
-    "per_example_gradients", "pruning_order", "target_modules",
+    "GradientFeatures",
+    "InfluenceScores",
+    "RandomProjector",
+    "Validation",
+    "adam_moments",
+    "add_lora",
+    "combine_checkpoints",
+    "gradient_features",
+    "influence_scores",
+    "lm_gradient_features",
+    "math_verify_check",
+    "per_example_gradients",
+    "pruning_order",
+    "target_modules",
 ]
