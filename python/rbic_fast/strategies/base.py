@@ -126,8 +126,9 @@ def order_of(name: str, inp: StrategyInput, *, seed: int = 0, limit: int | None 
     :param name: strategy name.
     :param inp: the records.
     :param seed: seed for the strategy's random choices.
-    :param limit: how many rows the caller will at most need from the head of the order; passed to strategies
-        whose cost grows with it (k-center) and ignored by the others.
+    :param limit: how many rows the caller expects to take from the head of the order; passed to strategies
+        whose cost grows with it (k-center computes that many greedy centres exactly and orders the rest by
+        distance to them) and ignored by the others.
     :param options: strategy options.
     :return: int64 indices, best first, without repeats.
     """
@@ -140,10 +141,14 @@ def order_of(name: str, inp: StrategyInput, *, seed: int = 0, limit: int | None 
     return order
 
 
-def _max_items_within(tokens: np.ndarray, share: float) -> int:
-    """Upper bound on how many records a token budget can keep: the most of the shortest that fit."""
-    allowance = int(np.floor(share * int(tokens.sum()) + 1e-9))
-    return int(np.searchsorted(np.cumsum(np.sort(tokens)), allowance, side="right"))
+def _items_hint(tokens: np.ndarray, share: float) -> int:
+    """How many records a token budget is likely to keep: twice the allowance over the mean length, capped by
+    the most records that can fit at all (the shortest ones)."""
+    total = int(tokens.sum())
+    allowance = int(np.floor(share * total + 1e-9))
+    most = int(np.searchsorted(np.cumsum(np.sort(tokens)), allowance, side="right"))
+    typical = int(np.ceil(2 * allowance * len(tokens) / total)) if total else most
+    return min(most, typical)
 
 
 def select(name: str, inp: StrategyInput, budget: Budget, *, seed: int = 0, **options: Any) -> np.ndarray:
@@ -158,6 +163,6 @@ def select(name: str, inp: StrategyInput, budget: Budget, *, seed: int = 0, **op
     """
     limit = budget.n_samples(inp.n)
     if limit is None:
-        limit = _max_items_within(np.asarray(inp.tokens, dtype=np.int64), budget.token_share)
+        limit = _items_hint(np.asarray(inp.tokens, dtype=np.int64), budget.token_share)
     order = order_of(name, inp, seed=seed, limit=max(limit, 1), **options)
     return take_budget(order, budget, inp.n, np.asarray(inp.tokens, dtype=np.int64))

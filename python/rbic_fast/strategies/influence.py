@@ -109,10 +109,11 @@ class RandomProjector:
     """Seeded random projection of concatenated gradient blocks to ``dim`` dimensions.
 
     Block ``l`` is multiplied by its own matrix ``R_l`` (rows: the block's entries), generated in chunks of
-    ``chunk_rows`` rows, each from a generator seeded by ``(seed, l, chunk)`` on the CPU: the projection does
-    not depend on the batch size or device. Entries are ±1/sqrt(dim) (Rademacher) or N(0, 1/dim), so inner
-    products are preserved in expectation. Matrices are kept on the device when they fit ``cache_bytes``,
-    otherwise regenerated for every batch.
+    ``chunk_rows`` rows, each from a generator seeded by ``(seed, l, chunk)`` on the projection's device type:
+    the projection does not depend on the batch size, but CPU and CUDA generators give different (equally
+    valid) matrices, so compare features only from one device type. Entries are ±1/sqrt(dim) (Rademacher) or
+    N(0, 1/dim), so inner products are preserved in expectation. Matrices are kept on the device when they
+    fit ``cache_bytes``, otherwise regenerated for every batch (cheap on a GPU).
     """
 
     def __init__(self, sizes: Sequence[int], dim: int, *, seed: int = 0, kind: str = "rademacher",
@@ -133,13 +134,15 @@ class RandomProjector:
         if self._cache is not None and (block, chunk) in self._cache:
             return self._cache[(block, chunk)]
         state = np.random.SeedSequence([self.seed, block, chunk]).generate_state(2, dtype=np.uint32)
-        g = torch.Generator(device="cpu").manual_seed(int(state[0]) << 32 | int(state[1]))
+        device = torch.device(self.device)
+        g = torch.Generator(device=device).manual_seed(int(state[0]) << 32 | int(state[1]))
         scale = 1.0 / np.sqrt(self.dim)
         if self.kind == "rademacher":
-            r = torch.randint(0, 2, (rows, self.dim), generator=g, dtype=torch.int8).float().mul_(2).sub_(1)
+            r = torch.randint(0, 2, (rows, self.dim), generator=g, dtype=torch.int8, device=device)
+            r = r.float().mul_(2).sub_(1)
         else:
-            r = torch.randn((rows, self.dim), generator=g)
-        r = r.mul_(scale).to(self.device)
+            r = torch.randn((rows, self.dim), generator=g, device=device)
+        r = r.mul_(scale)
         if self._cache is not None:
             self._cache[(block, chunk)] = r
         return r
@@ -419,7 +422,8 @@ def lm_gradient_features(
     path = None
     if cache_dir is not None:
         settings = {"modules": list(modules) if modules else None, "dim": dim, "seed": seed, "kind": kind,
-                    "max_length": max_length, "n": len(prompts), "v": 1}
+                    "max_length": max_length, "n": len(prompts), "v": 1,
+                    "device": next(model.parameters()).device.type}
         key = _cache_key(model, model_key, adam_state, settings, list(prompts) + list(answers))
         path = os.path.join(os.fspath(cache_dir), f"influence-{key}")
         if os.path.exists(path + ".features.npy") and os.path.exists(path + ".loss.npy"):

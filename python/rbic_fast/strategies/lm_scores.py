@@ -53,9 +53,11 @@ def load_lm(model: Any, tokenizer: Any = None, device: str | None = None) -> tup
 
     :param model: a causal LM module or a local directory.
     :param tokenizer: a tokenizer, a local directory, or None to load it from ``model``'s directory.
-    :param device: target device (``"auto"``: CUDA when available).
+    :param device: target device (``"auto"``: CUDA when available); None leaves a given module where it is and
+        puts a loaded one on ``"auto"``.
     """
-    if isinstance(model, str):
+    loaded = isinstance(model, str)
+    if loaded:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = model
@@ -68,6 +70,8 @@ def load_lm(model: Any, tokenizer: Any = None, device: str | None = None) -> tup
         tokenizer = AutoTokenizer.from_pretrained(tokenizer, local_files_only=True)
     if tokenizer is None:
         raise ValueError("a tokenizer is required when model is a module: pass tokenizer=")
+    if device is None and not loaded:
+        return model, tokenizer  # a module given without device= stays where it is
     return model.to(resolve_device(device)), tokenizer
 
 
