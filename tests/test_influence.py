@@ -354,6 +354,7 @@ def test_lora_adapters_are_the_default_targets(lm):
                   validation=lm["validation"], lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
                   dim=64)
     assert mask.sum() == 10
+    assert not any("lora" in n for n, _ in lm["model"].named_modules())  # adapters removed again
 
 
 def test_validation_from_generations_with_math_verify():
@@ -366,3 +367,10 @@ def test_validation_from_generations_with_math_verify():
         Validation.from_generations(["q"], ["x"], lambda qs: [])
     with pytest.raises(TypeError, match="bool"):
         Validation(question=["q"], answer=["a"], correct=np.array([1]))
+
+
+def test_too_many_gradient_entries_is_a_clear_error(logistic):
+    with pytest.raises(ValueError, match="add LoRA adapters"):
+        gradient_features(logistic["model"], logistic["items"][:4], stack, bce, dim=8, max_entries=5)
+    with pytest.raises(ValueError, match="no nn.Linear module named"):
+        target_modules(logistic["model"], ["q_proj"])

@@ -290,6 +290,7 @@ def gradient_features(
     adam_state: Mapping[str, tuple[Any, Any]] | None = None,
     batches: Sequence[np.ndarray] | None = None,
     batch_size: int = 8,
+    max_entries: int = 20_000_000,
     progress: ProgressArg = None,
 ) -> GradientFeatures:
     """Projected per-example gradient features of any torch model (the path shared by LMs and small models).
@@ -305,12 +306,19 @@ def gradient_features(
     :param adam_state: ``{param name: (exp_avg, exp_avg_sq)}`` for the LESS Adam transform, or None (SGD).
     :param batches: index batches (default consecutive ``batch_size`` chunks).
     :param batch_size: examples per backward pass.
+    :param max_entries: refuse more gradient entries per example than this (each batch holds
+        ``batch_size x entries`` floats and projects them with an ``entries x dim`` matrix).
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
     """
     import torch
 
     targets = target_modules(model, modules)
     names = _block_names(targets)
+    entries = sum(size for _, size in names)
+    if entries > max_entries:
+        raise ValueError(f"{entries:,} gradient entries per example in {len(targets)} Linear modules is more than "
+                         f"max_entries={max_entries:,}: add LoRA adapters (lora={{'r': 8}} / add_lora) or pass "
+                         "modules= with a few layers")
     if adam_state is not None:
         missing = [n for n, _ in names if n not in adam_state]
         if missing:
@@ -620,7 +628,7 @@ def influence_order(
     :param dim: projection dimension (LESS: 8192).
     :param kind: ``"rademacher"`` or ``"gaussian"``.
     :param modules: target ``nn.Linear`` names (default: LoRA adapters, else all Linear but ``lm_head``).
-    :param lora: kwargs of :func:`add_lora` to wrap the model with fresh adapters first, or None.
+    :param lora: kwargs of :func:`add_lora` to add fresh adapters for the duration of the call, or None.
     :param optimizer: the checkpoint's torch Adam optimizer (LESS Adam transform of training gradients).
     :param adam_state: ``{param name: (exp_avg, exp_avg_sq)}`` instead of ``optimizer``.
     :param damping: λ for ``scoring="fisher"``.
@@ -634,19 +642,25 @@ def influence_order(
     if model is None or validation is None:
         raise ValueError("strategy 'influence' needs model= (causal LM module or local path), tokenizer= and "
                          "validation= (rbic_fast.strategies.Validation of model answers marked correct/incorrect)")
+    if optimizer is not None and adam_state is not None:
+        raise ValueError("give optimizer= or adam_state=, not both")
     model, tokenizer = load_lm(model, tokenizer, device)
     if lora is not None:
-        model = add_lora(model, seed=seed, **dict(lora))
-    if optimizer is not None:
-        if adam_state is not None:
-            raise ValueError("give optimizer= or adam_state=, not both")
-        adam_state = adam_moments(model, optimizer)
-    common = dict(modules=modules, dim=dim, seed=seed, kind=kind, max_length=max_length, batch_size=batch_size,
-                  cache_dir=cache_dir, model_key=model_key, progress=progress)
-    prompts, answers = format_pairs(inp)
-    train = lm_gradient_features(model, tokenizer, prompts, answers, adam_state=adam_state, **common)
-    val_prompts = [PROMPT_TEMPLATE.format(question=q) for q in validation.question]
-    val = lm_gradient_features(model, tokenizer, val_prompts, validation.answer, **common)
+        model = add_lora(model, seed=seed, **dict(lora))  # peft injects the adapters into the model in place
+    try:
+        if optimizer is not None:
+            adam_state = adam_moments(model, optimizer)
+        common = dict(modules=modules, dim=dim, seed=seed, kind=kind, max_length=max_length,
+                      batch_size=batch_size, cache_dir=cache_dir, model_key=model_key, progress=progress)
+        if lora is not None and model_key is not None:
+            common["model_key"] = f"{model_key}+lora{sorted(dict(lora).items())}+seed{seed}"
+        prompts, answers = format_pairs(inp)
+        train = lm_gradient_features(model, tokenizer, prompts, answers, adam_state=adam_state, **common)
+        val_prompts = [PROMPT_TEMPLATE.format(question=q) for q in validation.question]
+        val = lm_gradient_features(model, tokenizer, val_prompts, validation.answer, **common)
+    finally:
+        if lora is not None:
+            model.unload()  # give the caller's model back without the adapters
     scores = influence_scores(train.features, val.features, validation.correct, scoring=scoring, damping=damping)
     return pruning_order(scores, rule)
 
