@@ -374,3 +374,15 @@ def test_too_many_gradient_entries_is_a_clear_error(logistic):
         gradient_features(logistic["model"], logistic["items"][:4], stack, bce, dim=8, max_entries=5)
     with pytest.raises(ValueError, match="no nn.Linear module named"):
         target_modules(logistic["model"], ["q_proj"])
+
+
+def test_checkpoints_are_weighted_by_learning_rate():
+    from rbic_fast.strategies.influence import combine_checkpoints
+
+    a = InfluenceScores(s_correct=np.array([1.0, 0.0]), s_incorrect=np.array([0.0, 2.0]))
+    b = InfluenceScores(s_correct=np.array([0.0, 1.0]), s_incorrect=np.array([4.0, 0.0]))
+    c = combine_checkpoints([a, b], [3e-5, 1e-5])
+    np.testing.assert_allclose(c.s_correct, [0.75, 0.25])
+    np.testing.assert_allclose(c.s_incorrect, [1.0, 1.5])
+    with pytest.raises(ValueError, match="one learning rate per checkpoint"):
+        combine_checkpoints([a], [1.0, 2.0])
