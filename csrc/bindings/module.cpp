@@ -12,6 +12,7 @@ namespace rbic_py {
 void bind_knn(py::module_& m);
 void bind_steps(py::module_& m);
 void bind_community(py::module_& m);
+void bind_select(py::module_& m);
 }  // namespace rbic_py
 
 PYBIND11_MODULE(_core, m) {
@@ -58,4 +59,5 @@ PYBIND11_MODULE(_core, m) {
     rbic_py::bind_knn(m);
     rbic_py::bind_steps(m);
     rbic_py::bind_community(m);
+    rbic_py::bind_select(m);
 }

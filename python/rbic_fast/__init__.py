@@ -6,12 +6,12 @@ The heavy kernels (kNN graph, communities, trace parsing, graph propagation) are
 
 from __future__ import annotations
 
-from . import _core, reference
+from . import _core, compare, reference, strategies
 from ._core import RbicError
 from .graph import Communities, centrality, communities, modularity, propagate
 from .knn import KnnGraph, KnnWarning, knn_graph
-from .steps import TraceFeatures, parse_traces, steps
 from .pipeline import RefineConfig, RefineResult, refine
+from .steps import TraceFeatures, parse_traces, steps
 
 __version__: str = _core.build_info()["version"]
 
@@ -48,4 +48,7 @@ __all__ = [
     "RefineConfig",
     "RefineResult",
     "refine",
+    # selection strategies and their comparison
+    "strategies",
+    "compare",
 ]
