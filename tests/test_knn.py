@@ -368,7 +368,8 @@ def test_to_csr_negative_weights_and_bad_mode():
 
 # --------------------------------------------------------------------------------------------- bf16
 @pytest.mark.skipif(not HAS_BF16, reason="CPU lacks AVX512_BF16")
-def test_bf16_recall_and_exact_rescoring():
+def test_bf16_recall_and_exact_rescoring(monkeypatch):
+    monkeypatch.delenv("RBIC_KNN_ISA", raising=False)
     x, _ = clustered_embeddings(3000, 384, n_clusters=40, seed=5)
     exact = knn_graph(x, 16)
     g = knn_graph(x, 16, precision="bf16")
