@@ -34,7 +34,7 @@ constexpr i64 kMinBatch = 256;
 constexpr i64 kStartBatch = 1024;
 constexpr i64 kMaxBatchShare = 8;
 constexpr i64 kGatherChunk = 64;
-constexpr i64 kParallelWork = 16384;  // edge visits below which a step runs on the calling thread
+constexpr i64 kParallelWork = 65536;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
 
 struct Rng {  // splitmix64: tiny, portable, and identical on every platform (unlike std::shuffle)
