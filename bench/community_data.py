@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-
 from rbic_fast.synthetic import clustered_embeddings
 
 CACHE = Path(os.environ.get("RBIC_BENCH_CACHE", Path(__file__).resolve().parent.parent / "build" / "bench_cache"))
