@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rbic_fast  # noqa: E402
-from community_data import clustered_knn_graph  # noqa: E402
+import rbic_fast
+from community_data import clustered_knn_graph
 
 N = int(os.environ.get("RBIC_BENCH_N", "100000"))
 THREADS = int(os.environ.get("RBIC_BENCH_THREADS", "2"))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-
 from rbic_fast.synthetic import clustered_embeddings
 
 CACHE = Path(os.environ.get("RBIC_BENCH_CACHE", Path(__file__).resolve().parent.parent / "build" / "bench_cache"))
@@ -59,8 +58,10 @@ def clustered_knn_graph(n: int, *, k: int = 16, d: int = 384, n_clusters: int = 
     return g, labels
 
 
-def planted_knn_graph(n: int, *, k: int = 16, n_clusters: int = 2000, p_in: float = 0.85, seed: int = 0):
-    """(graph, planted labels): a kNN-like graph with planted clusters, drawn without embeddings, cached."""
+def planted_knn_graph(n: int, *, k: int = 16, n_clusters: int | None = None, p_in: float = 0.85, seed: int = 0):
+    """(graph, planted labels): a kNN-like graph with planted clusters (default n // 500 of them), drawn without
+    embeddings, cached."""
+    n_clusters = n_clusters or max(1, n // 500)
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"planted_n{n}_c{n_clusters}_k{k}_p{p_in}_s{seed}.npz"
     if path.exists():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -22,8 +21,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rbic_fast  # noqa: E402
-from community_data import clustered_knn_graph, planted_knn_graph  # noqa: E402
+import rbic_fast
+from community_data import clustered_knn_graph, planted_knn_graph
 
 
 def ari(a: np.ndarray, b: np.ndarray) -> float:

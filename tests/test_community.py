@@ -8,12 +8,11 @@ import time
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
-
 import rbic_fast
+import scipy.sparse as sp
 from rbic_fast import _core
 from rbic_fast.synthetic import clustered_embeddings
+from scipy.sparse.csgraph import connected_components
 
 
 def sbm(sizes, p_in, p_out, seed=0, weighted=False):

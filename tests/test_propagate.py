@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-
 import rbic_fast
+import scipy.sparse as sp
 
 
 def path(n, w=None):

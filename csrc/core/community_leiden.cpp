@@ -34,7 +34,7 @@ constexpr i64 kMinBatch = 256;
 constexpr i64 kStartBatch = 1024;
 constexpr i64 kMaxBatchShare = 8;
 constexpr i64 kGatherChunk = 64;
-constexpr i64 kParallelWork = 16384;  // edge visits below which a step runs on the calling thread
+constexpr i64 kParallelWork = 65536;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
 
 struct Rng {  // splitmix64: tiny, portable, and identical on every platform (unlike std::shuffle)
@@ -79,12 +79,11 @@ struct Ctx {
     int threads;
     Hooks loop_hooks;
     std::vector<std::vector<double>> acc;  // per thread: dense accumulator over community ids, kept all-zero
-    std::vector<std::vector<i32>> touched;
+    std::vector<std::vector<i32>> touched;  // per thread: list of the ids set in acc (capacity n)
 
     Ctx(i64 n, int requested, const Hooks& hooks) : threads(resolve_threads(requested)) {
         acc.assign(static_cast<std::size_t>(threads), std::vector<double>(static_cast<std::size_t>(n), 0.0));
-        touched.assign(static_cast<std::size_t>(threads), {});
-        for (auto& t : touched) t.reserve(1024);
+        touched.assign(static_cast<std::size_t>(threads), std::vector<i32>(static_cast<std::size_t>(n)));
         if (hooks.interrupt) {
             auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
             auto interrupt = hooks.interrupt;
@@ -112,19 +111,22 @@ struct Ctx {
 // Weights from node i to each neighbouring community other than its own (first-touch order), and to
 // its own community (self-loop excluded).
 template <class W>
-inline i32 gather(const View<W>& g, i32 i, const i32* comm, double* acc, std::vector<i32>& touched, i32* out_c,
-                  double* out_w, double& k_own) {
-    for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+inline i32 gather(const View<W>& g, i32 i, const i32* comm, double* acc, i32* touched, i32* out_c, double* out_w,
+                  double& k_own) {
+    i64 n_touched = 0;
+    const i64 end = g.indptr[i + 1];
+    for (i64 e = g.indptr[i]; e < end; ++e) {
         const i32 j = g.idx[e];
         if (j == i) continue;
         const i32 c = comm[j];
-        if (acc[c] == 0.0) touched.push_back(c);  // weights are > 0, so 0 means untouched
+        if (acc[c] == 0.0) touched[n_touched++] = c;  // weights are > 0, so 0 means untouched
         acc[c] += g.w[e];
     }
     const i32 own = comm[i];
     i32 nc = 0;
     k_own = 0.0;
-    for (i32 c : touched) {
+    for (i64 t = 0; t < n_touched; ++t) {
+        const i32 c = touched[t];
         if (c == own) {
             k_own = acc[c];
         } else {
@@ -134,7 +136,6 @@ inline i32 gather(const View<W>& g, i32 i, const i32* comm, double* acc, std::ve
         }
         acc[c] = 0.0;
     }
-    touched.clear();
     return nc;
 }
 
@@ -187,7 +188,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         ctx.run((nb + kGatherChunk - 1) / kGatherChunk, off[nb], [&](i64 t, int tid) {
             const i64 end = std::min(nb, (t + 1) * kGatherChunk);
             for (i64 b = t * kGatherChunk; b < end; ++b) {
-                n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid], &cand_c[off[b]],
+                n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
             }
         });
@@ -197,7 +198,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
             in_queue[i] = 0;
             if (dirty[i] == stamp) {
                 ++regathered;
-                n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0], &cand_c[off[b]],
+                n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
             }
             const i32 from = comm[i];
@@ -297,21 +298,23 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
             ext[i] = rext[i] = x;
         }
         double* acc = ctx.acc[tid].data();
-        std::vector<i32>& touched = ctx.touched[tid];
+        i32* touched = ctx.touched[tid].data();
         for (i64 k = 0; k < sz; ++k) {
             const i32 i = mem[k];
             if (rcomm[i] != i || rsize[i] != 1) continue;
             if (ext[i] < gs * a[i] * (a_s - a[i])) continue;  // not well connected to S
+            i64 n_touched = 0;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
                 if (j == i || comm[j] != s) continue;
                 const i32 c = rcomm[j];
-                if (acc[c] == 0.0) touched.push_back(c);
+                if (acc[c] == 0.0) touched[n_touched++] = c;
                 acc[c] += g.w[e];
             }
             i32 best = -1;
             double best_gain = 0.0, best_w = 0.0;
-            for (i32 c : touched) {
+            for (i64 t = 0; t < n_touched; ++t) {
+                const i32 c = touched[t];
                 const double w = acc[c];
                 acc[c] = 0.0;
                 if (rext[c] < gs * rtot[c] * (a_s - rtot[c])) continue;  // target not well connected
@@ -323,7 +326,6 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
                     best_w = w;
                 }
             }
-            touched.clear();
             if (best < 0) continue;
             rcomm[i] = best;
             rsize[i] = 0;
@@ -355,24 +357,25 @@ Owned aggregate(const View<W>& g, const std::vector<i32>& group, i32 n_group, Ct
     std::vector<i64> row_len(static_cast<std::size_t>(n_group));
     ctx.run(tasks, g.indptr[n], [&](i64 t, int tid) {
         double* acc = ctx.acc[tid].data();
-        std::vector<i32>& touched = ctx.touched[tid];
+        i32* touched = ctx.touched[tid].data();
         const i64 end = std::min<i64>(n_group, (t + 1) * kRows);
         for (i64 c = t * kRows; c < end; ++c) {
+            i64 n_touched = 0;
             for (i64 k = start[c]; k < start[c + 1]; ++k) {
                 const i32 i = members[k];
                 for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                     const i32 d = group[g.idx[e]];
-                    if (acc[d] == 0.0) touched.push_back(d);
+                    if (acc[d] == 0.0) touched[n_touched++] = d;
                     acc[d] += g.w[e];
                 }
             }
-            row_len[c] = static_cast<i64>(touched.size());
-            for (i32 d : touched) {
+            row_len[c] = n_touched;
+            for (i64 k = 0; k < n_touched; ++k) {
+                const i32 d = touched[k];
                 cols[t].push_back(d);
                 ws[t].push_back(acc[d]);
                 acc[d] = 0.0;
             }
-            touched.clear();
         }
     });
     Owned out;

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from . import _core
 from ._progress import ProgressArg, make_progress
 
-__all__ = ["Communities", "communities", "centrality", "propagate", "modularity"]
+__all__ = ["Communities", "centrality", "communities", "modularity", "propagate"]
 
 
 @dataclass(frozen=True)
