@@ -189,8 +189,7 @@ def small(tmp_path_factory):
 
 def test_perplexity_and_ifd_use_full_texts_and_cache_the_losses(small, tmp_path, tiny_lm, monkeypatch):
     from rbic_fast import io as rio
-    from rbic_fast.strategies import StrategyInput
-    from rbic_fast.strategies import lm_scores
+    from rbic_fast.strategies import StrategyInput, lm_scores
 
     root, recs = small
     out = tmp_path / "out"
