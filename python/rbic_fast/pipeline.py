@@ -7,8 +7,10 @@ Stages, each cached under ``OUT/cache`` with an explicit key (:mod:`rbic_fast.ca
 2. ``embed``: sentence embeddings (:mod:`rbic_fast.embed`), or precomputed ones;
 3. ``graph``: kNN graph → Leiden domains → centrality (native kernels);
 4. ``accuracy``: measured (model rollouts or a field), propagated over the graph, or the length proxy; tiers;
-5. contribution (LC, IC) and selection (:mod:`rbic_fast.contribution`, :mod:`rbic_fast.select`), cheap and never
-   cached, so re-selecting with another budget takes seconds.
+5. contribution (LC, IC) (:mod:`rbic_fast.contribution`), cheap and never cached;
+6. selection: RBIC's (:mod:`rbic_fast.select`) or another strategy's (``strategy=``,
+   :mod:`rbic_fast.strategy_select`; its LM features are cached), so re-selecting with another budget or strategy
+   reuses stages 1–4. :func:`prepare_stages` + :func:`select_stage` are shared with ``rbic compare``.
 """
 
 from __future__ import annotations
