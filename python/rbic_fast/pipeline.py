@@ -825,6 +825,7 @@ class Stages:
     timings: dict[str, float]
     started: float
     validation: Any = None
+    strategy_input: Any = None  # the StrategyInput of the stage arrays, built once (strategy_select.strategy_input)
 
 
 def prepare_stages(

@@ -12,7 +12,7 @@ graded validation answers (``validation-<key>.npz``). Every strategy's priority 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,27 +99,27 @@ def strategy_input(st: Any, cfg: Any = None, *, full_text: bool = False) -> Stra
     """
     from .pipeline import ACCURACY_SOURCES
 
-    loaded, n = st.loaded, len(st.loaded)
-    emb = np.asarray(st.emb, dtype=np.float32)
-    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # explicit normalised copy
-    proxy = st.accr.source == ACCURACY_SOURCES.index(SOURCE_PROXY)
-    accuracy = np.where(proxy, np.nan, st.accr.accuracy).astype(np.float32)
-    if full_text:
-        reasoning, response = full_texts(st, cfg)
-    else:
-        reasoning, response = loaded.reasoning_head, [""] * n
-    return StrategyInput(
-        ids=loaded.ids,
-        question=loaded.question,
-        reasoning=reasoning,
-        response=response,
-        tokens=loaded.tokens,
-        embeddings=emb,
-        domain=st.graph.membership,
-        accuracy=accuracy,
-        tier=st.accr.tier,
-        features=loaded.features,
-    )
+    if st.strategy_input is None:  # built once per run, shared by every strategy
+        loaded = st.loaded
+        emb = np.asarray(st.emb, dtype=np.float32)
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)  # explicit normalised copy
+        proxy = st.accr.source == ACCURACY_SOURCES.index(SOURCE_PROXY)
+        st.strategy_input = StrategyInput(
+            ids=loaded.ids,
+            question=loaded.question,
+            reasoning=loaded.reasoning_head,
+            response=[""] * len(loaded),
+            tokens=loaded.tokens,
+            embeddings=emb,
+            domain=st.graph.membership,
+            accuracy=np.where(proxy, np.nan, st.accr.accuracy).astype(np.float32),
+            tier=st.accr.tier,
+            features=loaded.features,
+        )
+    if not full_text:
+        return st.strategy_input
+    reasoning, response = full_texts(st, cfg)
+    return replace(st.strategy_input, reasoning=reasoning, response=response)
 
 
 # ----------------------------------------------------------------------------------------------------------------
