@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from rbic_fast.budget import Budget
 from rbic_fast.compare import compare_selections, plot_comparison, run_strategies, to_frame
+from rbic_fast.contribution import FEATURE_NAMES, logical_complexity
 from rbic_fast.strategies import StrategyInput
+
+
+def make_features(n=5):
+    """Feature columns growing with the row index (row 4 is the most complex of its domain)."""
+    return {name: np.arange(n, dtype=np.float32) for name in FEATURE_NAMES if name not in ("lang", "redundancy")} | {
+        "redundancy": np.zeros(n, dtype=np.float32)}
 
 
 def make_input():
@@ -13,14 +20,14 @@ def make_input():
         ids=list("abcde"), question=list("abcde"), reasoning=list("abcde"), response=list("abcde"),
         tokens=np.array([10, 20, 30, 40, 100]), embeddings=e, domain=np.array([0, 0, 1, 1, 2], dtype=np.int32),
         accuracy=np.array([0.0, 0.5, 1.0, np.nan, 0.25], dtype=np.float32),
-        tier=np.array([4, 2, 0, -1, 3], dtype=np.int8),
+        tier=np.array([4, 2, 0, -1, 3], dtype=np.int8), features=make_features(),
     )
 
 
 def test_metrics_match_a_direct_computation():
     inp = make_input()
     keep = np.array([True, True, True, False, False])
-    [row] = compare_selections(inp, {"x": (keep, 1.5)}, complexity=np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    [row] = compare_selections(inp, {"x": (keep, 1.5)})
     assert (row.kept, row.tokens, row.seconds) == (3, 60, 1.5)
     assert row.token_share == pytest.approx(60 / 200)
     assert row.domain_coverage == pytest.approx(2 / 3)
@@ -31,7 +38,10 @@ def test_metrics_match_a_direct_computation():
     # All rows' best cosine to the kept set: 1, 1, 1, 0.8, 0 (row 4 = -e0, best is e2 at 0).
     assert row.representativeness == pytest.approx((1 + 1 + 1 + 0.8 + 0) / 5, rel=1e-6)
     assert row.mean_accuracy == pytest.approx(0.5)
-    assert row.mean_complexity == pytest.approx(2.0)
+    # complexity is RBIC's LC: within-domain percentile ranks of the features (rows 0, 1 | 2, 3 | 4)
+    lc = logical_complexity(inp.features, inp.domain)
+    assert row.mean_complexity == pytest.approx(float(lc[:3].mean()))
+    assert lc[1] > lc[0] and lc[3] > lc[2]  # the later row of each domain has the larger features
 
 
 def test_sampled_evaluation_is_close_and_missing_inputs_are_nan():

@@ -1,4 +1,5 @@
-"""The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16``.
+"""The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16 [--strategy NAME]`` and
+``rbic compare DATA --strategies rbic,random,kcenter -o OUT --ratio 0.16``.
 
 Exit codes: 0 success; 2 bad arguments, bad settings or bad input data (nothing is written to OUT);
 1 any other error; 130 interrupted (Ctrl-C; the cache in OUT/cache is complete up to the last finished stage or
@@ -20,28 +21,20 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(x) for x in text.split(","))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rbic", description="Refine chain-of-thought datasets by inference contribution (RBIC)."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser(
-        "refine",
-        help="select the highest-contribution subset of a dataset within a budget",
-        description="Writes OUT/selected.*, OUT/scores.parquet, OUT/report.html, OUT/report.md; "
-        "stages are cached in OUT/cache.",
-    )
+def _add_run_arguments(p: argparse.ArgumentParser, *, resume: bool) -> None:
+    """Input, budget and every stage setting: shared by ``refine`` and ``compare``."""
     p.add_argument("data", nargs="?", help="JSONL / JSON / Parquet / CSV file or a saved datasets folder")
     p.add_argument("-o", "--out", required=True, help="output folder")
     b = p.add_mutually_exclusive_group()
     b.add_argument("--ratio", type=float, help="keep this share of the records, e.g. 0.16")
     b.add_argument("--count", type=int, help="keep this many records")
     b.add_argument("--token-budget", type=float, help="keep at most this share of all tokens, e.g. 0.16")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="rerun the input and settings stored in OUT (after an interruption); cached stages are reused",
-    )
+    if resume:
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="rerun the input and settings stored in OUT (after an interruption); cached stages are reused",
+        )
     p.add_argument(
         "--no-cache", action="store_true", help="recompute every stage (the cache is not read or written)"
     )
@@ -113,10 +106,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--quota-lambda", type=float, default=0.5)
     s.add_argument("--tier-weights", type=_floats, metavar="W0,..,W4", default=None)
+    lm = p.add_argument_group("LM-based strategies (perplexity, ifd, influence)")
+    lm.add_argument("--lm-model", metavar="PATH", help="local Hugging Face causal LM folder")
+    lm.add_argument("--lm-max-length", type=int, default=2048, help="maximum tokens per example")
+    lm.add_argument("--lm-batch-size", type=int, default=8, help="examples per forward/backward pass")
+    lm.add_argument(
+        "--validation",
+        metavar="FILE",
+        help="influence's validation set (any supported format); the LM answers each question and math-verify "
+        "grades it against the reference answer",
+    )
+    lm.add_argument(
+        "--validation-field",
+        metavar="KEY",
+        help="instead: this field marks each validation record's own answer correct (bool or >= 0.5)",
+    )
+    lm.add_argument("--influence-dim", type=int, default=8192, help="gradient projection dimension")
     m = p.add_argument_group("machine")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", help="cpu or cuda (default: GPU when present)")
     m.add_argument("--threads", type=int, help="native kernel threads (default: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .strategy_select import strategy_names
+
+    parser = argparse.ArgumentParser(
+        prog="rbic", description="Refine chain-of-thought datasets by inference contribution (RBIC)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "refine",
+        help="select the highest-contribution subset of a dataset within a budget",
+        description="Writes OUT/selected.*, OUT/scores.parquet, OUT/report.html, OUT/report.md; "
+        "stages are cached in OUT/cache.",
+    )
+    _add_run_arguments(p, resume=True)
+    p.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help=f"selection strategy: {', '.join(strategy_names())} (default rbic)",
+    )
+    c = sub.add_parser(
+        "compare",
+        help="run several strategies on the same cached stages and compare them",
+        description="Writes OUT/compare.csv, OUT/compare.md, OUT/compare.png, OUT/compare.html; stages are "
+        "cached in OUT/cache.",
+    )
+    _add_run_arguments(c, resume=False)
+    c.add_argument(
+        "--strategies",
+        metavar="A,B,...",
+        default="rbic,random,length,kcenter",
+        help=f"comma-separated names from: {', '.join(strategy_names())} (default rbic,random,length,kcenter)",
+    )
     return parser
 
 
@@ -144,30 +187,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _config_from_args(args)
         budget_given = any(getattr(args, k) is not None for k in ("ratio", "count", "token_budget"))
-        if args.resume:
+        if args.command == "compare":
+            from .compare import run
+
+            if args.data is None:
+                parser.error("give the input DATA")
+            if not budget_given:
+                parser.error("give a budget: --ratio, --count or --token-budget")
+            cmp = run(args.data, args.strategies, out=args.out, progress=not args.quiet, quiet=args.quiet,
+                      use_cache=not args.no_cache, **settings)
+        elif args.resume:
             data, stored = load_run_config(args.out)
             if args.data is not None and args.data != data:
                 raise ValueError(f"--resume reruns {data}; do not give another input ({args.data})")
             cfg = stored
-            if budget_given:  # a new budget on resume: every cached stage is reused
-                settings = {k: settings[k] for k in ("ratio", "count", "token_budget") if k in settings}
-            else:
-                settings = {}
+            # a new budget or strategy on resume: every cached stage is reused
+            settings = {k: settings[k] for k in ("ratio", "count", "token_budget", "strategy") if k in settings}
         else:
             if args.data is None:
                 parser.error("give the input DATA (or --resume -o OUT)")
             if not budget_given:
                 parser.error("give a budget: --ratio, --count or --token-budget")
             data, cfg = args.data, RefineConfig()
-        result = refine(
-            data,
-            out=args.out,
-            config=cfg,
-            progress=not args.quiet,
-            quiet=args.quiet,
-            use_cache=not args.no_cache,
-            **settings,
-        )
+        if args.command == "refine":
+            result = refine(
+                data,
+                out=args.out,
+                config=cfg,
+                progress=not args.quiet,
+                quiet=args.quiet,
+                use_cache=not args.no_cache,
+                **settings,
+            )
     except KeyboardInterrupt:
         print(
             f"rbic: interrupted; finished stages are cached in {args.out}/cache — rerun the same command "
@@ -181,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a clean message and exit code, never a bare traceback
         print(f"rbic: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if args.command == "compare":
+        print(f"compared {', '.join(r.strategy for r in cmp.rows)} -> {args.out}/compare.md")
+        return 0
     summary = result.summary
     print(
         f"kept {summary['kept']} of {summary['records']} records ({summary['kept_share']:.1%}), "

@@ -3,19 +3,29 @@
 One row per strategy: kept samples and tokens, domain / difficulty-tier / (domain × tier) coverage,
 redundancy (mean over kept samples of the max cosine to another kept sample), representativeness (the
 facility-location objective ``mean_i max_{j kept} cos(e_i, e_j)`` over all samples), mean accuracy, mean
-complexity, and time.
+complexity (RBIC's logical complexity, :func:`rbic_fast.contribution.logical_complexity` of the trace features
+with the default weights, ranked within the record's domain), and time.
+
+:func:`run` is the whole ``rbic compare``: the pipeline's cached stages once, every strategy on them, the table
+(``compare.csv``, ``compare.md``) and the plot (``compare.png``, inline in ``compare.html``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._progress import ProgressArg
 from .budget import Budget
+from .contribution import logical_complexity
 from .strategies.base import StrategyInput, select
 
 
@@ -34,7 +44,7 @@ class SelectionMetrics:
     :param redundancy: mean over kept samples of the max cosine to another kept sample (lower: less redundant).
     :param representativeness: mean over samples of the max cosine to a kept sample (higher: better covered).
     :param mean_accuracy: mean measured accuracy of the kept samples (lower: harder).
-    :param mean_complexity: mean of the given complexity score over the kept samples.
+    :param mean_complexity: mean logical complexity of the kept samples (see :func:`complexity_of`).
     :param seconds: time the strategy took.
     """
 
@@ -81,13 +91,21 @@ def max_cosine(queries: np.ndarray, keys: np.ndarray, *, exclude_self: np.ndarra
     return out
 
 
+def complexity_of(inp: StrategyInput) -> np.ndarray | None:
+    """RBIC's logical complexity (DESIGN §1.5, default weights) of every record, from ``inp.features`` ranked
+    within ``inp.domain`` (one domain when absent); None without features."""
+    if inp.features is None:
+        return None
+    domain = np.zeros(inp.n, dtype=np.int64) if inp.domain is None else np.asarray(inp.domain)
+    return logical_complexity(inp.features, domain)
+
+
 def selection_metrics(
     inp: StrategyInput,
     name: str,
     keep: np.ndarray,
     seconds: float = float("nan"),
     *,
-    complexity: np.ndarray | None = None,
     max_eval_rows: int | None = 20000,
     seed: int = 0,
 ) -> SelectionMetrics:
@@ -97,13 +115,13 @@ def selection_metrics(
     :param name: strategy name for the row.
     :param keep: (n,) bool keep mask.
     :param seconds: time the strategy took.
-    :param complexity: (n,) complexity score (e.g. the pipeline's LC), or None.
     :param max_eval_rows: representativeness is averaged over at most this many samples (a seeded uniform
         sample of rows; None: all), and redundancy over at most this many kept samples.
     :param seed: seed of that sample.
     """
     keep = np.asarray(keep, dtype=bool)
     n = inp.n
+    complexity = complexity_of(inp)
     if keep.shape != (n,):
         raise ValueError(f"mask of strategy {name!r} has shape {keep.shape}, expected ({n},)")
     tokens = np.asarray(inp.tokens, dtype=np.int64)
@@ -148,25 +166,20 @@ def compare_selections(
     inp: StrategyInput,
     selections: Mapping[str, np.ndarray | tuple[np.ndarray, float]],
     *,
-    complexity: np.ndarray | None = None,
     max_eval_rows: int | None = 20000,
     seed: int = 0,
 ) -> list[SelectionMetrics]:
     """One :class:`SelectionMetrics` row per selection.
 
-    :param inp: the records all selections refer to.
+    :param inp: the records all selections refer to (``features`` give the mean complexity).
     :param selections: ``{name: mask}`` or ``{name: (mask, seconds)}``.
-    :param complexity: (n,) complexity score, or None.
     :param max_eval_rows: see :func:`selection_metrics`.
     :param seed: seed of the evaluation sample.
     """
-    if complexity is not None and np.asarray(complexity).shape != (inp.n,):
-        raise ValueError(f"complexity must have shape ({inp.n},), got {np.asarray(complexity).shape}")
     rows = []
     for name, value in selections.items():
         mask, seconds = value if isinstance(value, tuple) else (value, float("nan"))
-        rows.append(selection_metrics(inp, name, mask, seconds, complexity=complexity,
-                                      max_eval_rows=max_eval_rows, seed=seed))
+        rows.append(selection_metrics(inp, name, mask, seconds, max_eval_rows=max_eval_rows, seed=seed))
     return rows
 
 
@@ -239,3 +252,137 @@ def plot_comparison(rows: Sequence[SelectionMetrics], path: str | None = None,
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# rbic compare
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Outcome of :func:`run`.
+
+    :ivar rows: one :class:`SelectionMetrics` per strategy, in the order asked.
+    :ivar keep: ``{strategy: (n,) bool keep mask}`` over the loaded records.
+    :ivar out: the output folder, or None.
+    """
+
+    rows: tuple[SelectionMetrics, ...]
+    keep: dict[str, np.ndarray]
+    out: Path | None
+
+    def frame(self) -> Any:
+        """The rows as a pandas DataFrame indexed by strategy."""
+        return to_frame(self.rows)
+
+
+def _strategy_list(strategies: str | Sequence[str]) -> list[str]:
+    items = strategies.split(",") if isinstance(strategies, str) else list(strategies)
+    out = [s.strip() for s in items if s.strip()]
+    if not out:
+        raise ValueError("give at least one strategy, e.g. rbic,random,length,kcenter")
+    dups = sorted({s for s in out if out.count(s) > 1})
+    if dups:
+        raise ValueError(f"strategies named twice: {dups}")
+    return out
+
+
+def run(
+    data: Any,
+    strategies: str | Sequence[str],
+    ratio: float | None = None,
+    count: int | None = None,
+    token_budget: float | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    config: Any = None,
+    progress: ProgressArg = None,
+    quiet: bool = True,
+    use_cache: bool = True,
+    max_eval_rows: int | None = 20000,
+    **settings: Any,
+) -> Comparison:
+    """Run several strategies on the same cached stages at the same budget and compare them (``rbic compare``).
+
+    The stages (load, embed, graph, accuracy) run once (or come from ``OUT/cache``); each strategy's time is its
+    own selection (for ``rbic``: contribution + selection; for the LM strategies: their LM passes unless
+    cached). Writes ``compare.csv``, ``compare.md``, ``compare.png`` and ``compare.html`` (table + plot inline)
+    into ``out``.
+
+    :param data: a path or an in-memory dataset, as for :func:`rbic_fast.refine`.
+    :param strategies: names (``"rbic,random,kcenter"`` or a list): ``rbic`` and
+        :func:`rbic_fast.strategies.names`.
+    :param ratio: share of records. :param count: records. :param token_budget: share of tokens (exactly one).
+    :param out: output folder (with the stage cache), or None (nothing written).
+    :param config: a :class:`rbic_fast.pipeline.RefineConfig` (the budget and ``settings`` override it).
+    :param progress: None/False, True (tqdm bars) or a ``(done, total)`` callable.
+    :param quiet: no stage log on stderr. :param use_cache: reuse and write ``OUT/cache``.
+    :param max_eval_rows: see :func:`selection_metrics`.
+    :param settings: any other :class:`rbic_fast.pipeline.RefineConfig` field (``lm_model=``, ``embeddings=``, ...).
+    :return: a :class:`Comparison`.
+    """
+    from .pipeline import make_config, prepare_stages, select_stage
+    from .strategy_select import check_strategy_settings, strategy_input
+
+    names = _strategy_list(strategies)
+    cfg = make_config(config, ratio, count, token_budget, {**settings, "strategy": "rbic"})
+    for name in names:  # every strategy's needs (LM folder, validation file) before anything heavy
+        check_strategy_settings(replace(cfg, strategy=name))
+    st = prepare_stages(data, cfg, out, progress=progress, quiet=quiet, use_cache=use_cache)
+    selections: dict[str, tuple[np.ndarray, float]] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        sel = select_stage(st, replace(cfg, strategy=name), progress=progress)
+        own = st.timings["contribution"] if name == "rbic" else 0.0
+        selections[name] = (sel.keep, time.perf_counter() - t0 + own)
+    rows = tuple(compare_selections(strategy_input(st), selections, max_eval_rows=max_eval_rows, seed=cfg.seed))
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        write_comparison(rows, out_dir, f"`{st.source.name}`: {len(st.loaded)} records, budget "
+                         f"{cfg.budget().describe()}, seed {cfg.seed}.")
+    return Comparison(rows=rows, keep={k: v[0] for k, v in selections.items()}, out=out_dir)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if not np.isfinite(v) else f"{v:.4g}"
+    return str(v)
+
+
+def write_comparison(rows: Sequence[SelectionMetrics], out_dir: str | os.PathLike, note: str = "") -> None:
+    """Write ``compare.csv``, ``compare.md``, and (with matplotlib) ``compare.png`` + ``compare.html`` with the
+    plot inline (without matplotlib the HTML holds the table only).
+
+    :param rows: the comparison rows. :param out_dir: the folder. :param note: a line under the heading.
+    """
+    from .io import write_text_atomic
+    from .report import render_html, render_markdown
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = [f.name for f in fields(SelectionMetrics)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([getattr(r, h) for h in header] for r in rows)
+    write_text_atomic(out_dir / "compare.csv", buf.getvalue())
+    blocks: list[tuple] = [("h", "Strategy comparison")]
+    if note:
+        blocks.append(("p", note))
+    blocks.append(("table", header, [[_cell(getattr(r, h)) for h in header] for r in rows]))
+    write_text_atomic(out_dir / "compare.md", render_markdown(blocks))
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        blocks.append(("p", "(install matplotlib for the plot: pip install \".[compare]\")"))
+    else:
+        import matplotlib.pyplot as plt
+
+        fig = plot_comparison(rows, str(out_dir / "compare.png"))
+        svg = io.StringIO()
+        fig.savefig(svg, format="svg")
+        plt.close(fig)
+        text = svg.getvalue()
+        blocks.append(("svg", text[text.index("<svg"):]))
+    write_text_atomic(out_dir / "compare.html", render_html(blocks, title="Strategy comparison"))

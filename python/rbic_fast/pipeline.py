@@ -7,8 +7,10 @@ Stages, each cached under ``OUT/cache`` with an explicit key (:mod:`rbic_fast.ca
 2. ``embed``: sentence embeddings (:mod:`rbic_fast.embed`), or precomputed ones;
 3. ``graph``: kNN graph → Leiden domains → centrality (native kernels);
 4. ``accuracy``: measured (model rollouts or a field), propagated over the graph, or the length proxy; tiers;
-5. contribution (LC, IC) and selection (:mod:`rbic_fast.contribution`, :mod:`rbic_fast.select`), cheap and never
-   cached, so re-selecting with another budget takes seconds.
+5. contribution (LC, IC) (:mod:`rbic_fast.contribution`), cheap and never cached;
+6. selection: RBIC's (:mod:`rbic_fast.select`) or another strategy's (``strategy=``,
+   :mod:`rbic_fast.strategy_select`; its LM features are cached), so re-selecting with another budget or strategy
+   reuses stages 1–4. :func:`prepare_stages` + :func:`select_stage` are shared with ``rbic compare``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class RefineConfig:
     Contribution: ``alpha``, ``beta``, ``gamma``, ``lc_mode`` (weighted|pca).
     Selection: ``min_score`` (records whose dataset quality score is below it are never kept, DESIGN §1.2),
     ``dup_threshold``, ``quota_lambda``, ``tier_weights``. Misc: ``seed``, ``device``, ``threads``.
+    Strategy: ``strategy`` (``rbic`` or a registered name), ``lm_model`` (local causal LM folder for perplexity,
+    ifd, influence), ``lm_max_length``, ``lm_batch_size``, ``validation`` (influence's validation set, any supported
+    format), ``validation_field`` (its correctness field; without it the LM answers each question and math-verify
+    grades the answer), ``influence_dim`` (projection dimension).
     """
 
     ratio: float | None = None
@@ -108,6 +114,13 @@ class RefineConfig:
     seed: int = 0
     device: str | None = None
     threads: int | None = None
+    strategy: str = "rbic"
+    lm_model: str | None = None
+    lm_max_length: int = 2048
+    lm_batch_size: int = 8
+    validation: str | None = None
+    validation_field: str | None = None
+    influence_dim: int = 8192
 
     def budget(self) -> Budget:
         return Budget(ratio=self.ratio, count=self.count, token_share=self.token_budget)
@@ -183,6 +196,9 @@ class RefineConfig:
             resolve_model_path(self.embed_model)
         if self.accuracy_model is not None:
             check_model_path(self.accuracy_model)
+        from .strategy_select import check_strategy_settings
+
+        check_strategy_settings(self)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -758,33 +774,17 @@ def _accuracy_stage(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def refine(
-    data: Any,
-    ratio: float | None = None,
-    count: int | None = None,
-    token_budget: float | None = None,
-    *,
-    out: str | os.PathLike | None = None,
-    config: RefineConfig | None = None,
-    progress: ProgressArg = None,
-    quiet: bool = True,
-    use_cache: bool = True,
-    **settings: Any,
-) -> RefineResult:
-    """Refine a reasoning dataset with RBIC: keep the records of highest inference contribution within a budget.
+def make_config(
+    config: RefineConfig | None,
+    ratio: float | None,
+    count: int | None,
+    token_budget: float | None,
+    settings: dict[str, Any],
+) -> RefineConfig:
+    """A validated :class:`RefineConfig`: ``config`` (or the defaults), the budget arguments and ``settings``
+    (any other :class:`RefineConfig` field) on top.
 
-    :param data: a path (JSONL, JSON, Parquet, CSV, or a ``datasets`` folder) or an in-memory dataset (list of
-        dicts, pandas DataFrame, pyarrow Table, ``datasets.Dataset``).
-    :param ratio: keep this share of the records. :param count: keep this many records.
-    :param token_budget: keep at most this share of the dataset's tokens.
-    :param out: output folder (``selected.*``, ``scores.parquet``, ``report.html``, ``report.md``, ``cache/``);
-        None keeps everything in memory (no cache).
-    :param config: a full :class:`RefineConfig` (the budget arguments and ``settings`` override it).
-    :param progress: None/False, True (tqdm bars) or a ``(done, total)`` callable.
-    :param quiet: do not print the estimate and stage log to stderr.
-    :param use_cache: reuse and write ``OUT/cache`` (False recomputes every stage).
-    :param settings: any other :class:`RefineConfig` field, e.g. ``accuracy_model=``, ``embeddings=``.
-    :return: a :class:`RefineResult`.
+    :raises TypeError: an unknown setting. :raises ValueError: a bad value (see :meth:`RefineConfig.validate`).
     """
     cfg = config or RefineConfig()
     known = {f.name for f in fields(RefineConfig)}
@@ -800,6 +800,54 @@ def refine(
     if isinstance(cfg.tier_weights, list):
         cfg = replace(cfg, tier_weights=tuple(cfg.tier_weights))
     cfg.validate()
+    return cfg
+
+
+@dataclass
+class Stages:
+    """The stage results of one dataset that every strategy shares (``rbic refine``, ``rbic compare``).
+
+    ``lc``/``ic`` are RBIC's logical complexity and inference contribution; ``valid`` is the ``min_score`` filter
+    (None: every record may be kept); ``validation`` the parsed ``--validation`` records (or None).
+    """
+
+    source: rio.Source
+    loaded: Loaded
+    emb: np.ndarray
+    graph: GraphResult
+    accr: AccuracyResult
+    lc: np.ndarray
+    ic: np.ndarray
+    valid: np.ndarray | None
+    cache: StageCache
+    out_dir: Path | None
+    data_key: str
+    timings: dict[str, float]
+    started: float
+    validation: Any = None
+    strategy_input: Any = None  # the StrategyInput of the stage arrays, built once (strategy_select.strategy_input)
+
+
+def prepare_stages(
+    data: Any,
+    cfg: RefineConfig,
+    out: str | os.PathLike | None,
+    *,
+    progress: ProgressArg = None,
+    quiet: bool = True,
+    use_cache: bool = True,
+) -> Stages:
+    """Stages 1–4 (load + parse, embed, graph, accuracy) from ``OUT/cache`` or computed, then RBIC's LC and IC.
+
+    Everything about the input (records, budget size, embeddings file, validation file) is checked before
+    ``out`` is touched.
+
+    :param data: a path or an in-memory dataset (see :func:`refine`). :param cfg: a validated config.
+    :param out: output folder, or None (no cache). :param progress: see :func:`refine`.
+    :param quiet: no stage log. :param use_cache: read and write ``OUT/cache``.
+    """
+    from .strategy_select import load_validation_records
+
     source = rio.open_source(data)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -844,6 +892,7 @@ def refine(
         from .embed import load_embeddings
 
         load_embeddings(cfg.embeddings, n)
+    validation = load_validation_records(cfg) if cfg.validation is not None else None
     timings["load"] = time.perf_counter() - t0
     _log(f"loaded {n} records (format {loaded.format}) in {timings['load']:.1f}s", quiet)
     if not quiet:  # the estimate imports torch to look for a GPU
@@ -873,58 +922,111 @@ def refine(
     accr = _accuracy_stage(loaded, graph, cfg, cache, graph_key, progress, quiet)
     timings["accuracy"] = time.perf_counter() - t0
 
-    # 5. contribution + selection
+    # 5. contribution (RBIC's score; the report and the comparison's complexity use it for every strategy)
     t0 = time.perf_counter()
     weights = cfg.weights()
     lc = logical_complexity(loaded.features, graph.membership, weights, mode=cfg.lc_mode)
     ic = inference_contribution(lc, accr.difficulty, graph.centrality, weights)
-    timings["contribution"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     valid = None
     if cfg.min_score is not None:
         valid = ~(loaded.quality_score < cfg.min_score)  # records without a score pass
         if not valid.any():
             raise rio.DataError(f"no record has a quality score >= {cfg.min_score}; lower --min-score")
-    sel = select_rbic(
-        graph.membership,
-        accr.tier,
-        ic,
-        loaded.tokens,
+    timings["contribution"] = time.perf_counter() - t0
+    return Stages(source, loaded, emb, graph, accr, lc, ic, valid, cache, out_dir, data_key, timings, t_all,
+                  validation)
+
+
+def select_stage(st: Stages, cfg: RefineConfig, *, progress: ProgressArg = None) -> Selection:
+    """Stage 6: the selection of ``cfg.strategy`` at ``cfg.budget()`` on the shared stages.
+
+    :param st: the prepared stages. :param cfg: the config (its ``strategy``, budget and selection settings).
+    :param progress: progress of the LM-based strategies.
+    """
+    if cfg.strategy != "rbic":
+        from .strategy_select import strategy_selection
+
+        return strategy_selection(st, cfg, progress=progress)
+    return select_rbic(
+        st.graph.membership,
+        st.accr.tier,
+        st.ic,
+        st.loaded.tokens,
         cfg.budget(),
-        ids=loaded.ids,
-        valid=valid,
-        neighbors=graph.neighbors,
-        similarities=graph.similarities,
+        ids=st.loaded.ids,
+        valid=st.valid,
+        neighbors=st.graph.neighbors,
+        similarities=st.graph.similarities,
         dup_threshold=cfg.dup_threshold,
         quota_lambda=cfg.quota_lambda,
         tier_weights=cfg.tier_weights,
     )
+
+
+def refine(
+    data: Any,
+    ratio: float | None = None,
+    count: int | None = None,
+    token_budget: float | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    config: RefineConfig | None = None,
+    progress: ProgressArg = None,
+    quiet: bool = True,
+    use_cache: bool = True,
+    strategy: str | None = None,
+    **settings: Any,
+) -> RefineResult:
+    """Refine a reasoning dataset: keep the records a strategy ranks highest within a budget (RBIC by default).
+
+    :param data: a path (JSONL, JSON, Parquet, CSV, or a ``datasets`` folder) or an in-memory dataset (list of
+        dicts, pandas DataFrame, pyarrow Table, ``datasets.Dataset``).
+    :param ratio: keep this share of the records. :param count: keep this many records.
+    :param token_budget: keep at most this share of the dataset's tokens.
+    :param out: output folder (``selected.*``, ``scores.parquet``, ``report.html``, ``report.md``, ``cache/``);
+        None keeps everything in memory (no cache).
+    :param config: a full :class:`RefineConfig` (the budget arguments and ``settings`` override it).
+    :param progress: None/False, True (tqdm bars) or a ``(done, total)`` callable.
+    :param quiet: do not print the estimate and stage log to stderr.
+    :param use_cache: reuse and write ``OUT/cache`` (False recomputes every stage).
+    :param strategy: ``"rbic"`` (default) or a name of :func:`rbic_fast.strategies.names`; the LM-based ones
+        need ``lm_model=``, ``influence`` also ``validation=`` (see :class:`RefineConfig`).
+    :param settings: any other :class:`RefineConfig` field, e.g. ``accuracy_model=``, ``embeddings=``.
+    :return: a :class:`RefineResult`.
+    """
+    if strategy is not None:
+        settings["strategy"] = strategy
+    cfg = make_config(config, ratio, count, token_budget, settings)
+    st = prepare_stages(data, cfg, out, progress=progress, quiet=quiet, use_cache=use_cache)
+    timings, loaded, out_dir = st.timings, st.loaded, st.out_dir
+    t0 = time.perf_counter()
+    sel = select_stage(st, cfg, progress=progress)
     timings["select"] = time.perf_counter() - t0
 
     # outputs
     from .report import build_report, scores_table
 
-    scores = scores_table(loaded, graph, accr, lc, ic, sel)
+    scores = scores_table(loaded, st.graph, st.accr, st.lc, st.ic, sel)
     extra = {
-        "rbic_domain": graph.membership.astype(np.int64),
-        "rbic_tier": accr.tier.astype(np.int64),
-        "rbic_contribution": np.round(ic.astype(np.float64), 6),
+        "rbic_domain": st.graph.membership.astype(np.int64),
+        "rbic_tier": st.accr.tier.astype(np.int64),
+        "rbic_contribution": np.round(st.ic.astype(np.float64), 6),
         "rbic_rank": sel.rank,
     }
-    timings["total"] = time.perf_counter() - t_all
-    summary = _summary(loaded, graph, accr, ic, sel, cfg, source, timings, cache)
-    report_md, report_html = build_report(summary, loaded, graph, accr, ic, sel)
+    timings["total"] = time.perf_counter() - st.started
+    summary = _summary(loaded, st.graph, st.accr, st.ic, sel, cfg, st.source, timings, st.cache)
+    report_md, report_html = build_report(summary, loaded, st.graph, st.accr, st.ic, sel)
     if out_dir is not None:
         t0 = time.perf_counter()
-        _write_outputs(out_dir, source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
+        _write_outputs(out_dir, st.source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
         timings["write"] = time.perf_counter() - t0
-        _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {n} records kept)", quiet)
+        _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {len(loaded)} records kept)", quiet)
     return RefineResult(
         scores=_as_frame(scores),
         keep=sel.keep,
         out=out_dir,
         summary=summary,
-        _source=source,
+        _source=st.source,
         _positions=loaded.positions,
         _extra=extra,
         _report_md=report_md,
@@ -956,6 +1058,7 @@ def _summary(
     tok = loaded.tokens
     return {
         "input": source.name,
+        "strategy": cfg.strategy,
         "format": loaded.format,
         "records": n,
         "bad_records_skipped": loaded.n_bad,
@@ -1056,9 +1159,13 @@ def save_run_config(out: str | os.PathLike, data: str, cfg: RefineConfig) -> Non
 __all__ = [
     "RefineConfig",
     "RefineResult",
+    "Stages",
     "estimate",
     "load_dataset",
     "load_run_config",
+    "make_config",
+    "prepare_stages",
     "refine",
     "save_run_config",
+    "select_stage",
 ]

@@ -127,7 +127,7 @@ def report_blocks(
                     if summary["bad_records_skipped"]
                     else ""
                 )
-                + f". Budget {summary['budget']}: kept {summary['kept']} records ({summary['kept_share']:.1%}) holding "
+                + f". Strategy `{summary.get('strategy', 'rbic')}`, budget {summary['budget']}: kept {summary['kept']} records ({summary['kept_share']:.1%}) holding "
                 f"{summary['tokens_kept']} of {summary['tokens_total']} tokens ({summary['token_share_kept']:.1%}). "
                 f"Languages: {', '.join(f'{k} {v}' for k, v in summary['languages'].items())}. RBIC-style (reconstructed) "
                 "method: see DESIGN §1."
@@ -286,7 +286,7 @@ def render_markdown(blocks: list[Block]) -> str:
     return "\n".join(out)
 
 
-def render_html(blocks: list[Block]) -> str:
+def render_html(blocks: list[Block], title: str = "RBIC refinement report") -> str:
     body = []
     for b in blocks:
         if b[0] in ("h", "h2"):
@@ -307,7 +307,7 @@ def render_html(blocks: list[Block]) -> str:
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f0f0f0}"
     )
     return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>RBIC refinement report</title>'
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
     )
 

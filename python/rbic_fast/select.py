@@ -21,8 +21,11 @@ import numpy as np
 from .budget import Budget, take_budget
 
 #: reason codes of :attr:`Selection.reason`
-KEPT_COVER, KEPT_QUOTA, KEPT_FILL, DROP_DUPLICATE, DROP_BUDGET, DROP_EXCLUDED = range(6)
-REASONS = ("kept_cell_best", "kept_quota", "kept_fill", "near_duplicate", "over_budget", "excluded")
+#: (``kept_strategy``: kept by another strategy's priority order, ``rbic refine --strategy NAME``)
+KEPT_COVER, KEPT_QUOTA, KEPT_FILL, DROP_DUPLICATE, DROP_BUDGET, DROP_EXCLUDED, KEPT_STRATEGY = range(7)
+REASONS = (
+    "kept_cell_best", "kept_quota", "kept_fill", "near_duplicate", "over_budget", "excluded", "kept_strategy"
+)
 
 DEFAULT_TIER_WEIGHTS = (0.25, 0.75, 1.0, 1.25, 0.75)
 

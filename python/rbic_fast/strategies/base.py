@@ -27,7 +27,8 @@ class StrategyInput:
     :param domain: (n,) int32 domain ids, or None.
     :param accuracy: (n,) float32 measured accuracy of the student in [0, 1], NaN where unknown, or None.
     :param tier: (n,) int8 difficulty tier 0..4 (DESIGN §1.4), -1 where unknown, or None.
-    :param features: rbic_fast.TraceFeatures of the reasoning traces, or None.
+    :param features: rbic_fast.TraceFeatures of the reasoning traces (or a mapping of its columns, as the
+        pipeline caches them), or None.
     """
 
     ids: list[str]
@@ -151,6 +152,39 @@ def _items_hint(tokens: np.ndarray, share: float) -> int:
     return min(most, typical)
 
 
+def ranked_select(
+    name: str,
+    inp: StrategyInput,
+    budget: Budget,
+    *,
+    seed: int = 0,
+    valid: np.ndarray | None = None,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run strategy ``name`` and cut its priority order to ``budget``; also return the order.
+
+    :param name: strategy name (see :func:`names`).
+    :param inp: the records.
+    :param budget: ratio, count or token share (of all records).
+    :param seed: seed for the strategy's random choices; the same seed gives the same mask.
+    :param valid: (n,) bool; records where it is False are left out of the order and never kept.
+    :param options: strategy options.
+    :return: ``(order, keep)``: the priority order (valid records only, best first) and the boolean keep mask.
+    """
+    limit = budget.n_samples(inp.n)
+    if limit is None:
+        limit = _items_hint(np.asarray(inp.tokens, dtype=np.int64), budget.token_share)
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != (inp.n,):
+            raise ValueError(f"valid must have shape ({inp.n},), got {valid.shape}")
+        limit += int((~valid).sum())  # strategies that compute only a head of the order must reach past them
+    order = order_of(name, inp, seed=seed, limit=max(min(limit, inp.n), 1), **options)
+    if valid is not None:
+        order = order[valid[order]]
+    return order, take_budget(order, budget, inp.n, np.asarray(inp.tokens, dtype=np.int64))
+
+
 def select(name: str, inp: StrategyInput, budget: Budget, *, seed: int = 0, **options: Any) -> np.ndarray:
     """Run strategy ``name`` and cut its priority order to ``budget``.
 
@@ -161,8 +195,4 @@ def select(name: str, inp: StrategyInput, budget: Budget, *, seed: int = 0, **op
     :param options: strategy options.
     :return: boolean keep mask of length ``inp.n``.
     """
-    limit = budget.n_samples(inp.n)
-    if limit is None:
-        limit = _items_hint(np.asarray(inp.tokens, dtype=np.int64), budget.token_share)
-    order = order_of(name, inp, seed=seed, limit=max(limit, 1), **options)
-    return take_budget(order, budget, inp.n, np.asarray(inp.tokens, dtype=np.int64))
+    return ranked_select(name, inp, budget, seed=seed, **options)[1]

@@ -258,7 +258,12 @@ def answer_losses(
 
 
 def _lm_losses_for(inp: StrategyInput, model: Any, tokenizer: Any, device: str | None, unconditional: bool,
-                   max_length: int, batch_size: int, progress: ProgressArg) -> AnswerLosses:
+                   max_length: int, batch_size: int, progress: ProgressArg,
+                   losses: AnswerLosses | None = None) -> AnswerLosses:
+    if losses is not None:
+        if len(losses.conditional) != inp.n or (unconditional and len(losses.unconditional) != inp.n):
+            raise ValueError(f"losses= must hold one value per record ({inp.n})")
+        return losses
     if model is None:
         raise ValueError("this strategy needs a causal LM: pass model= (a module or a local path) and tokenizer=")
     model, tokenizer = load_lm(model, tokenizer, device)
@@ -285,6 +290,7 @@ def perplexity_order(
     max_length: int = 2048,
     batch_size: int = 8,
     progress: ProgressArg = None,
+    losses: AnswerLosses | None = None,
 ) -> np.ndarray:
     """Order by the answer's perplexity under the LM given the question.
 
@@ -298,10 +304,11 @@ def perplexity_order(
     :param max_length: maximum sequence length.
     :param batch_size: sequences per forward pass.
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
+    :param losses: precomputed :func:`answer_losses` of these records (e.g. from a cache) instead of ``model``.
     """
     if keep not in ("low", "high", "middle"):
         raise ValueError(f"keep must be 'low', 'high' or 'middle', got {keep!r}")
-    ce = _lm_losses_for(inp, model, tokenizer, device, False, max_length, batch_size, progress).conditional
+    ce = _lm_losses_for(inp, model, tokenizer, device, False, max_length, batch_size, progress, losses).conditional
     if keep == "high":
         return _nan_last(-ce)
     if keep == "middle":
@@ -320,6 +327,7 @@ def ifd_order(
     max_length: int = 2048,
     batch_size: int = 8,
     progress: ProgressArg = None,
+    losses: AnswerLosses | None = None,
 ) -> np.ndarray:
     """Cherry LLM: highest IFD first among ``IFD <= 1``; records with ``IFD > 1`` (the question does not help)
     follow by increasing IFD; undefined IFD last.
@@ -332,8 +340,9 @@ def ifd_order(
     :param max_length: maximum sequence length.
     :param batch_size: sequences per forward pass.
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
+    :param losses: precomputed :func:`answer_losses` (with the unconditional pass) instead of ``model``.
     """
-    ifd = _lm_losses_for(inp, model, tokenizer, device, True, max_length, batch_size, progress).ifd
+    ifd = _lm_losses_for(inp, model, tokenizer, device, True, max_length, batch_size, progress, losses).ifd
     ifd = np.where(np.isfinite(ifd), ifd, np.nan)
     over = ifd > 1.0
     key = np.where(over, ifd, -ifd)
