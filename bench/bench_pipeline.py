@@ -16,6 +16,7 @@ from rbic_fast.contribution import inference_contribution, logical_complexity
 from rbic_fast.io import open_source
 from rbic_fast.pipeline import RefineConfig, load_dataset, refine
 from rbic_fast.select import select_rbic
+from rbic_fast.steps import FEATURE_COLUMNS
 
 GSM8K = Path(__file__).resolve().parents[1] / "examples" / "gsm8k_train_250.jsonl"
 
@@ -43,22 +44,7 @@ def test_contribution_and_selection(benchmark):
     domain = rng.integers(0, n // 500, n)
     feats = {
         k: rng.integers(0, 40, n)
-        for k in (
-            "n_chars",
-            "n_steps",
-            "n_connectives",
-            "n_causal",
-            "n_conclusion",
-            "n_contrast",
-            "n_verify",
-            "n_backtrack",
-            "n_explore",
-            "n_equations",
-            "n_math_spans",
-            "n_numbers",
-            "dep_depth",
-            "branching",
-        )
+        for k in FEATURE_COLUMNS
     }
     feats["redundancy"] = rng.random(n).astype(np.float32)
     tier = rng.integers(0, 5, n)

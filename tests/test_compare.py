@@ -10,7 +10,7 @@ from rbic_fast.strategies import StrategyInput
 
 def make_features(n=5):
     """Feature columns growing with the row index (row 4 is the most complex of its domain)."""
-    return {name: np.arange(n, dtype=np.float32) for name in FEATURE_NAMES if name not in ("lang", "redundancy")} | {
+    return {name: np.arange(n, dtype=np.float32) for name in FEATURE_NAMES if name != "redundancy"} | {
         "redundancy": np.zeros(n, dtype=np.float32)}
 
 

@@ -8,6 +8,7 @@ from rbic_fast.contribution import (
     logical_complexity,
 )
 from rbic_fast.select import REASONS, near_duplicates, select_rbic
+from rbic_fast.steps import FEATURE_COLUMNS
 from scipy.stats import rankdata
 
 
@@ -151,22 +152,7 @@ def test_logical_complexity_and_contribution():
     rng = np.random.default_rng(2)
     feats = {
         name: rng.integers(0, 30, n)
-        for name in (
-            "n_chars",
-            "n_steps",
-            "n_connectives",
-            "n_causal",
-            "n_conclusion",
-            "n_contrast",
-            "n_verify",
-            "n_backtrack",
-            "n_explore",
-            "n_equations",
-            "n_math_spans",
-            "n_numbers",
-            "dep_depth",
-            "branching",
-        )
+        for name in FEATURE_COLUMNS
     }
     feats["redundancy"] = rng.random(n).astype(np.float32)
     domain = rng.integers(0, 3, n)

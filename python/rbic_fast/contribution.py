@@ -14,25 +14,10 @@ from typing import Any
 
 import numpy as np
 
-#: the TraceFeatures columns of the native parser
-FEATURE_NAMES = (
-    "n_chars",
-    "n_steps",
-    "n_connectives",
-    "n_causal",
-    "n_conclusion",
-    "n_contrast",
-    "n_verify",
-    "n_backtrack",
-    "n_explore",
-    "n_equations",
-    "n_math_spans",
-    "n_numbers",
-    "dep_depth",
-    "branching",
-    "redundancy",
-    "lang",
-)
+from .steps import FEATURE_COLUMNS
+
+#: the numeric TraceFeatures columns of the native parser (every feature but ``lang``)
+FEATURE_NAMES: tuple[str, ...] = (*FEATURE_COLUMNS, "redundancy")
 
 
 @dataclass(frozen=True)
@@ -78,8 +63,6 @@ def feature_columns(features: Any) -> dict[str, np.ndarray]:
     """The numeric feature arrays of a ``TraceFeatures`` (or a mapping / DataFrame with those columns)."""
     out = {}
     for name in FEATURE_NAMES:
-        if name == "lang":
-            continue
         value = (
             features[name]
             if isinstance(features, Mapping) or hasattr(features, "columns")

@@ -262,7 +262,7 @@ def _features_of(texts: list[str], threads: int | None) -> dict[str, np.ndarray]
     from . import parse_traces
 
     tf = parse_traces(texts, threads=threads)
-    return {name: np.asarray(getattr(tf, name)) for name in FEATURE_NAMES if name != "lang"}
+    return {name: np.asarray(getattr(tf, name)) for name in FEATURE_NAMES}
 
 
 def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg = None) -> Loaded:
