@@ -1,11 +1,9 @@
 """The native module loads and reports what it contains; the shared parallel loop behaves."""
 
-import threading
-import time
 
 import pytest
-
 import rbic_fast
+from native_contract import assert_interruptible, assert_releases_gil
 from rbic_fast import _core
 
 
@@ -44,34 +42,8 @@ def test_progress_callback_exception_propagates():
 
 
 def test_gil_released_during_native_call():
-    ticks = []
-    stop = threading.Event()
-
-    def ticker():
-        while not stop.is_set():
-            ticks.append(time.perf_counter())
-            time.sleep(0.001)
-
-    t = threading.Thread(target=ticker)
-    t.start()
-    try:
-        start = time.perf_counter()
-        _core._spin(40, 5.0, 1, None)  # ~200 ms of native work
-        end = time.perf_counter()
-    finally:
-        stop.set()
-        t.join()
-    during = [x for x in ticks if start < x < end]
-    assert len(during) >= 10, f"only {len(during)} ticks while native code ran: GIL held?"
+    assert_releases_gil(lambda: _core._spin(40, 5.0, 1, None))  # ~200 ms of native work
 
 
 def test_ctrl_c_interrupts_native_loop():
-    import _thread
-
-    timer = threading.Timer(0.1, _thread.interrupt_main)
-    timer.start()
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        _core._spin(10_000, 1.0, 2, None)  # would take ~5 s
-    assert time.perf_counter() - start < 2.0
-    timer.join()
+    assert_interruptible(lambda: _core._spin(10_000, 1.0, 2, None), after=0.1, within=2.0)  # would take ~5 s
