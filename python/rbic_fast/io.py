@@ -809,7 +809,7 @@ def _pyarrow_parquet() -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise ImportError("Parquet needs pyarrow: pip install 'rbic_fast[refine]'") from None
+        raise ImportError("Parquet needs pyarrow: pip install pyarrow") from None
     return pq
 
 
