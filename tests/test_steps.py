@@ -142,6 +142,12 @@ def test_long_line_and_crlf_match_reference():
     assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts))
 
 
+@pytest.mark.parametrize("unit", ["<<a", " ", "= ", "$", "1.", "等等，", "\r\n", "a ", "x_{", "\\[", "Wait. "])
+def test_pathological_repetitions_match_reference(unit):
+    text = unit * (100_000 // len(unit)) + "1"
+    assert_same(rbic_fast.parse_traces([text]), reference.parse_traces([text]))
+
+
 # --- arrow input -------------------------------------------------------------------------------------------
 
 

@@ -289,8 +289,9 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
     };
+    simd::EventCursor events(p, n);
     while (i < n) {
-        i = simd::next_scan_event(p, n, i);
+        i = events.next(i);
         if (i >= n) break;
         const u8 b = p[i];
         if (b >= 0x80) {

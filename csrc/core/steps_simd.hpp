@@ -98,33 +98,61 @@ inline std::int64_t count_letters(const std::uint8_t* p, std::int64_t n) {
     return total;
 }
 
-/// First i' >= i with scan_event(p, i'), or n.
-inline std::int64_t next_scan_event(const std::uint8_t* p, std::int64_t n, std::int64_t i) {
 #if defined(__SSE2__)
-    using namespace detail;
-    while (i >= 1 && i + 17 <= n) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-        const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
-        const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1));
-        __m128i special = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(eq(x, '\\'), eq(x, '$')));
-        special = _mm_or_si128(special, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
-                                                     _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
-        const __m128i nonascii = _mm_cmplt_epi8(x, _mm_setzero_si128());
-        const __m128i num = _mm_andnot_si128(word(prev), digit(x));
-        const __m128i ident_prev = _mm_or_si128(_mm_or_si128(letter(prev), eq(prev, '_')), eq(prev, '\\'));
-        const __m128i alnum_next = _mm_or_si128(letter(next), digit(next));
-        const __m128i ident = _mm_andnot_si128(_mm_or_si128(ident_prev, alnum_next), letter(x));
-        const __m128i ev = _mm_or_si128(_mm_or_si128(special, nonascii), _mm_or_si128(num, ident));
-        const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(ev));
-        if (mask) return i + ctz(mask);
-        i += 16;
-    }
-#endif
-    for (; i < n; ++i) {
-        if (i == 0 || i + 1 >= n) return i;  // the edges are left to the scalar code
-        if (scan_event(p, i)) return i;
-    }
-    return n;
+namespace detail {
+// Event bits of the 16 bytes at p + i (needs p[i - 1] and p[i + 16]).
+inline unsigned event_mask16(const std::uint8_t* p, std::int64_t i) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
+    const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1));
+    __m128i special = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(eq(x, '\\'), eq(x, '$')));
+    special = _mm_or_si128(special, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
+                                                 _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+    const __m128i nonascii = _mm_cmplt_epi8(x, _mm_setzero_si128());
+    const __m128i num = _mm_andnot_si128(word(prev), digit(x));
+    const __m128i ident_prev = _mm_or_si128(_mm_or_si128(letter(prev), eq(prev, '_')), eq(prev, '\\'));
+    const __m128i alnum_next = _mm_or_si128(letter(next), digit(next));
+    const __m128i ident = _mm_andnot_si128(_mm_or_si128(ident_prev, alnum_next), letter(x));
+    const __m128i ev = _mm_or_si128(_mm_or_si128(special, nonascii), _mm_or_si128(num, ident));
+    return static_cast<unsigned>(_mm_movemask_epi8(ev));
 }
+}  // namespace detail
+#endif
+
+/// Finds scan events (positions where scan_event holds) in increasing order. The event bits of a 64-byte
+/// window are computed once and reused by the following queries, since events depend on the bytes only.
+class EventCursor {
+public:
+    EventCursor(const std::uint8_t* p, std::int64_t n) : p_(p), n_(n) {}
+
+    /// First i' >= i with scan_event(p, i'), or n (positions 0 and n - 1 are always returned: edges).
+    std::int64_t next(std::int64_t i) {
+#if defined(__SSE2__)
+        while (true) {
+            if (i >= base_ && i < base_ + 64) {
+                const std::uint64_t m = mask_ & (~0ull << (i - base_));
+                if (m) return base_ + __builtin_ctzll(m);
+                i = base_ + 64;
+            }
+            if (i < 1 || i + 65 > n_) break;
+            base_ = i;
+            mask_ = 0;
+            for (int k = 0; k < 4; ++k)
+                mask_ |= static_cast<std::uint64_t>(detail::event_mask16(p_, i + 16 * k)) << (16 * k);
+        }
+#endif
+        for (; i < n_; ++i) {
+            if (i == 0 || i + 1 >= n_) return i;  // the edges are left to the scalar code
+            if (scan_event(p_, i)) return i;
+        }
+        return n_;
+    }
+
+private:
+    const std::uint8_t* p_;
+    std::int64_t n_;
+    std::int64_t base_ = -1000;
+    std::uint64_t mask_ = 0;
+};
 
 }  // namespace rbic::steps::simd

@@ -95,7 +95,8 @@ class TraceFeatures:
       character after blanks and ``#*>``) starts a causal marker.
     - ``branching``: steps whose head starts a backtracking or exploration marker.
     - ``redundancy`` (float32): ``1 − distinct/n_steps`` (0 without steps), steps compared after removing blanks
-      and lower-casing ASCII.
+      and lower-casing ASCII (the native kernel compares 64-bit hashes of the normalised steps, so two distinct
+      steps could in principle collide; the chance is about m²/2⁶⁵ for m steps).
     - ``lang`` (str): with c = CJK ideographs (U+3400–4DBF, U+4E00–9FFF, U+F900–FAFF, U+20000–2FA1F) and
       l = ASCII letters: ``"zh"`` if l + c > 0 and c ≥ 0.4·(c + l); ``"en"`` if c ≤ 0.05·(c + l) (including empty
       text); ``"mixed"`` otherwise.
