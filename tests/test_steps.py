@@ -6,8 +6,6 @@ import dataclasses
 import json
 import os
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 import rbic_fast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_contract import assert_interruptible, assert_releases_gil
 from rbic_fast import _core, reference
 from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
 
@@ -213,24 +212,16 @@ def test_results_identical_at_any_thread_count():
 
 def test_gil_is_released_and_progress_reaches_total():
     texts = ["Wait, so x = 1. Then y = x + 1 = 2.\n\n" * 2000] * 200
-    ticks = []
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            ticks.append(1)
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=spin)
-    thread.start()
     seen = []
-    try:
-        rbic_fast.parse_traces(texts, threads=1, progress=lambda done, total: seen.append((done, total)))
-    finally:
-        stop.set()
-        thread.join()
-    assert len(ticks) > 5
+    assert_releases_gil(
+        lambda: rbic_fast.parse_traces(texts, threads=1, progress=lambda done, total: seen.append((done, total)))
+    )
     assert seen and seen[-1][0] == seen[-1][1] > 0
+
+
+def test_ctrl_c_interrupts():
+    texts = ["Wait, so x = 1. Then y = x + 1 = 2.\n\n" * 20000] * 400  # ~300 MB: seconds on one thread
+    assert_interruptible(lambda: rbic_fast.parse_traces(texts, threads=1), after=0.5, within=4.0)
 
 
 # --- API contract --------------------------------------------------------------------------------------------
