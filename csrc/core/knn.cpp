@@ -66,6 +66,43 @@ std::string list_rows(const std::vector<std::int64_t>& rows) {
     return s;
 }
 
+// Certified bound of |fp32 score - int8 score| on the int8 path, and each row's pool gate from it.
+// With a = x_a * inv_a (what the fp32 path scores, up to its rounding) and a^ its dequantised codes,
+// the polarisation identity 2 a.b = |a|^2 + |b|^2 - |a - b|^2 (the same for a^, b^) gives
+//   a.b - a^.b^ = h_a + h_b - (|a - b|^2 - |a^ - b^|^2) / 2,  h = (|a|^2 - |a^|^2) / 2,
+// and | |a - b| - |a^ - b^| | <= E_a + E_b (E = |a - a^|), so
+//   |a.b - a^.b^| <= |h_a| + |h_b| + (E_a + E_b) (|a - b| + (E_a + E_b) / 2).
+// |a - b| is small exactly where it matters (candidates near a row's k-th best), which makes this
+// much tighter than Cauchy-Schwarz (E_a |b| + |a^| E_b) for near neighbours.
+struct Int8Bound {
+    std::vector<double> err, half_gap, norm;  // per row: E, |h|, N = max(|a|, |a^|), all rounded up
+    double emax = 0, hmax = 0, nmax = 0;
+    double rho = 0;  // rounding of both scores, per unit N_a * N_b
+
+    // Bound for row a against any b with |a - b| <= dist.
+    double pair_bound(std::int64_t a, double dist) const {
+        const double e = err[a] + emax;
+        return half_gap[a] + hmax + e * (dist + e / 2) + rho * norm[a] * nmax;
+    }
+    // Largest |a - b| of a candidate whose score is at least `lb`: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b.
+    double dist_bound(std::int64_t a, double lb) const {
+        const double nd = norm[a] * norm[a] + nmax * nmax - 2 * (lb - rho * norm[a] * nmax);
+        return std::min(norm[a] + nmax, std::sqrt(std::max(0.0, nd)));
+    }
+    // The lowest int8 score with which a candidate of row a can still reach the row's exact top-k,
+    // given k candidates with int8 scores >= kth. Their fp32 scores are >= kth - pair_bound(their
+    // distance), and a lower bound lb on those scores bounds their distance, so lb tightens by
+    // iteration (each step stays a valid lower bound). A candidate reaching the fp32 k-th best then
+    // scores >= lb - pair_bound(dist_bound(lb)) in int8. Rounded down with room for float rounding.
+    float gate(std::int64_t a, float kth) const {
+        double lb = kth - pair_bound(a, norm[a] + nmax);
+        for (int it = 0; it < 3; ++it) lb = kth - pair_bound(a, dist_bound(a, lb));
+        double g = lb - pair_bound(a, dist_bound(a, lb));
+        g -= 1e-6 * (std::abs(static_cast<double>(kth)) + std::abs(g));
+        return std::nextafter(static_cast<float>(g), -std::numeric_limits<float>::infinity());
+    }
+};
+
 // A candidate of a row's shortlist pool: approximate similarity and row number.
 struct Cand {
     float sim;
@@ -74,30 +111,32 @@ struct Cand {
 
 // Per-row top-K lists, sorted by (similarity desc, index asc). thr[row] is the similarity a
 // candidate must reach to be offered (-inf until the list is full). Callers hold the row block's lock.
-// With margins (the int8 path), thr[row] is the K-th best minus margin[row] (rounded down), and
-// every offered candidate reaching it is also kept in pool[row]: the pool then holds every
-// candidate within margin[row] of the final K-th best.
+// With a bound (the int8 path), thr[row] is bound->gate(row, K-th best), and every offered
+// candidate reaching it is also kept in pool[row]: the pool then holds every candidate that can
+// reach the row's exact top-K.
 struct TopK {
     std::int64_t K;
     std::vector<float> sim;
     std::vector<std::int32_t> idx;
     std::vector<std::int32_t> count;
     std::vector<float> thr;
-    std::vector<double> margin;                 // empty: no pools
+    const Int8Bound* bound = nullptr;  // null: no pools
     std::vector<std::vector<Cand>> pool;
-    std::vector<std::int64_t> prune_at;         // pool size that triggers dropping entries below thr
+    std::vector<std::int64_t> prune_at;  // pool size that triggers dropping entries below thr
+    std::vector<float> regate_at;        // K-th best above which thr is worth recomputing
 
     TopK(std::int64_t n, std::int64_t k)
         : K(k), sim(n * k), idx(n * k), count(n, 0), thr(n, -std::numeric_limits<float>::infinity()) {}
 
-    void enable_pools(std::vector<double> margins) {
-        margin = std::move(margins);
+    void enable_pools(const Int8Bound& b) {
+        bound = &b;
         pool.resize(count.size());
         prune_at.assign(count.size(), 4 * K);
+        regate_at.assign(count.size(), -std::numeric_limits<float>::infinity());
     }
 
     void offer(std::int64_t row, float s, std::int32_t cand) {
-        if (!margin.empty()) pool_add(row, s, cand);
+        if (bound) pool_add(row, s, cand);
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
         std::int64_t pos = count[row];
@@ -114,24 +153,29 @@ struct TopK {
         }
         S[pos] = s;
         I[pos] = cand;
-        if (count[row] == K) thr[row] = margin.empty() ? S[K - 1] : gate(S[K - 1], margin[row]);
+        if (count[row] == K) {
+            if (!bound) {
+                thr[row] = S[K - 1];
+            } else if (S[K - 1] >= regate_at[row]) {
+                // The gate only grows with the K-th best, so a stale one is a lower (safe) gate;
+                // recomputing it (a few square roots) only after the K-th best moved by a quarter of
+                // the window keeps the pools nearly as tight at a fraction of the cost.
+                thr[row] = bound->gate(row, S[K - 1]);
+                regate_at[row] = S[K - 1] + 0.25f * (S[K - 1] - thr[row]);
+            }
+        }
     }
 
-    // Candidates of row `row` within its margin of the final K-th best (after all offers).
+    // Candidates of row `row` that can reach its exact top-K (after all offers).
     void final_pool(std::int64_t row, std::vector<std::int32_t>& out) const {
         out.clear();
+        const float g = bound->gate(row, sim[row * K + K - 1]);
         for (const Cand& c : pool[row]) {
-            if (c.sim >= thr[row]) out.push_back(c.idx);
+            if (c.sim >= g) out.push_back(c.idx);
         }
     }
 
 private:
-    // kth - margin, rounded down with room for the float rounding of the subtraction.
-    static float gate(float kth, double margin) {
-        const double g = static_cast<double>(kth) - margin - 1e-6 * (std::abs(static_cast<double>(kth)) + margin);
-        return std::nextafter(static_cast<float>(g), -std::numeric_limits<float>::infinity());
-    }
-
     void pool_add(std::int64_t row, float s, std::int32_t cand) {
         if (!(s >= thr[row])) return;
         std::vector<Cand>& P = pool[row];
@@ -232,23 +276,21 @@ public:
         }
     }
 
-    // int8 codes of every row, and each row's shortlist margin. Row r is a = x_r * inv_r (what the
-    // fp32 path scores); its codes q (|q| <= 127) with scale s give a^ = s * q, stored as u8 q + 128.
-    // For any pair, a.b - a^.b^ = (a - a^).b + a^.(b - b^), so |a.b - a^.b^| <= E_a |b| + |a^| E_b with
-    // E = |a - a^| (computed in double, rounded up). With N = max(|a|, |a^|) over all rows and E_max,
-    // M_a = E_a N + N_a E_max + rounding slack bounds |fp32 score - int8 score| for every pair of row a.
-    // The k best int8 scores are then all within M_a of their fp32 ones, so the fp32 k-th best is at
-    // least kth_int8 - M_a, and a candidate that can reach it scores at least kth_int8 - 2 M_a in int8:
-    // that is the margin of the row's pool.
-    std::vector<double> quantize(const Hooks& hooks) {
+    // int8 codes of every row and the error bound (Int8Bound). Row r is a = x_r * inv_r; its codes
+    // q (|q| <= 127) with scale s = max|a| / 127 give a^ = s * q, stored as u8 q + 128.
+    Int8Bound quantize(const Hooks& hooks) {
         codes_.assign(n_ * d4_, 0x80808080u);  // zero-padded codes (u8 128 = code 0)
         scale_.assign(n_, 0.0f);
         corr_.assign(n_, 0);
-        std::vector<double> err(n_), norm(n_);
+        Int8Bound bd;
+        bd.err.resize(n_);
+        bd.half_gap.resize(n_);
+        bd.norm.resize(n_);
         const int nt = resolve_threads(p_.threads);
         std::vector<std::vector<float>> tmp(nt);
         std::vector<std::vector<double>> a(nt);
         Hooks interrupt_only{hooks.interrupt, {}};
+        constexpr double up = 1 + 1e-12;  // rounds the double sums up
         parallel_for(n_, nt, interrupt_only, [&](std::int64_t r, int tid) {
             const float* row = row_f32(r, tmp[tid]);
             std::vector<double>& ar = a[tid];
@@ -273,19 +315,17 @@ public:
             }
             scale_[r] = sc;
             corr_[r] = static_cast<std::int32_t>(128 * sum);
-            err[r] = std::sqrt(e) * (1 + 1e-12);
-            norm[r] = std::max(std::sqrt(na), std::sqrt(nq)) * (1 + 1e-12);
+            bd.err[r] = std::sqrt(e) * up;
+            bd.half_gap[r] = (std::abs(na - nq) / 2 + 1e-15 * (na + nq)) * up;
+            bd.norm[r] = std::sqrt(std::max(na, nq)) * up;
         });
-        const double nmax = *std::max_element(norm.begin(), norm.end());
-        const double emax = *std::max_element(err.begin(), err.end());
-        // Rounding: the fp32 score's FMA chain and scaling (|error| <= (d + 2) u |a||b|), and the int8
-        // score's int -> float conversion and two products (3 u |a^||b^|), u = 2^-24; doubled for safety.
-        const double u = std::ldexp(1.0, -24);
-        std::vector<double> margin(n_);
-        for (std::int64_t r = 0; r < n_; ++r) {
-            margin[r] = 2.0 * (err[r] * nmax + norm[r] * emax + 2.0 * (d_ + 8) * u * norm[r] * nmax);
-        }
-        return margin;
+        bd.emax = *std::max_element(bd.err.begin(), bd.err.end());
+        bd.hmax = *std::max_element(bd.half_gap.begin(), bd.half_gap.end());
+        bd.nmax = *std::max_element(bd.norm.begin(), bd.norm.end());
+        // The fp32 score's FMA chain and scaling err by <= (d + 2) u |a||b| and the int8 score's
+        // int -> float conversion and two products by <= 3 u |a^||b^| (u = 2^-24); doubled for safety.
+        bd.rho = 2.0 * (d_ + 8) * std::ldexp(1.0, -24);
+        return bd;
     }
 
     // The main pass: every block pair (i <= j) once; returns per-row top-K lists.
@@ -566,7 +606,11 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     engine.compute_norms(hooks);
     TopK top(n, K);
     double shortlist = static_cast<double>(K);
-    if (mode == Mode::i8) top.enable_pools(engine.quantize(hooks));
+    Int8Bound bound;
+    if (mode == Mode::i8) {
+        bound = engine.quantize(hooks);
+        top.enable_pools(bound);
+    }
     if (mode == Mode::f32) {
         engine.self_join(top, hooks);
         for (std::int64_t q = 0; q < n; ++q) {
