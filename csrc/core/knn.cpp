@@ -112,8 +112,8 @@ struct Cand {
 // Per-row top-K lists, sorted by (similarity desc, index asc). thr[row] is the similarity a
 // candidate must reach to be offered (-inf until the list is full). Callers hold the row block's lock.
 // With a bound (the int8 path), thr[row] is bound->gate(row, K-th best), and every offered
-// candidate reaching it is also kept in pool[row]: the pool then holds every candidate that can
-// reach the row's exact top-K.
+// candidate that reaches it but is not (or no longer) in the list is kept in pool[row]: list and
+// pool then hold every candidate that can reach the row's exact top-K.
 struct TopK {
     std::int64_t K;
     std::vector<float> sim;
@@ -128,20 +128,28 @@ struct TopK {
     TopK(std::int64_t n, std::int64_t k)
         : K(k), sim(n * k), idx(n * k), count(n, 0), thr(n, -std::numeric_limits<float>::infinity()) {}
 
-    void enable_pools(const Int8Bound& b) {
+    // Pools gated by `b`, starting from the gates that `probe`'s lists (over a subset of all
+    // candidates, so their K-th best is at most the final one) already certify.
+    void enable_pools(const Int8Bound& b, const TopK& probe) {
         bound = &b;
         pool.resize(count.size());
         prune_at.assign(count.size(), 4 * K);
         regate_at.assign(count.size(), -std::numeric_limits<float>::infinity());
+        for (std::size_t r = 0; r < count.size(); ++r) {
+            if (probe.count[r] == K) thr[r] = b.gate(static_cast<std::int64_t>(r), probe.sim[r * K + K - 1]);
+        }
     }
 
     void offer(std::int64_t row, float s, std::int32_t cand) {
-        if (bound) pool_add(row, s, cand);
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
         std::int64_t pos = count[row];
         if (pos == K) {
-            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) return;
+            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) {
+                if (bound) pool_add(row, s, cand);  // rejected from the list, maybe still a candidate
+                return;
+            }
+            if (bound) pool_add(row, S[K - 1], I[K - 1]);  // evicted from the list
             pos = K - 1;
         } else {
             ++count[row];
@@ -160,7 +168,7 @@ struct TopK {
                 // The gate only grows with the K-th best, so a stale one is a lower (safe) gate;
                 // recomputing it (a few square roots) only after the K-th best moved by a quarter of
                 // the window keeps the pools nearly as tight at a fraction of the cost.
-                thr[row] = bound->gate(row, S[K - 1]);
+                thr[row] = std::max(thr[row], bound->gate(row, S[K - 1]));
                 regate_at[row] = S[K - 1] + 0.25f * (S[K - 1] - thr[row]);
             }
         }
@@ -168,7 +176,7 @@ struct TopK {
 
     // Candidates of row `row` that can reach its exact top-K (after all offers).
     void final_pool(std::int64_t row, std::vector<std::int32_t>& out) const {
-        out.clear();
+        out.assign(idx.data() + row * K, idx.data() + (row + 1) * K);
         const float g = bound->gate(row, sim[row * K + K - 1]);
         for (const Cand& c : pool[row]) {
             if (c.sim >= g) out.push_back(c.idx);
@@ -328,8 +336,9 @@ public:
         return bd;
     }
 
-    // The main pass: every block pair (i <= j) once; returns per-row top-K lists.
-    void self_join(TopK& top, const Hooks& hooks) {
+    // The main pass: every block pair (i <= j) once, or only those with i < probe_blocks; fills the
+    // per-row top-K lists.
+    void self_join(TopK& top, const Hooks& hooks, std::int64_t probe_blocks = -1) {
         // Task t covers pairs (i, j0..j1) of one row block i; tasks are numbered by i, so the first
         // (longest) rows of the triangle start first. Indexed arithmetically: no per-task storage.
         std::vector<std::int64_t> first(nblocks_ + 1, 0);
@@ -347,8 +356,9 @@ public:
         locks_.reset(new std::mutex[nblocks_]);
         const int nt = resolve_threads(p_.threads);
         std::vector<Scratch> scratch(nt);
+        const std::int64_t tasks = first[probe_blocks < 0 ? nblocks_ : std::min(nblocks_, probe_blocks)];
         parallel_for(
-            first[nblocks_], nt, hooks,
+            tasks, nt, hooks,
             [&](std::int64_t t, int tid) {
                 const Task task = task_of(t);
                 Scratch& s = scratch[tid];
@@ -607,9 +617,15 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     TopK top(n, K);
     double shortlist = static_cast<double>(K);
     Int8Bound bound;
+    // int8: a probe pass over the block pairs of the first row blocks (about 2 * probe / nblocks of
+    // the work) gives every row a K-th best to start its gate from, so the main pass does not pool
+    // the many weak candidates a row meets before its list holds real neighbours.
+    const std::int64_t probe = std::max<std::int64_t>(1, (engine.nblocks() + 8) / 16);
     if (mode == Mode::i8) {
         bound = engine.quantize(hooks);
-        top.enable_pools(bound);
+        TopK first(n, K);
+        engine.self_join(first, Hooks{hooks.interrupt, {}}, probe);
+        top.enable_pools(bound, first);
     }
     if (mode == Mode::f32) {
         engine.self_join(top, hooks);
