@@ -97,8 +97,37 @@ struct Int8Bound {
     float gate(std::int64_t a, float kth) const {
         double lb = kth - pair_bound(a, norm[a] + nmax);
         for (int it = 0; it < 3; ++it) lb = kth - pair_bound(a, dist_bound(a, lb));
-        double g = lb - pair_bound(a, dist_bound(a, lb));
-        g -= 1e-6 * (std::abs(static_cast<double>(kth)) + std::abs(g));
+        return round_down(lb - pair_bound(a, dist_bound(a, lb)), kth);
+    }
+
+    // The same with the pair's own terms instead of the maxima over all rows (exact for the pair):
+    // the bound for rows a, b when |a - b| is at most the distance that a score >= lb allows.
+    double pair_bound(std::int64_t a, std::int64_t b, double lb) const {
+        const double nd = norm[a] * norm[a] + norm[b] * norm[b] - 2 * (lb - rho * norm[a] * norm[b]);
+        const double dist = std::min(norm[a] + norm[b], std::sqrt(std::max(0.0, nd)));
+        const double e = err[a] + err[b];
+        return half_gap[a] + half_gap[b] + e * (dist + e / 2) + rho * norm[a] * norm[b];
+    }
+    // A lower bound of row a's fp32 k-th best from its final list (int8 scores `sims` of rows `ids`):
+    // each member's fp32 score is >= its int8 score minus its own pair bound (iterated as in gate()).
+    double kth_floor(std::int64_t a, const float* sims, const std::int32_t* ids, std::int64_t k) const {
+        double lb = std::numeric_limits<double>::infinity();
+        for (std::int64_t m = 0; m < k; ++m) {
+            double y = sims[m] - pair_bound(a, norm[a] + nmax);
+            for (int it = 0; it < 3; ++it) y = sims[m] - pair_bound(a, ids[m], y);
+            lb = std::min(lb, y);
+        }
+        return lb;
+    }
+    // Whether candidate b (int8 score s) can reach a fp32 score of lb.
+    bool may_reach(std::int64_t a, std::int64_t b, float s, double lb) const {
+        return s >= round_down(lb - pair_bound(a, b, lb), lb);
+    }
+
+private:
+    // g rounded down to a float, with room for the float rounding of a score near `ref`.
+    static float round_down(double g, double ref) {
+        g -= 1e-6 * (std::abs(ref) + std::abs(g));
         return std::nextafter(static_cast<float>(g), -std::numeric_limits<float>::infinity());
     }
 };
@@ -177,9 +206,10 @@ struct TopK {
     // Candidates of row `row` that can reach its exact top-K (after all offers).
     void final_pool(std::int64_t row, std::vector<std::int32_t>& out) const {
         out.assign(idx.data() + row * K, idx.data() + (row + 1) * K);
-        const float g = bound->gate(row, sim[row * K + K - 1]);
+        const float g = bound->gate(row, sim[row * K + K - 1]);  // cheap first filter (maxima over rows)
+        const double lb = bound->kth_floor(row, sim.data() + row * K, idx.data() + row * K, K);
         for (const Cand& c : pool[row]) {
-            if (c.sim >= g) out.push_back(c.idx);
+            if (c.sim >= g && bound->may_reach(row, c.idx, c.sim, lb)) out.push_back(c.idx);
         }
     }
 
