@@ -66,7 +66,11 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
     seconds = time.perf_counter() - start
     if idx is not None:
         np.save(out, idx.astype(np.int64))
-    print(json.dumps({"seconds": seconds, "hwm_mb": vm_kib("VmHWM") / 1024, "input_rss_mb": before / 1024, **extra}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "hwm_mb": vm_kib("VmHWM") / 1024, "input_rss_mb": before / 1024, **extra}
+        )
+    )
 
 
 def run_tool(tool: str, data: str, k: int, threads: int, out: str) -> dict:

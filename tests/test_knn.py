@@ -404,7 +404,9 @@ INT8_CASES = {
     "random": lambda: random_rows(1203, 97, seed=21),
     "random_d384": lambda: random_rows(900, 384, seed=22),
     "clustered": lambda: clustered_embeddings(2500, 384, n_clusters=12, seed=23)[0],
-    "duplicates": lambda: np.repeat(random_rows(60, 40, seed=24), 9, axis=0)[np.random.default_rng(1).permutation(540)],
+    "duplicates": lambda: np.repeat(random_rows(60, 40, seed=24), 9, axis=0)[
+        np.random.default_rng(1).permutation(540)
+    ],
     "near_ties": lambda: near_tie_rows(700, 64, seed=25),
     "scaled_rows": lambda: random_rows(800, 33, seed=26) * np.logspace(-3, 3, 800, dtype=np.float32)[:, None],
 }
@@ -461,7 +463,11 @@ def test_int8_falls_back_without_vnni(isa, monkeypatch):
     monkeypatch.setenv("RBIC_KNN_ISA", isa)
     x = random_rows(500, 45, seed=30)
     g = knn_graph(x, 8, precision="int8")
-    expected = "portable" if isa == "portable" or "avx512" not in rbic_fast.build_info()["cpu_features"] else "avx512"
+    expected = (
+        "portable"
+        if isa == "portable" or "avx512" not in rbic_fast.build_info()["cpu_features"]
+        else "avx512"
+    )
     assert g.kernel == expected and g.shortlist == 8  # the fp32 kernel ran
     assert_exact_knn(g, x, 8)
 
