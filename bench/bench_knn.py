@@ -1,4 +1,4 @@
-"""kNN self-join: rbic_fast (fp32, bf16) vs faiss IndexFlatIP vs the NumPy baseline.
+"""kNN self-join: rbic_fast (fp32, bf16, int8) vs faiss IndexFlatIP vs the NumPy baseline.
 
 Run: ``python -m pytest bench/bench_knn.py --benchmark-only``. Thread counts: rbic_fast gets
 ``threads=``; faiss gets ``omp_set_num_threads``; NumPy's BLAS is limited with threadpoolctl when
@@ -18,7 +18,7 @@ def exact(embeddings):
     return knn_graph(embeddings, BENCH_K, threads=BENCH_THREADS)
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_rbic(benchmark, embeddings, exact, precision):
     g = benchmark.pedantic(
         knn_graph,

@@ -1,4 +1,4 @@
-"""Print one side-by-side table: rbic_fast.knn_graph (fp32, bf16) vs faiss IndexFlatIP vs NumPy.
+"""Print one side-by-side table: rbic_fast.knn_graph (fp32, bf16, int8) vs faiss IndexFlatIP vs NumPy.
 
 Each tool runs in its own subprocess (thread limits set before any import; peak RSS from
 /proc/self/status VmHWM, which sees native allocations), rounds interleaved so that load drift on a
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from knn_baselines import faiss_openblas_coretype
 
-TOOLS = ["rbic_fp32", "rbic_bf16", "faiss", "numpy", "sgemm_half"]
+TOOLS = ["rbic_fp32", "rbic_bf16", "rbic_int8", "faiss", "numpy", "sgemm_half"]
 # sgemm_half: NumPy/OpenBLAS sgemm over the same upper-triangle block pairs the self-join computes, with no
 # normalisation or top-k: the bare-BLAS speed reference for rbic_fast's own kernel (same 2n²d/t metric).
 
@@ -50,9 +50,11 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
     x = np.load(data)
     before = vm_kib("VmRSS")
     start = time.perf_counter()
+    extra = {}
     if tool.startswith("rbic"):
         g = rbic_fast.knn_graph(x, k, precision=tool.split("_")[1], threads=threads)
         idx = g.indices
+        extra = {"shortlist": g.shortlist, "kernel": g.kernel}
     elif tool == "faiss":
         idx, _ = faiss_knn(x, k)
     elif tool == "numpy":
@@ -64,7 +66,11 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
     seconds = time.perf_counter() - start
     if idx is not None:
         np.save(out, idx.astype(np.int64))
-    print(json.dumps({"seconds": seconds, "hwm_mb": vm_kib("VmHWM") / 1024, "input_rss_mb": before / 1024}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "hwm_mb": vm_kib("VmHWM") / 1024, "input_rss_mb": before / 1024, **extra}
+        )
+    )
 
 
 def run_tool(tool: str, data: str, k: int, threads: int, out: str) -> dict:
@@ -91,7 +97,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=1, help="rounds per tool (best time kept)")
-    ap.add_argument("--tools", nargs="+", default=TOOLS[:4], choices=TOOLS)
+    ap.add_argument("--tools", nargs="+", default=TOOLS[:5], choices=TOOLS)
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -129,10 +135,10 @@ def main() -> None:
     )
     print()
     print(
-        "| n | d | tool | seconds | GFLOP/s (2n²d/t) | speed-up vs faiss | vs NumPy | recall@k | peak RSS MB "
-        "| above input MB |"
+        "| n | d | tool | seconds | GFLOP/s (2n²d/t) | speed-up vs faiss | vs NumPy | recall@k | re-scored/row "
+        "| peak RSS MB | above input MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             n, d = (int(v) for v in size.lower().split("x"))
@@ -156,9 +162,11 @@ def main() -> None:
                     if truth is not None and os.path.exists(found)
                     else "—"
                 )
+                short = f"{r['shortlist']:.1f}" if "shortlist" in r else "—"
+                name = f"{tool} ({r['kernel']})" if "kernel" in r else tool
                 print(
-                    f"| {n} | {d} | {tool} | {t:.2f} | {2 * n * n * d / t / 1e9:.0f} | {vs['faiss']} | {vs['numpy']} "
-                    f"| {rec} | {r['hwm_mb']:.0f} | {r['hwm_mb'] - r['input_rss_mb']:.0f} |",
+                    f"| {n} | {d} | {name} | {t:.2f} | {2 * n * n * d / t / 1e9:.0f} | {vs['faiss']} | {vs['numpy']} "
+                    f"| {rec} | {short} | {r['hwm_mb']:.0f} | {r['hwm_mb'] - r['input_rss_mb']:.0f} |",
                     flush=True,
                 )
     print(f"\n# load avg at end {os.getloadavg()[0]:.1f}")

@@ -12,6 +12,7 @@ from rbic_fast.knn import KnnGraph, KnnWarning, knn_graph
 from rbic_fast.synthetic import clustered_embeddings
 
 HAS_BF16 = "avx512_bf16" in rbic_fast.build_info()["cpu_features"]
+HAS_VNNI = "avx512_vnni" in rbic_fast.build_info()["cpu_features"]
 
 
 def oracle_sims(x: np.ndarray, normalize: bool = True) -> np.ndarray:
@@ -53,14 +54,14 @@ def random_rows(n, d, seed=0, dtype=np.float32):
     "n,d,k",
     [(2, 3, 1), (50, 8, 5), (333, 17, 7), (1001, 64, 16), (700, 384, 10), (97, 1030, 4)],
 )
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_exact_random(n, d, k, precision):
     x = random_rows(n, d, seed=n + d)
     assert_exact_knn(knn_graph(x, k, precision=precision), x, k)
 
 
 @pytest.mark.parametrize("n,d,k", [(1200, 48, 16), (801, 384, 12)])
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_exact_clustered(n, d, k, precision):
     x, _ = clustered_embeddings(n, d, n_clusters=20, seed=3)
     assert_exact_knn(knn_graph(x, k, precision=precision), x, k)
@@ -98,7 +99,7 @@ def test_ties_broken_by_smaller_index():
     """Exact duplicates have bit-identical similarities; equal ones are ordered by index."""
     base = random_rows(10, 32, seed=4)
     x = np.repeat(base, 8, axis=0)[np.random.default_rng(0).permutation(80)]
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16", "int8"):
         g = knn_graph(x, 3, precision=precision)
         for i in range(80):
             copies = [j for j in range(80) if j != i and np.array_equal(x[j], x[i])]
@@ -111,7 +112,7 @@ def test_ties_broken_by_smaller_index():
             assert sims[a] > sims[a + 1] or (sims[a] == sims[a + 1] and idx[a] < idx[a + 1])
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_deterministic_across_thread_counts(precision):
     x, _ = clustered_embeddings(1500, 64, n_clusters=30, seed=8)
     runs = [knn_graph(x, 10, threads=t, precision=precision) for t in (1, 2, 3)]
@@ -175,7 +176,7 @@ def test_core_rejects_what_the_wrapper_converts():
     with pytest.raises(TypeError):
         _core.knn_graph(x.astype(np.float64), 3, True, True, "fp32")
     with pytest.raises(ValueError, match="precision"):
-        _core.knn_graph(x, 3, True, True, "int8")
+        _core.knn_graph(x, 3, True, True, "fp16")
     with pytest.raises(ValueError, match="isa"):
         _core.knn_graph(x, 3, True, True, "fp32", 1, "sse9")
 
@@ -262,7 +263,7 @@ def test_ctrl_c_interrupts():
     assert_interruptible(lambda: knn_graph(x, 16, threads=1))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_progress_callback(precision):
     x = random_rows(2000, 32, seed=3)
     seen = []
@@ -352,3 +353,122 @@ def test_bf16_recall_and_exact_rescoring(monkeypatch):
     same = g.indices == exact.indices
     # Re-scored similarities are the fp32 path's values bit for bit.
     assert np.array_equal(g.similarities[same], exact.similarities[same])
+
+
+# --------------------------------------------------------------------------------------------- int8
+def assert_same_graph(g: KnnGraph, ref: KnnGraph):
+    """Bit-identical neighbours and similarities (the int8 path must reproduce the fp32 path)."""
+    assert np.array_equal(g.indices, ref.indices)
+    assert np.array_equal(g.similarities, ref.similarities)
+
+
+def near_tie_rows(n: int, d: int, seed: int) -> np.ndarray:
+    """Adversarial for int8: rows a hair apart (cosines within ~1e-6 of each other, far below the int8
+    quantisation error), plus a second tight group and random rows."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(d)
+    tight = base + 1e-3 * rng.standard_normal((n // 2, d))
+    other = -base + 3e-2 * rng.standard_normal((n // 4, d))
+    rest = rng.standard_normal((n - n // 2 - n // 4, d))
+    return rng.permutation(np.vstack([tight, other, rest])).astype(np.float32)
+
+
+INT8_CASES = {
+    "random": lambda: random_rows(1203, 97, seed=21),
+    "random_d384": lambda: random_rows(900, 384, seed=22),
+    "clustered": lambda: clustered_embeddings(2500, 384, n_clusters=12, seed=23)[0],
+    "duplicates": lambda: np.repeat(random_rows(60, 40, seed=24), 9, axis=0)[
+        np.random.default_rng(1).permutation(540)
+    ],
+    "near_ties": lambda: near_tie_rows(700, 64, seed=25),
+    "scaled_rows": lambda: random_rows(800, 33, seed=26) * np.logspace(-3, 3, 800, dtype=np.float32)[:, None],
+}
+
+
+@pytest.mark.parametrize("case", sorted(INT8_CASES))
+@pytest.mark.parametrize("k", [1, 16])
+def test_int8_identical_to_fp32(case, k, monkeypatch):
+    """The certified shortlist never drops a true neighbour: int8 returns exactly the fp32 graph."""
+    monkeypatch.delenv("RBIC_KNN_ISA", raising=False)
+    x = INT8_CASES[case]()
+    ref = knn_graph(x, k)
+    g = knn_graph(x, k, precision="int8")
+    assert g.kernel == ("avx512_vnni" if HAS_VNNI else ref.kernel)
+    assert_same_graph(g, ref)
+    assert k <= g.shortlist <= x.shape[0] - 1
+    if case in ("random", "random_d384", "clustered"):
+        assert_exact_knn(g, x, k)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("exclude_self", [True, False])
+def test_int8_raw_inner_product_and_self(normalize, exclude_self):
+    x = random_rows(400, 24, seed=27) * np.linspace(0.5, 2.0, 400, dtype=np.float32)[:, None]
+    ref = knn_graph(x, 7, normalize=normalize, exclude_self=exclude_self)
+    g = knn_graph(x, 7, normalize=normalize, exclude_self=exclude_self, precision="int8")
+    assert_same_graph(g, ref)  # the fp32 raw inner products are oracle-checked above
+    if normalize:
+        assert_exact_knn(g, x, 7, exclude_self=exclude_self)
+
+
+def test_int8_small_blocks_match_fp32():
+    """Many odd-sized blocks (block_rows=50): probe pass, pools and gates across block pairs."""
+    x, _ = clustered_embeddings(1777, 72, n_clusters=25, seed=28)
+    ref = _core.knn_graph(x, 11, True, True, "fp32", 2, "auto", 50, None)
+    got = _core.knn_graph(x, 11, True, True, "int8", 2, "auto", 50, None)
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+    assert got[4] == 50 and got[3] >= 11
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="CPU lacks AVX512_VNNI")
+def test_int8_shortlist_is_small_on_spread_data(monkeypatch):
+    """On random data the certified bound keeps the shortlist far below n (it is a shortlist)."""
+    monkeypatch.delenv("RBIC_KNN_ISA", raising=False)
+    x = random_rows(3000, 384, seed=29)
+    g = knn_graph(x, 16, precision="int8")
+    assert g.kernel == "avx512_vnni"
+    assert g.shortlist < 300
+    assert knn_graph(x, 16).shortlist == 16
+
+
+@pytest.mark.parametrize("isa", ["portable", "avx512", "avx512_bf16"])
+def test_int8_falls_back_without_vnni(isa, monkeypatch):
+    monkeypatch.setenv("RBIC_KNN_ISA", isa)
+    x = random_rows(500, 45, seed=30)
+    g = knn_graph(x, 8, precision="int8")
+    expected = (
+        "portable"
+        if isa == "portable" or "avx512" not in rbic_fast.build_info()["cpu_features"]
+        else "avx512"
+    )
+    assert g.kernel == expected and g.shortlist == 8  # the fp32 kernel ran
+    assert_exact_knn(g, x, 8)
+
+
+def test_int8_isa_cap_keeps_vnni(monkeypatch):
+    monkeypatch.setenv("RBIC_KNN_ISA", "avx512_vnni")
+    x = random_rows(300, 40, seed=31)
+    g = knn_graph(x, 5, precision="int8")
+    fallback = "avx512" if "avx512" in rbic_fast.build_info()["cpu_features"] else "portable"
+    assert g.kernel == ("avx512_vnni" if HAS_VNNI else fallback)
+    assert_same_graph(g, knn_graph(x, 5))
+
+
+def test_int8_memmap_and_float16_inputs(tmp_path, monkeypatch):
+    x = random_rows(600, 33, seed=32)
+    np.save(tmp_path / "emb.npy", x)
+    mm = np.load(tmp_path / "emb.npy", mmap_mode="r")
+    seen = spy_core(monkeypatch)
+    g = knn_graph(mm, 7, precision="int8")
+    assert np.shares_memory(seen[0], mm), "the memory-mapped matrix was copied"
+    assert_same_graph(g, knn_graph(x, 7))
+    x16 = random_rows(400, 50, seed=33, dtype=np.float16)
+    g16 = knn_graph(x16, 5, precision="int8")
+    assert seen[-1].dtype == np.uint16 and np.shares_memory(seen[-1], x16)
+    assert_same_graph(g16, knn_graph(x16, 5))
+    assert_same_graph(g16, knn_graph(x16.astype(np.float32), 5))
+
+
+def test_unknown_precision_lists_the_options():
+    with pytest.raises(ValueError, match="'fp32', 'bf16', 'int8'"):
+        knn_graph(random_rows(10, 4), 2, precision="int4")

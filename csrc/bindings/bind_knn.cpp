@@ -20,8 +20,10 @@ py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exc
         p.precision = rbic::knn::Precision::fp32;
     } else if (precision == "bf16") {
         p.precision = rbic::knn::Precision::bf16;
+    } else if (precision == "int8") {
+        p.precision = rbic::knn::Precision::int8;
     } else {
-        throw py::value_error("precision must be 'fp32' or 'bf16', got '" + precision + "'");
+        throw py::value_error("precision must be 'fp32', 'bf16' or 'int8', got '" + precision + "'");
     }
     p.threads = threads;
     p.isa = isa;
@@ -43,8 +45,8 @@ py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exc
 void bind_knn(py::module_& m) {
     const char* doc =
         "Exact top-k cosine neighbours of every row (private; use rbic_fast.knn_graph). float32 rows, or float16 "
-        "rows viewed as uint16. Returns (indices int32 (n, k), similarities float32 (n, k), kernel, shortlist, "
-        "block_rows).";
+        "rows viewed as uint16. Returns (indices int32 (n, k), similarities float32 (n, k), kernel, mean "
+        "shortlist re-scored per row, block_rows).";
     auto bind = [&](auto tag) {
         using T = decltype(tag);
         m.def("knn_graph", &knn_graph<T>, doc, py::arg("x").noconvert(), py::arg("k"), py::arg("exclude_self"),

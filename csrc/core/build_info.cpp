@@ -35,12 +35,21 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
+bool cpu_has_avx512_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+#else
+    return false;
+#endif
+}
+
 BuildInfo build_info() {
     BuildInfo info;
     info.version = RBIC_VERSION;
     if (cpu_has_avx2_fma()) info.cpu_features.push_back("avx2+fma");
     if (cpu_has_avx512()) info.cpu_features.push_back("avx512");
     if (cpu_has_avx512_bf16()) info.cpu_features.push_back("avx512_bf16");
+    if (cpu_has_avx512_vnni()) info.cpu_features.push_back("avx512_vnni");
     info.simd = cpu_has_avx512() ? "avx512" : cpu_has_avx2_fma() ? "avx2" : "scalar";
 #ifdef RBIC_WITH_OPENMP
     info.openmp = true;

@@ -28,25 +28,33 @@ constexpr std::int64_t kPairsPerTask = 16;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
-// Picks the kernels: the best the CPU has, capped by params.isa.
-const Kernels& pick_kernels(const std::string& isa, bool want_bf16, bool& use_bf16) {
-    int cap;
-    if (isa == "auto" || isa == "avx512_bf16") {
-        cap = 2;
-    } else if (isa == "avx512") {
-        cap = 1;
-    } else if (isa == "portable") {
-        cap = 0;
-    } else {
-        throw std::invalid_argument("isa must be 'auto', 'avx512_bf16', 'avx512' or 'portable', got '" + isa + "'");
+// The arithmetic the self-join runs (a reduced precision falls back to Mode::f32 on CPUs without it).
+enum class Mode { f32, bf16, i8 };
+
+// int8 codes: the int32 dot of d codes (|u8 * s8| <= 255 * 127) must not overflow.
+constexpr std::int64_t kMaxInt8Dim = 65536;
+
+// Picks the kernels: the best the CPU has for the requested precision, capped by params.isa.
+const Kernels& pick_kernels(const std::string& isa, Precision want, std::int64_t d, Mode& mode) {
+    if (isa != "auto" && isa != "avx512_bf16" && isa != "avx512_vnni" && isa != "avx512" && isa != "portable") {
+        throw std::invalid_argument("isa must be 'auto', 'avx512_bf16', 'avx512_vnni', 'avx512' or 'portable', got '" +
+                                    isa + "'");
     }
-    int have = 0;
-    if (cpu_has_avx512() && detail::avx512_kernels()) have = 1;
-    if (have == 1 && cpu_has_avx512_bf16() && detail::avx512_bf16_kernels()) have = 2;
-    const int level = std::min(cap, have);
-    use_bf16 = want_bf16 && level == 2;
-    if (use_bf16) return *detail::avx512_bf16_kernels();
-    if (level >= 1) return *detail::avx512_kernels();
+    const bool avx512 = isa != "portable" && cpu_has_avx512() && detail::avx512_kernels();
+    const bool bf16 = avx512 && (isa == "auto" || isa == "avx512_bf16") && cpu_has_avx512_bf16() &&
+                      detail::avx512_bf16_kernels();
+    const bool vnni = avx512 && (isa == "auto" || isa == "avx512_vnni") && cpu_has_avx512_vnni() &&
+                      detail::avx512_vnni_kernels();
+    mode = Mode::f32;
+    if (want == Precision::bf16 && bf16) {
+        mode = Mode::bf16;
+        return *detail::avx512_bf16_kernels();
+    }
+    if (want == Precision::int8 && vnni && d <= kMaxInt8Dim) {
+        mode = Mode::i8;
+        return *detail::avx512_vnni_kernels();
+    }
+    if (avx512) return *detail::avx512_kernels();
     return detail::portable_kernels();
 }
 
@@ -58,24 +66,119 @@ std::string list_rows(const std::vector<std::int64_t>& rows) {
     return s;
 }
 
+// Certified bound of |fp32 score - int8 score| on the int8 path, and each row's pool gate from it.
+// With a = x_a * inv_a (what the fp32 path scores, up to its rounding) and a^ its dequantised codes,
+// the polarisation identity 2 a.b = |a|^2 + |b|^2 - |a - b|^2 (the same for a^, b^) gives
+//   a.b - a^.b^ = h_a + h_b - (|a - b|^2 - |a^ - b^|^2) / 2,  h = (|a|^2 - |a^|^2) / 2,
+// and | |a - b| - |a^ - b^| | <= E_a + E_b (E = |a - a^|), so
+//   |a.b - a^.b^| <= |h_a| + |h_b| + (E_a + E_b) (|a - b| + (E_a + E_b) / 2).
+// |a - b| is small exactly where it matters (candidates near a row's k-th best), which makes this
+// much tighter than Cauchy-Schwarz (E_a |b| + |a^| E_b) for near neighbours.
+struct Int8Bound {
+    std::vector<double> err, half_gap, norm;  // per row: E, |h|, N = max(|a|, |a^|), all rounded up
+    double emax = 0, hmax = 0, nmax = 0;
+    double rho = 0;  // rounding of both scores, per unit N_a * N_b
+
+    // Bound for row a against any b with |a - b| <= dist.
+    double pair_bound(std::int64_t a, double dist) const {
+        const double e = err[a] + emax;
+        return half_gap[a] + hmax + e * (dist + e / 2) + rho * norm[a] * nmax;
+    }
+    // Largest |a - b| of a candidate whose score is at least `lb`: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b.
+    double dist_bound(std::int64_t a, double lb) const {
+        const double nd = norm[a] * norm[a] + nmax * nmax - 2 * (lb - rho * norm[a] * nmax);
+        return std::min(norm[a] + nmax, std::sqrt(std::max(0.0, nd)));
+    }
+    // The lowest int8 score with which a candidate of row a can still reach the row's exact top-k,
+    // given k candidates with int8 scores >= kth. Their fp32 scores are >= kth - pair_bound(their
+    // distance), and a lower bound lb on those scores bounds their distance, so lb tightens by
+    // iteration (each step stays a valid lower bound). A candidate reaching the fp32 k-th best then
+    // scores >= lb - pair_bound(dist_bound(lb)) in int8. Rounded down with room for float rounding.
+    float gate(std::int64_t a, float kth) const {
+        double lb = kth - pair_bound(a, norm[a] + nmax);
+        for (int it = 0; it < 3; ++it) lb = kth - pair_bound(a, dist_bound(a, lb));
+        return round_down(lb - pair_bound(a, dist_bound(a, lb)), kth);
+    }
+
+    // The same with the pair's own terms instead of the maxima over all rows (exact for the pair):
+    // the bound for rows a, b when |a - b| is at most the distance that a score >= lb allows.
+    double pair_bound(std::int64_t a, std::int64_t b, double lb) const {
+        const double nd = norm[a] * norm[a] + norm[b] * norm[b] - 2 * (lb - rho * norm[a] * norm[b]);
+        const double dist = std::min(norm[a] + norm[b], std::sqrt(std::max(0.0, nd)));
+        const double e = err[a] + err[b];
+        return half_gap[a] + half_gap[b] + e * (dist + e / 2) + rho * norm[a] * norm[b];
+    }
+    // A lower bound of row a's fp32 k-th best from its final list (int8 scores `sims` of rows `ids`):
+    // each member's fp32 score is >= its int8 score minus its own pair bound (iterated as in gate()).
+    double kth_floor(std::int64_t a, const float* sims, const std::int32_t* ids, std::int64_t k) const {
+        double lb = std::numeric_limits<double>::infinity();
+        for (std::int64_t m = 0; m < k; ++m) {
+            double y = sims[m] - pair_bound(a, norm[a] + nmax);
+            for (int it = 0; it < 3; ++it) y = sims[m] - pair_bound(a, ids[m], y);
+            lb = std::min(lb, y);
+        }
+        return lb;
+    }
+    // Whether candidate b (int8 score s) can reach a fp32 score of lb.
+    bool may_reach(std::int64_t a, std::int64_t b, float s, double lb) const {
+        return s >= round_down(lb - pair_bound(a, b, lb), lb);
+    }
+
+private:
+    // g rounded down to a float, with room for the float rounding of a score near `ref`.
+    static float round_down(double g, double ref) {
+        g -= 1e-6 * (std::abs(ref) + std::abs(g));
+        return std::nextafter(static_cast<float>(g), -std::numeric_limits<float>::infinity());
+    }
+};
+
+// A candidate of a row's shortlist pool: approximate similarity and row number.
+struct Cand {
+    float sim;
+    std::int32_t idx;
+};
+
 // Per-row top-K lists, sorted by (similarity desc, index asc). thr[row] is the similarity a
-// candidate must reach to enter (-inf until the list is full). Callers hold the row block's lock.
+// candidate must reach to be offered (-inf until the list is full). Callers hold the row block's lock.
+// With a bound (the int8 path), thr[row] is bound->gate(row, K-th best), and every offered
+// candidate that reaches it but is not (or no longer) in the list is kept in pool[row]: list and
+// pool then hold every candidate that can reach the row's exact top-K.
 struct TopK {
     std::int64_t K;
     std::vector<float> sim;
     std::vector<std::int32_t> idx;
     std::vector<std::int32_t> count;
     std::vector<float> thr;
+    const Int8Bound* bound = nullptr;  // null: no pools
+    std::vector<std::vector<Cand>> pool;
+    std::vector<std::int64_t> prune_at;  // pool size that triggers dropping entries below thr
+    std::vector<float> regate_at;        // K-th best above which thr is worth recomputing
 
     TopK(std::int64_t n, std::int64_t k)
         : K(k), sim(n * k), idx(n * k), count(n, 0), thr(n, -std::numeric_limits<float>::infinity()) {}
+
+    // Pools gated by `b`, starting from the gates that `probe`'s lists (over a subset of all
+    // candidates, so their K-th best is at most the final one) already certify.
+    void enable_pools(const Int8Bound& b, const TopK& probe) {
+        bound = &b;
+        pool.resize(count.size());
+        prune_at.assign(count.size(), 4 * K);
+        regate_at.assign(count.size(), -std::numeric_limits<float>::infinity());
+        for (std::size_t r = 0; r < count.size(); ++r) {
+            if (probe.count[r] == K) thr[r] = b.gate(static_cast<std::int64_t>(r), probe.sim[r * K + K - 1]);
+        }
+    }
 
     void offer(std::int64_t row, float s, std::int32_t cand) {
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
         std::int64_t pos = count[row];
         if (pos == K) {
-            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) return;
+            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) {
+                if (bound) pool_add(row, s, cand);  // rejected from the list, maybe still a candidate
+                return;
+            }
+            if (bound) pool_add(row, S[K - 1], I[K - 1]);  // evicted from the list
             pos = K - 1;
         } else {
             ++count[row];
@@ -87,25 +190,59 @@ struct TopK {
         }
         S[pos] = s;
         I[pos] = cand;
-        if (count[row] == K) thr[row] = S[K - 1];
+        if (count[row] == K) {
+            if (!bound) {
+                thr[row] = S[K - 1];
+            } else if (S[K - 1] >= regate_at[row]) {
+                // The gate only grows with the K-th best, so a stale one is a lower (safe) gate;
+                // recomputing it (a few square roots) only after the K-th best moved by a quarter of
+                // the window keeps the pools nearly as tight at a fraction of the cost.
+                thr[row] = std::max(thr[row], bound->gate(row, S[K - 1]));
+                regate_at[row] = S[K - 1] + 0.25f * (S[K - 1] - thr[row]);
+            }
+        }
+    }
+
+    // Candidates of row `row` that can reach its exact top-K (after all offers).
+    void final_pool(std::int64_t row, std::vector<std::int32_t>& out) const {
+        out.assign(idx.data() + row * K, idx.data() + (row + 1) * K);
+        const float g = bound->gate(row, sim[row * K + K - 1]);  // cheap first filter (maxima over rows)
+        const double lb = bound->kth_floor(row, sim.data() + row * K, idx.data() + row * K, K);
+        for (const Cand& c : pool[row]) {
+            if (c.sim >= g && bound->may_reach(row, c.idx, c.sim, lb)) out.push_back(c.idx);
+        }
+    }
+
+private:
+    void pool_add(std::int64_t row, float s, std::int32_t cand) {
+        if (!(s >= thr[row])) return;
+        std::vector<Cand>& P = pool[row];
+        P.push_back({s, cand});
+        if (static_cast<std::int64_t>(P.size()) >= prune_at[row]) {
+            const float t = thr[row];
+            P.erase(std::remove_if(P.begin(), P.end(), [t](const Cand& c) { return !(c.sim >= t); }), P.end());
+            prune_at[row] = std::max<std::int64_t>(4 * K, 2 * static_cast<std::int64_t>(P.size()));
+        }
     }
 };
 
 // The fixed side of a task (block i, packed into transposed panels once per task) and the varying
 // side (block j, read in place or converted per block pair), each padded to the tile multiple
 // with zero rows and zero inverse norms.
+// inv holds inverse norms (fp32, bf16) or code scales (int8); words are bf16 pairs or int8 quads.
 struct Fixed {
     std::vector<float> panels_f32;
-    std::vector<std::uint32_t> panels_bf16;
+    std::vector<std::uint32_t> panels_w;
+    std::vector<std::int32_t> corr;  // int8: 128 * code sum of each row
     std::vector<float> inv;
     std::int64_t valid = 0, padded = 0;
 };
 
 struct Varying {
-    std::vector<float> f32;           // converted fp32 rows (float16 input only)
-    std::vector<std::uint32_t> bf16;  // bf16 rows (bf16 precision only)
+    std::vector<float> f32;            // converted fp32 rows (float16 input only)
+    std::vector<std::uint32_t> words;  // bf16 rows (bf16 precision only)
     std::vector<const float*> rows_f32;
-    std::vector<const std::uint32_t*> rows_bf16;
+    std::vector<const std::uint32_t*> rows_w;
     std::vector<float> inv;
     std::int64_t valid = 0, padded = 0;
 };
@@ -122,11 +259,12 @@ struct Scratch {
 template <typename T>
 class Engine {
 public:
-    Engine(const KnnParams& p, MatrixView<const T> x, const Kernels& kern, bool bf16)
-        : p_(p), x_(x), n_(x.rows), d_(x.cols), kern_(kern), bf16_(bf16) {
+    Engine(const KnnParams& p, MatrixView<const T> x, const Kernels& kern, Mode mode)
+        : p_(p), x_(x), n_(x.rows), d_(x.cols), kern_(kern), mode_(mode) {
         d2_ = (d_ + 1) / 2;
+        d4_ = (d_ + 3) / 4;
         zero_f32_.assign(d_, 0.0f);
-        zero_bf16_.assign(d2_, 0);
+        zero_w_.assign(d2_, 0);
         std::int64_t bs = p.block_rows > 0 ? p.block_rows : std::clamp<std::int64_t>(131072 / d_, 48, 384);
         bs_ = std::max<std::int64_t>(1, std::min(bs, n_));
         nblocks_ = (n_ + bs_ - 1) / bs_;
@@ -176,8 +314,61 @@ public:
         }
     }
 
-    // The main pass: every block pair (i <= j) once; returns per-row top-K lists.
-    void self_join(TopK& top, const Hooks& hooks) {
+    // int8 codes of every row and the error bound (Int8Bound). Row r is a = x_r * inv_r; its codes
+    // q (|q| <= 127) with scale s = max|a| / 127 give a^ = s * q, stored as u8 q + 128.
+    Int8Bound quantize(const Hooks& hooks) {
+        codes_.assign(n_ * d4_, 0x80808080u);  // zero-padded codes (u8 128 = code 0)
+        scale_.assign(n_, 0.0f);
+        corr_.assign(n_, 0);
+        Int8Bound bd;
+        bd.err.resize(n_);
+        bd.half_gap.resize(n_);
+        bd.norm.resize(n_);
+        const int nt = resolve_threads(p_.threads);
+        std::vector<std::vector<float>> tmp(nt);
+        std::vector<std::vector<double>> a(nt);
+        Hooks interrupt_only{hooks.interrupt, {}};
+        constexpr double up = 1 + 1e-12;  // rounds the double sums up
+        parallel_for(n_, nt, interrupt_only, [&](std::int64_t r, int tid) {
+            const float* row = row_f32(r, tmp[tid]);
+            std::vector<double>& ar = a[tid];
+            ar.resize(d_);
+            double amax = 0.0, na = 0.0;
+            for (std::int64_t k = 0; k < d_; ++k) {
+                ar[k] = static_cast<double>(row[k]) * inv_[r];  // exact: a product of two floats
+                amax = std::max(amax, std::abs(ar[k]));
+                na += ar[k] * ar[k];
+            }
+            const float sc = static_cast<float>(amax / 127.0);
+            auto* q = reinterpret_cast<std::uint8_t*>(codes_.data() + r * d4_);
+            double e = 0.0, nq = 0.0;
+            std::int64_t sum = 0;
+            for (std::int64_t k = 0; k < d_; ++k) {
+                const int c = sc > 0.0f ? static_cast<int>(std::clamp(std::nearbyint(ar[k] / sc), -127.0, 127.0)) : 0;
+                q[k] = static_cast<std::uint8_t>(c + 128);
+                sum += c;
+                const double deq = static_cast<double>(sc) * c;
+                e += (ar[k] - deq) * (ar[k] - deq);
+                nq += deq * deq;
+            }
+            scale_[r] = sc;
+            corr_[r] = static_cast<std::int32_t>(128 * sum);
+            bd.err[r] = std::sqrt(e) * up;
+            bd.half_gap[r] = (std::abs(na - nq) / 2 + 1e-15 * (na + nq)) * up;
+            bd.norm[r] = std::sqrt(std::max(na, nq)) * up;
+        });
+        bd.emax = *std::max_element(bd.err.begin(), bd.err.end());
+        bd.hmax = *std::max_element(bd.half_gap.begin(), bd.half_gap.end());
+        bd.nmax = *std::max_element(bd.norm.begin(), bd.norm.end());
+        // The fp32 score's FMA chain and scaling err by <= (d + 2) u |a||b| and the int8 score's
+        // int -> float conversion and two products by <= 3 u |a^||b^| (u = 2^-24); doubled for safety.
+        bd.rho = 2.0 * (d_ + 8) * std::ldexp(1.0, -24);
+        return bd;
+    }
+
+    // The main pass: every block pair (i <= j) once, or only those with i < probe_blocks; fills the
+    // per-row top-K lists.
+    void self_join(TopK& top, const Hooks& hooks, std::int64_t probe_blocks = -1) {
         // Task t covers pairs (i, j0..j1) of one row block i; tasks are numbered by i, so the first
         // (longest) rows of the triangle start first. Indexed arithmetically: no per-task storage.
         std::vector<std::int64_t> first(nblocks_ + 1, 0);
@@ -195,8 +386,9 @@ public:
         locks_.reset(new std::mutex[nblocks_]);
         const int nt = resolve_threads(p_.threads);
         std::vector<Scratch> scratch(nt);
+        const std::int64_t tasks = first[probe_blocks < 0 ? nblocks_ : std::min(nblocks_, probe_blocks)];
         parallel_for(
-            first[nblocks_], nt, hooks,
+            tasks, nt, hooks,
             [&](std::int64_t t, int tid) {
                 const Task task = task_of(t);
                 Scratch& s = scratch[tid];
@@ -213,23 +405,34 @@ public:
             });
     }
 
-    // bf16 shortlist -> exact fp32 similarities (the fp32 path's values), best k of the K kept.
-    void rescore(const TopK& top, MatrixView<std::int32_t> indices, MatrixView<float> sims, const Hooks& hooks) {
-        const std::int64_t K = top.K, k = p_.k;
+    // Shortlist -> exact fp32 similarities (the fp32 path's values), best k of each row's shortlist:
+    // the K kept by the bf16 pass, or the int8 pool. Returns the total shortlist length.
+    std::int64_t rescore(const TopK& top, MatrixView<std::int32_t> indices, MatrixView<float> sims,
+                         const Hooks& hooks) {
+        const std::int64_t k = p_.k;
         const int nt = resolve_threads(p_.threads);
         struct Buffers {
             std::vector<float> q, cand_rows, dots;
+            std::vector<std::int32_t> ids;
             std::vector<const float*> cands;
             std::vector<std::pair<float, std::int32_t>> order;
+            std::int64_t total = 0;
         };
         std::vector<Buffers> buf(nt);
         parallel_for(nblocks_, nt, hooks, [&](std::int64_t blk, int tid) {
             Buffers& b = buf[tid];
-            b.cands.resize(K);
-            b.dots.resize(K);
-            if constexpr (!std::is_same_v<T, float>) b.cand_rows.resize(K * d_);
             for (std::int64_t q = blk * bs_; q < std::min(n_, (blk + 1) * bs_); ++q) {
-                const std::int32_t* ci = top.idx.data() + q * K;
+                if (top.pool.empty()) {
+                    b.ids.assign(top.idx.data() + q * top.K, top.idx.data() + (q + 1) * top.K);
+                } else {
+                    top.final_pool(q, b.ids);
+                }
+                const std::int32_t* ci = b.ids.data();
+                const std::int64_t K = static_cast<std::int64_t>(b.ids.size());
+                b.total += K;
+                b.cands.resize(K);
+                b.dots.resize(K);
+                if constexpr (!std::is_same_v<T, float>) b.cand_rows.resize(K * d_);
                 const float* xq = row_f32(q, b.q);
                 for (std::int64_t m = 0; m < K; ++m) {
                     if constexpr (std::is_same_v<T, float>) {
@@ -251,6 +454,9 @@ public:
                 }
             }
         });
+        std::int64_t total = 0;
+        for (const Buffers& b : buf) total += b.total;
+        return total;
     }
 
     std::int64_t nblocks() const { return nblocks_; }
@@ -274,12 +480,24 @@ private:
         f.valid = std::min(bs_, n_ - r0);
         f.padded = round_up(f.valid, kPanel);
         f.inv.assign(f.padded, 0.0f);
+        if (mode_ == Mode::i8) {
+            std::copy_n(scale_.begin() + r0, f.valid, f.inv.begin());
+            f.corr.assign(f.padded, 0);
+            std::copy_n(corr_.begin() + r0, f.valid, f.corr.begin());
+            f.panels_w.assign(f.padded * d4_, 0);
+            for (std::int64_t r = 0; r < f.valid; ++r) {
+                const std::uint32_t* src = codes_.data() + (r0 + r) * d4_;
+                std::uint32_t* dst = f.panels_w.data() + (r / kPanel) * d4_ * kPanel + r % kPanel;
+                for (std::int64_t k = 0; k < d4_; ++k) dst[k * kPanel] = src[k] ^ 0x80808080u;  // u8 -> s8 code
+            }
+            return;
+        }
         std::copy_n(inv_.begin() + r0, f.valid, f.inv.begin());
-        if (bf16_) {
-            f.panels_bf16.assign(f.padded * d2_, 0);
+        if (mode_ == Mode::bf16) {
+            f.panels_w.assign(f.padded * d2_, 0);
             for (std::int64_t r = 0; r < f.valid; ++r) {
                 const std::uint32_t* src = to_bf16(r0 + r, s);
-                std::uint32_t* dst = f.panels_bf16.data() + (r / kPanel) * d2_ * kPanel + r % kPanel;
+                std::uint32_t* dst = f.panels_w.data() + (r / kPanel) * d2_ * kPanel + r % kPanel;
                 for (std::int64_t k = 0; k < d2_; ++k) dst[k * kPanel] = src[k];
             }
         } else {
@@ -306,16 +524,19 @@ private:
         v.valid = std::min(bs_, n_ - r0);
         v.padded = round_up(v.valid, kRowsV);
         v.inv.assign(v.padded, 0.0f);
-        std::copy_n(inv_.begin() + r0, v.valid, v.inv.begin());
+        std::copy_n((mode_ == Mode::i8 ? scale_ : inv_).begin() + r0, v.valid, v.inv.begin());
         v.rows_f32.clear();
-        v.rows_bf16.clear();
-        if (bf16_) {
-            v.bf16.resize(v.valid * d2_);
+        v.rows_w.clear();
+        if (mode_ == Mode::i8) {
+            for (std::int64_t r = 0; r < v.valid; ++r) v.rows_w.push_back(codes_.data() + (r0 + r) * d4_);
+            v.rows_w.resize(v.padded, zero_w_.data());
+        } else if (mode_ == Mode::bf16) {
+            v.words.resize(v.valid * d2_);
             for (std::int64_t r = 0; r < v.valid; ++r) {
-                std::copy_n(to_bf16(r0 + r, s), d2_, v.bf16.data() + r * d2_);
-                v.rows_bf16.push_back(v.bf16.data() + r * d2_);
+                std::copy_n(to_bf16(r0 + r, s), d2_, v.words.data() + r * d2_);
+                v.rows_w.push_back(v.words.data() + r * d2_);
             }
-            v.rows_bf16.resize(v.padded, zero_bf16_.data());
+            v.rows_w.resize(v.padded, zero_w_.data());
         } else {
             if constexpr (std::is_same_v<T, float>) {
                 for (std::int64_t r = 0; r < v.valid; ++r) v.rows_f32.push_back(x_.row(r0 + r));
@@ -332,8 +553,11 @@ private:
 
     void product(const Fixed& a, const Varying& b, std::vector<float>& ct) {
         ct.resize(b.padded * a.padded);
-        if (bf16_) {
-            kern_.block_dot_bf16(b.rows_bf16.data(), b.inv.data(), b.padded, a.panels_bf16.data(), a.inv.data(),
+        if (mode_ == Mode::i8) {
+            kern_.block_dot_i8(b.rows_w.data(), b.inv.data(), b.padded, a.panels_w.data(), a.corr.data(),
+                               a.inv.data(), a.padded, d4_, ct.data(), a.padded);
+        } else if (mode_ == Mode::bf16) {
+            kern_.block_dot_bf16(b.rows_w.data(), b.inv.data(), b.padded, a.panels_w.data(), a.inv.data(),
                                  a.padded, d2_, ct.data(), a.padded);
         } else {
             kern_.block_dot_f32(b.rows_f32.data(), b.inv.data(), b.padded, a.panels_f32.data(), a.inv.data(),
@@ -383,12 +607,15 @@ private:
 
     const KnnParams& p_;
     MatrixView<const T> x_;
-    std::int64_t n_, d_, d2_ = 0, bs_ = 1, nblocks_ = 0;
+    std::int64_t n_, d_, d2_ = 0, d4_ = 0, bs_ = 1, nblocks_ = 0;
     const Kernels& kern_;
-    bool bf16_;
+    Mode mode_;
     std::vector<float> inv_;
+    std::vector<std::uint32_t> codes_;  // int8: n x d4 words of u8 codes
+    std::vector<float> scale_;
+    std::vector<std::int32_t> corr_;
     std::vector<float> zero_f32_;
-    std::vector<std::uint32_t> zero_bf16_;
+    std::vector<std::uint32_t> zero_w_;
     std::unique_ptr<std::mutex[]> locks_;
 };
 
@@ -408,16 +635,29 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     if (indices.rows != n || indices.cols != p.k || sims.rows != n || sims.cols != p.k) {
         throw std::invalid_argument("indices and similarities must be n x k");
     }
-    bool use_bf16 = false;
-    const Kernels& kern = pick_kernels(p.isa, p.precision == Precision::bf16, use_bf16);
+    Mode mode = Mode::f32;
+    const Kernels& kern = pick_kernels(p.isa, p.precision, d, mode);
     // bf16 rounding moves unit-vector similarities by ~1e-4 typically (2^-7 at worst); k + max(k, 16)
-    // candidates leave room for that before the exact re-scoring.
-    const std::int64_t K = use_bf16 ? std::min<std::int64_t>(max_k, p.k + std::max(p.k, 16)) : p.k;
+    // candidates leave room for that before the exact re-scoring. int8 keeps the approximate top k
+    // plus a pool of every candidate within the certified margin.
+    const std::int64_t K = mode == Mode::bf16 ? std::min<std::int64_t>(max_k, p.k + std::max(p.k, 16)) : p.k;
 
-    Engine<T> engine(p, x, kern, use_bf16);
+    Engine<T> engine(p, x, kern, mode);
     engine.compute_norms(hooks);
     TopK top(n, K);
-    if (!use_bf16) {
+    double shortlist = static_cast<double>(K);
+    Int8Bound bound;
+    // int8: a probe pass over the block pairs of the first row blocks (about 2 * probe / nblocks of
+    // the work) gives every row a K-th best to start its gate from, so the main pass does not pool
+    // the many weak candidates a row meets before its list holds real neighbours.
+    const std::int64_t probe = std::max<std::int64_t>(1, (engine.nblocks() + 8) / 16);
+    if (mode == Mode::i8) {
+        bound = engine.quantize(hooks);
+        TopK first(n, K);
+        engine.self_join(first, Hooks{hooks.interrupt, {}}, probe);
+        top.enable_pools(bound, first);
+    }
+    if (mode == Mode::f32) {
         engine.self_join(top, hooks);
         for (std::int64_t q = 0; q < n; ++q) {
             std::copy_n(top.idx.data() + q * K, K, &indices(q, 0));
@@ -433,9 +673,9 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
             rescore_hooks.progress = [&](std::int64_t done, std::int64_t) { hooks.progress(pairs + done, total); };
         }
         engine.self_join(top, join_hooks);
-        engine.rescore(top, indices, sims, rescore_hooks);
+        shortlist = static_cast<double>(engine.rescore(top, indices, sims, rescore_hooks)) / static_cast<double>(n);
     }
-    return KnnRunInfo{kern.name, static_cast<int>(K), engine.block_rows()};
+    return KnnRunInfo{kern.name, shortlist, engine.block_rows()};
 }
 
 }  // namespace

@@ -29,6 +29,13 @@ using BlockDotF32 = void (*)(const float* const* vrows, const float* inv_v, std:
 using BlockDotBf16 = void (*)(const std::uint32_t* const* vrows, const float* inv_v, std::int64_t nv,
                               const std::uint32_t* panels, const float* inv_f, std::int64_t nf, std::int64_t d2,
                               float* ct, std::int64_t ldc);
+/// Same over int8: vrows are the varying rows as d4 = ceil(d / 4) words of four u8 codes (q + 128),
+/// panels the fixed rows as d4 x kPanel words of four s8 codes q (zero padded), corr_f[f] =
+/// 128 * sum(q of fixed row f); ct = float(int32 dot - corr_f) * (scale_v * scale_f). The int32 dot is
+/// exact (|dot| <= d * 255 * 127 < 2^31 for d <= 65536).
+using BlockDotI8 = void (*)(const std::uint32_t* const* vrows, const float* scale_v, std::int64_t nv,
+                            const std::uint32_t* panels, const std::int32_t* corr_f, const float* scale_f,
+                            std::int64_t nf, std::int64_t d4, float* ct, std::int64_t ldc);
 /// out[c] = the unscaled dot of q and cands[c] (c < m), bit-identical to BlockDotF32 of the same ISA.
 using PairDots = void (*)(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out);
 /// Writes out[p] = p for positions p < n with v[p] >= thr (or >= thr_vec[p]); returns the count.
@@ -42,6 +49,7 @@ struct Kernels {
     const char* name;
     BlockDotF32 block_dot_f32;
     BlockDotBf16 block_dot_bf16;  // null when the ISA has no bf16 dot product
+    BlockDotI8 block_dot_i8;      // null when the ISA has no int8 dot product (VNNI)
     PairDots pair_dots;
     FindGe find_ge;
     FindGeVec find_ge_vec;
@@ -53,5 +61,6 @@ const Kernels& portable_kernels();
 /// Null when the build has no AVX-512 kernels (non-x86 or a compiler without the intrinsics).
 const Kernels* avx512_kernels();
 const Kernels* avx512_bf16_kernels();
+const Kernels* avx512_vnni_kernels();
 
 }  // namespace rbic::knn::detail

@@ -19,6 +19,7 @@ namespace rbic::knn::detail {
 
 #define RBIC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define RBIC_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,avx512bf16")))
+#define RBIC_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,avx512vnni")))
 
 namespace {
 
@@ -82,6 +83,39 @@ RBIC_AVX512_BF16 void block_dot_bf16(const std::uint32_t* const* vrows, const fl
                 }
             }
             store_tile(ct + v0 * ldc + p * kPanel, ldc, inv_v + v0, inv_f + p * kPanel, acc);
+        }
+    }
+}
+
+RBIC_AVX512_VNNI void block_dot_i8(const std::uint32_t* const* vrows, const float* scale_v, std::int64_t nv,
+                                   const std::uint32_t* panels, const std::int32_t* corr_f, const float* scale_f,
+                                   std::int64_t nf, std::int64_t d4, float* ct, std::int64_t ldc) {
+    for (std::int64_t p = 0; p < nf / kPanel; ++p) {
+        const std::uint32_t* panel = panels + p * d4 * kPanel;
+        const __m512i c0 = _mm512_loadu_si512(corr_f + p * kPanel), c1 = _mm512_loadu_si512(corr_f + p * kPanel + 16);
+        for (std::int64_t v0 = 0; v0 < nv; v0 += kRowsV) {
+            const std::uint32_t* A[kRowsV];
+            for (int i = 0; i < kRowsV; ++i) A[i] = vrows[v0 + i];
+            __m512i acc[kRowsV][2];
+#pragma GCC unroll 12
+            for (int i = 0; i < kRowsV; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+            for (std::int64_t k = 0; k < d4; ++k) {
+                const __m512i b0 = _mm512_loadu_si512(panel + k * kPanel);
+                const __m512i b1 = _mm512_loadu_si512(panel + k * kPanel + 16);
+#pragma GCC unroll 12
+                for (int i = 0; i < kRowsV; ++i) {
+                    const __m512i a = _mm512_set1_epi32(static_cast<int>(A[i][k]));
+                    acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
+                    acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
+                }
+            }
+            __m512 fac[kRowsV][2];
+#pragma GCC unroll 12
+            for (int i = 0; i < kRowsV; ++i) {
+                fac[i][0] = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][0], c0));
+                fac[i][1] = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][1], c1));
+            }
+            store_tile(ct + v0 * ldc + p * kPanel, ldc, scale_v + v0, scale_f + p * kPanel, fac);
         }
     }
 }
@@ -156,14 +190,21 @@ RBIC_AVX512_BF16 void f32_to_bf16(const float* src, std::uint16_t* dst, std::int
 }  // namespace
 
 const Kernels* avx512_kernels() {
-    static const Kernels k{"avx512", block_dot_f32, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
+    static const Kernels k{"avx512", block_dot_f32, nullptr, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
                            portable_kernels().f32_to_bf16};
     return &k;
 }
 
 const Kernels* avx512_bf16_kernels() {
-    static const Kernels k{"avx512_bf16", block_dot_f32, block_dot_bf16, pair_dots, find_ge, find_ge_vec,
+    static const Kernels k{"avx512_bf16", block_dot_f32, block_dot_bf16, nullptr, pair_dots, find_ge, find_ge_vec,
                            fp16_to_f32, f32_to_bf16};
+    return &k;
+}
+
+const Kernels* avx512_vnni_kernels() {
+    // f32_to_bf16 from the portable set: a VNNI CPU need not have AVX512_BF16 (the int8 path never calls it).
+    static const Kernels k{"avx512_vnni", block_dot_f32, nullptr, block_dot_i8, pair_dots, find_ge, find_ge_vec,
+                           fp16_to_f32, portable_kernels().f32_to_bf16};
     return &k;
 }
 
@@ -171,6 +212,7 @@ const Kernels* avx512_bf16_kernels() {
 
 const Kernels* avx512_kernels() { return nullptr; }
 const Kernels* avx512_bf16_kernels() { return nullptr; }
+const Kernels* avx512_vnni_kernels() { return nullptr; }
 
 #endif
 

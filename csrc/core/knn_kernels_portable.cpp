@@ -92,7 +92,7 @@ void f32_to_bf16(const float* src, std::uint16_t* dst, std::int64_t n) {
 }  // namespace
 
 const Kernels& portable_kernels() {
-    static const Kernels k{"portable", block_dot_f32, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
+    static const Kernels k{"portable", block_dot_f32, nullptr, nullptr, pair_dots, find_ge, find_ge_vec, fp16_to_f32,
                            f32_to_bf16};
     return k;
 }

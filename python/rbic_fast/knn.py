@@ -16,8 +16,9 @@ from ._progress import ProgressArg, make_progress
 __all__ = ["KnnGraph", "KnnWarning", "knn_graph"]
 
 # Testing/diagnostic knob: caps the instruction set of the native kernels ("auto", "avx512_bf16",
-# "avx512", "portable"), e.g. RBIC_KNN_ISA=avx512 exercises the bf16 fallback on a bf16 CPU.
+# "avx512_vnni", "avx512", "portable"), e.g. RBIC_KNN_ISA=avx512 exercises the bf16 and int8 fallbacks.
 _ISA_ENV = "RBIC_KNN_ISA"
+_PRECISIONS = ("fp32", "bf16", "int8")
 
 
 class KnnWarning(UserWarning):
@@ -33,12 +34,14 @@ class KnnGraph:
     :param similarities: ``(n, k)`` float32 cosine similarities (inner products with
         ``normalize=False``) matching ``indices``.
     :param kernel: the native kernel that ran: ``"avx512_bf16"`` (bf16 shortlist re-scored in fp32),
-        ``"avx512"`` or ``"portable"``.
+        ``"avx512_vnni"`` (int8 shortlist re-scored in fp32), ``"avx512"`` or ``"portable"`` (fp32).
+    :param shortlist: mean number of candidates per row re-scored in fp32 (``k`` for the fp32 path).
     """
 
     indices: np.ndarray
     similarities: np.ndarray
     kernel: str = ""
+    shortlist: float = 0.0
 
     @property
     def n(self) -> int:
@@ -129,7 +132,7 @@ def knn_graph(
     *,
     exclude_self: bool = True,
     normalize: bool = True,
-    precision: Literal["fp32", "bf16"] = "fp32",
+    precision: Literal["fp32", "bf16", "int8"] = "fp32",
     threads: int | None = None,
     progress: ProgressArg = None,
 ) -> KnnGraph:
@@ -150,6 +153,12 @@ def knn_graph(
         ``k + max(k, 16)`` candidates per row, which are re-scored in fp32, so returned similarities are
         the fp32 ones and the neighbour sets match fp32 up to rare near-ties at the shortlist edge. On a
         CPU without AVX512_BF16 this runs the fp32 kernel (``KnnGraph.kernel`` says which ran).
+        ``"int8"``: int8 dot products (AVX512_VNNI) on per-row scaled int8 codes of the normalised rows,
+        with a certified per-row error bound: every candidate that could be in the exact top-``k`` is kept
+        and re-scored in fp32, so indices and similarities are identical to ``"fp32"`` (ties included).
+        Costs ``n * d`` extra bytes for the codes; ``KnnGraph.shortlist`` is the mean number re-scored
+        per row (large when many rows crowd near a row's ``k``-th similarity, e.g. a dense cluster).
+        Falls back to the fp32 kernel on a CPU without AVX512_VNNI or for ``d > 65536``.
     :param threads: worker threads (default: all cores / ``OMP_NUM_THREADS``).
     :param progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)`` called from the
         calling thread; ``None`` for no reporting.
@@ -160,8 +169,8 @@ def knn_graph(
     """
     x = _as_rows(embeddings)
     n = x.shape[0]
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(map(repr, _PRECISIONS))}, got {precision!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     if k <= 0:
@@ -186,7 +195,7 @@ def knn_graph(
     xin = x.view(np.uint16) if x.dtype == np.float16 else x
     callback, close = make_progress(progress, "knn graph")
     try:
-        indices, sims, kernel, _, _ = _core.knn_graph(
+        indices, sims, kernel, shortlist, _ = _core.knn_graph(
             xin,
             int(k),
             bool(exclude_self),
@@ -199,4 +208,4 @@ def knn_graph(
         )
     finally:
         close()
-    return KnnGraph(indices=indices, similarities=sims, kernel=kernel)
+    return KnnGraph(indices=indices, similarities=sims, kernel=kernel, shortlist=float(shortlist))

@@ -23,5 +23,6 @@ BuildInfo build_info();
 bool cpu_has_avx2_fma();
 bool cpu_has_avx512();      ///< AVX-512 F + BW + VL + DQ
 bool cpu_has_avx512_bf16();
+bool cpu_has_avx512_vnni();
 
 }  // namespace rbic
