@@ -108,6 +108,16 @@ struct Ctx {
     }
 };
 
+// Rows are visited in random order, so their first cache lines come from memory: ask for the row of
+// a node a few steps ahead while working on the current one.
+constexpr i64 kPrefetch = 4;
+template <class W>
+inline void prefetch_row(const View<W>& g, i32 i) {
+    const i64 e = g.indptr[i];
+    __builtin_prefetch(g.idx + e);
+    __builtin_prefetch(g.w + e);
+}
+
 // Weights from node i to each neighbouring community other than its own (first-touch order), and to
 // its own community (self-loop excluded).
 template <class W>
@@ -188,6 +198,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         ctx.run((nb + kGatherChunk - 1) / kGatherChunk, off[nb], [&](i64 t, int tid) {
             const i64 end = std::min(nb, (t + 1) * kGatherChunk);
             for (i64 b = t * kGatherChunk; b < end; ++b) {
+                if (b + kPrefetch < end) prefetch_row(g, batch[b + kPrefetch]);
                 n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
             }
@@ -290,6 +301,7 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
         if (sz == 1) return;
         for (i64 k = 0; k < sz; ++k) {
             const i32 i = mem[k];
+            if (k + kPrefetch < sz) prefetch_row(g, mem[k + kPrefetch]);
             double x = 0.0;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
@@ -301,6 +313,7 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
         i32* touched = ctx.touched[tid].data();
         for (i64 k = 0; k < sz; ++k) {
             const i32 i = mem[k];
+            if (k + kPrefetch < sz) prefetch_row(g, mem[k + kPrefetch]);
             if (rcomm[i] != i || rsize[i] != 1) continue;
             if (ext[i] < gs * a[i] * (a_s - a[i])) continue;  // not well connected to S
             i64 n_touched = 0;
@@ -363,6 +376,7 @@ Owned aggregate(const View<W>& g, const std::vector<i32>& group, i32 n_group, Ct
             i64 n_touched = 0;
             for (i64 k = start[c]; k < start[c + 1]; ++k) {
                 const i32 i = members[k];
+                if (k + kPrefetch < n) prefetch_row(g, members[k + kPrefetch]);
                 for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                     const i32 d = group[g.idx[e]];
                     if (acc[d] == 0.0) touched[n_touched++] = d;
