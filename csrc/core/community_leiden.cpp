@@ -175,10 +175,32 @@ struct Ctx {
     Hooks loop_hooks;
     std::vector<std::vector<double>> acc;  // per thread: dense accumulator over community ids, kept all-zero
     std::vector<std::vector<i32>> touched;  // per thread: list of the ids set in acc (capacity n)
+    // Per thread: one community's internal edges in local member numbers, and its refinement state.
+    struct Sub {
+        std::vector<i64> start;
+        std::vector<i32> idx, rcomm, rsize, touched;
+        std::vector<double> w, ext, rext, rtot, acc;
+        void reset(i64 sz) {
+            const auto m = static_cast<std::size_t>(sz);
+            start.assign(m + 1, 0);
+            idx.clear();
+            w.clear();
+            rcomm.resize(m);
+            for (i64 k = 0; k < sz; ++k) rcomm[k] = static_cast<i32>(k);
+            rsize.assign(m, 1);
+            touched.resize(m);
+            ext.resize(m);
+            rext.resize(m);
+            rtot.resize(m);
+            acc.assign(m, 0.0);
+        }
+    };
+    std::vector<Sub> sub;
 
     Ctx(i64 n, int requested, const Hooks& hooks) : threads(resolve_threads(requested)) {
         acc.assign(static_cast<std::size_t>(threads), std::vector<double>(static_cast<std::size_t>(n), 0.0));
         touched.assign(static_cast<std::size_t>(threads), std::vector<i32>(static_cast<std::size_t>(n)));
+        sub.resize(static_cast<std::size_t>(threads));
         if (hooks.interrupt) {
             auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
             auto interrupt = hooks.interrupt;
@@ -327,6 +349,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         i64 regathered = 0;
         for (i64 b = 0; b < nb; ++b) {
             const i32 i = batch[b];
+            if (b + kPrefetch < nb) prefetch_row(g, batch[b + kPrefetch]);
             in_queue[i] = 0;
             if (dirty[i] == stamp) {
                 ++regathered;
@@ -391,8 +414,10 @@ i32 compact(std::vector<i32>& comm) {
 
 // Greedy Leiden refinement: inside each community S of `comm`, starting from singletons, each node
 // that is still alone and well connected to S joins the well-connected refined community of S
-// with the largest non-negative gain (ties: smallest id). Merges follow edges, so every refined
-// community is connected. Returns refined labels (node ids of their first member's seed).
+// with the largest non-negative gain (ties: the one whose seed comes first in `order`). Merges
+// follow edges, so every refined community is connected. Returns refined labels (node ids of their
+// first member's seed). One pass over the rows of S copies its internal edges, in local member
+// numbers, into per-thread scratch; the greedy merging then works on that small subgraph only.
 template <class W>
 std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double gs, const std::vector<i32>& comm,
                         i32 n_comm, const std::vector<i32>& order, Ctx& ctx) {
@@ -400,50 +425,57 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
     std::vector<i64> start(static_cast<std::size_t>(n_comm) + 1, 0);
     for (i32 i = 0; i < n; ++i) ++start[comm[i] + 1];
     for (i32 c = 0; c < n_comm; ++c) start[c + 1] += start[c];
-    std::vector<i32> members(static_cast<std::size_t>(n));
+    std::vector<i32> members(static_cast<std::size_t>(n)), local(static_cast<std::size_t>(n));
     {
         std::vector<i64> pos(start.begin(), start.end() - 1);
-        for (i32 i : order) members[pos[comm[i]]++] = i;
+        for (i32 i : order) {
+            local[i] = static_cast<i32>(pos[comm[i]] - start[comm[i]]);
+            members[pos[comm[i]]++] = i;
+        }
     }
-    std::vector<i32> rcomm(static_cast<std::size_t>(n)), rsize(static_cast<std::size_t>(n));
-    std::vector<double> ext(static_cast<std::size_t>(n)), rtot(static_cast<std::size_t>(n)),
-        rext(static_cast<std::size_t>(n));
+    std::vector<i32> rcomm(static_cast<std::size_t>(n));
     ctx.run(n_comm, 2 * g.indptr[n], [&](i64 s, int tid) {
         const i32* mem = members.data() + start[s];
         const i64 sz = start[s + 1] - start[s];
-        double a_s = 0.0;
-        for (i64 k = 0; k < sz; ++k) {
-            const i32 i = mem[k];
-            rcomm[i] = i;
-            rsize[i] = 1;
-            rtot[i] = a[i];
-            a_s += a[i];
+        if (sz == 1) {
+            rcomm[mem[0]] = mem[0];
+            return;
         }
-        if (sz == 1) return;
+        Ctx::Sub& sub = ctx.sub[tid];
+        sub.reset(sz);
+        double a_s = 0.0;
         for (i64 k = 0; k < sz; ++k) {
             const i32 i = mem[k];
             if (k + kPrefetch < sz) prefetch_row(g, mem[k + kPrefetch]);
             double x = 0.0;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
-                if (j != i && comm[j] == s) x += g.w[e];
+                if (j != i && comm[j] == s) {
+                    sub.idx.push_back(local[j]);
+                    sub.w.push_back(g.w[e]);
+                    x += g.w[e];
+                }
             }
-            ext[i] = rext[i] = x;
+            sub.start[k + 1] = static_cast<i64>(sub.idx.size());
+            sub.ext[k] = sub.rext[k] = x;
+            sub.rtot[k] = a[i];
+            a_s += a[i];
         }
-        double* acc = ctx.acc[tid].data();
-        i32* touched = ctx.touched[tid].data();
+        i32* rc = sub.rcomm.data();
+        i32* rsize = sub.rsize.data();
+        double* rtot = sub.rtot.data();
+        double* rext = sub.rext.data();
+        double* acc = sub.acc.data();
+        i32* touched = sub.touched.data();
         for (i64 k = 0; k < sz; ++k) {
-            const i32 i = mem[k];
-            if (k + kPrefetch < sz) prefetch_row(g, mem[k + kPrefetch]);
-            if (rcomm[i] != i || rsize[i] != 1) continue;
-            if (ext[i] < gs * a[i] * (a_s - a[i])) continue;  // not well connected to S
+            if (rc[k] != k || rsize[k] != 1) continue;
+            const double ak = a[mem[k]];
+            if (sub.ext[k] < gs * ak * (a_s - ak)) continue;  // not well connected to S
             i64 n_touched = 0;
-            for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-                const i32 j = g.idx[e];
-                if (j == i || comm[j] != s) continue;
-                const i32 c = rcomm[j];
+            for (i64 e = sub.start[k]; e < sub.start[k + 1]; ++e) {
+                const i32 c = rc[sub.idx[e]];
                 if (acc[c] == 0.0) touched[n_touched++] = c;
-                acc[c] += g.w[e];
+                acc[c] += sub.w[e];
             }
             i32 best = -1;
             double best_gain = 0.0, best_w = 0.0;
@@ -452,7 +484,7 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
                 const double w = acc[c];
                 acc[c] = 0.0;
                 if (rext[c] < gs * rtot[c] * (a_s - rtot[c])) continue;  // target not well connected
-                const double gain = w - gs * a[i] * rtot[c];
+                const double gain = w - gs * ak * rtot[c];
                 if (gain < 0.0) continue;
                 if (best < 0 || gain > best_gain || (gain == best_gain && c < best)) {
                     best = c;
@@ -461,12 +493,13 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
                 }
             }
             if (best < 0) continue;
-            rcomm[i] = best;
-            rsize[i] = 0;
+            rc[k] = best;
+            rsize[k] = 0;
             ++rsize[best];
-            rtot[best] += a[i];
-            rext[best] += ext[i] - 2.0 * best_w;
+            rtot[best] += ak;
+            rext[best] += sub.ext[k] - 2.0 * best_w;
         }
+        for (i64 k = 0; k < sz; ++k) rcomm[mem[k]] = mem[rc[k]];
     });
     return rcomm;
 }
