@@ -308,8 +308,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         if (cnt[c] == 0) empty.push_back(c);
     }
     std::vector<i32> queue(order);
-    std::vector<std::uint8_t> in_queue(static_cast<std::size_t>(n), 1);
-    std::vector<std::uint32_t> dirty(static_cast<std::size_t>(n), 0);
+    // Per node: (batch stamp of the last neighbour move << 1) | queued, one load per neighbour.
+    std::vector<std::uint32_t> state(static_cast<std::size_t>(n), 1u);
     i64 head = 0, size = n;
     std::uint32_t stamp = 0;
 
@@ -350,8 +350,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         for (i64 b = 0; b < nb; ++b) {
             const i32 i = batch[b];
             if (b + kPrefetch < nb) prefetch_row(g, batch[b + kPrefetch]);
-            in_queue[i] = 0;
-            if (dirty[i] == stamp) {
+            state[i] &= ~1u;
+            if (state[i] >> 1 == stamp) {
                 ++regathered;
                 n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
@@ -384,11 +384,12 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
             comm[i] = to;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
-                dirty[j] = stamp;
-                if (!in_queue[j] && comm[j] != to) {
+                const std::uint32_t st = state[j];
+                state[j] = stamp << 1 | (st & 1u);
+                if (!(st & 1u) && comm[j] != to) {
                     queue[(head + size) % n] = j;
                     ++size;
-                    in_queue[j] = 1;
+                    state[j] |= 1u;
                 }
             }
         }
