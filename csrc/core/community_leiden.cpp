@@ -615,7 +615,10 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
             const i32 n = level == 0 ? n0 : cur.view().n;
             const std::vector<i32> order = permutation(n, rng);
             if (level == 0) {
-                local_move(g0, a, gs, comm, order, ctx);
+                // A later iteration whose first pass moves no node keeps the partition it started
+                // from (the previous iteration's, whose refined parts already had their chance to
+                // move): stop here instead of refining and aggregating only to confirm it.
+                if (!local_move(g0, a, gs, comm, order, ctx) && it > 0) break;
             } else {
                 local_move(cur.view(), a, gs, comm, order, ctx);
             }
