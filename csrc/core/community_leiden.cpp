@@ -605,7 +605,9 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
     const View<float> g0{n0, graph.indptr, graph.indices, graph.weights};
     Rng rng{p.seed};
     const int max_it = p.max_iterations < 0 ? kMaxStableIterations : p.max_iterations;
+    bool coarse_changed = true;  // whether the last iteration's aggregate levels changed its first pass's result
     for (int it = 0; it < max_it; ++it) {
+        std::vector<i32> first_pass;  // the partition after the level-0 local moving (compacted)
         std::vector<i32> comm(memb);
         std::vector<i32> orig_to_node(static_cast<std::size_t>(n0));
         for (i32 i = 0; i < n0; ++i) orig_to_node[i] = i;
@@ -615,14 +617,15 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
             const i32 n = level == 0 ? n0 : cur.view().n;
             const std::vector<i32> order = permutation(n, rng);
             if (level == 0) {
-                // A later iteration whose first pass moves no node keeps the partition it started
-                // from (the previous iteration's, whose refined parts already had their chance to
-                // move): stop here instead of refining and aggregating only to confirm it.
-                if (!local_move(g0, a, gs, comm, order, ctx) && it > 0) break;
+                // A later iteration whose first pass moves no node, after an iteration whose aggregate
+                // levels changed nothing, keeps its partition: stop here instead of refining and
+                // aggregating only to confirm it.
+                if (!local_move(g0, a, gs, comm, order, ctx) && it > 0 && !coarse_changed) break;
             } else {
                 local_move(cur.view(), a, gs, comm, order, ctx);
             }
             const i32 n_comm = compact(comm);
+            if (level == 0) first_pass = comm;
             if (it == 0) {
                 std::vector<i32> lv(static_cast<std::size_t>(n0));
                 for (i32 v = 0; v < n0; ++v) lv[v] = comm[orig_to_node[v]];
@@ -652,6 +655,7 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
         std::vector<i32> next_memb(static_cast<std::size_t>(n0));
         for (i32 v = 0; v < n0; ++v) next_memb[v] = comm[orig_to_node[v]];
         compact(next_memb);
+        coarse_changed = !first_pass.empty() && next_memb != first_pass;
         run.iterations = it + 1;
         const bool stable = next_memb == memb;
         memb = std::move(next_memb);

@@ -108,7 +108,8 @@ def communities(
 
     Leiden (Traag, Waltman & van Eck 2019): queue-based fast local moving, a greedy refinement that keeps every
     community connected, aggregation on the refined partition (the moved partition is the initial one), repeated
-    until an iteration changes nothing (a later iteration whose first local-moving pass moves no node ends there).
+    until an iteration changes nothing (one whose first local-moving pass moves no node ends there when the
+    previous iteration's aggregate levels changed nothing).
     The local moving runs in parallel yet is exactly the sequential algorithm, so the result is the same for a
     ``seed`` at any ``threads``. Isolated nodes are their own communities.
 
