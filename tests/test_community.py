@@ -157,6 +157,28 @@ def test_deterministic_across_threads_and_runs(noisy, objective):
             np.testing.assert_array_equal(x, y)
 
 
+def test_deterministic_across_threads_on_parallel_sized_graph():
+    # Large enough that local moving gathers, refinement and aggregation all run on the worker team
+    # (>= 65536 edge visits per step); the small fixtures run most steps on the calling thread.
+    rng = np.random.default_rng(11)
+    n, k, size = 20_000, 16, 250
+    labels = rng.permutation(np.arange(n) % (n // size))
+    members = np.argsort(labels, kind="stable")
+    rows = np.repeat(np.arange(n), k)
+    inside = rng.random(rows.size) < 0.8
+    pick = members[labels[rows] * size + rng.integers(0, size, rows.size)]
+    cols = np.where(inside, pick, rng.integers(0, n, rows.size))
+    keep = cols != rows
+    a = sp.csr_matrix((rng.uniform(0.3, 1.0, keep.sum()).astype(np.float32), (rows[keep], cols[keep])), shape=(n, n))
+    a = a.maximum(a.T).tocsr()
+    runs = [rbic_fast.communities(a, seed=2, threads=t) for t in (1, 2, 3)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.membership, runs[0].membership)
+        assert r.modularity == runs[0].modularity
+    assert ari(labels, runs[0].membership) > 0.99
+    assert_connected(a, runs[0].membership)
+
+
 def test_seed_changes_visiting_order_not_quality(noisy):
     q = [rbic_fast.communities(noisy, seed=s).modularity for s in range(4)]
     assert max(q) - min(q) < 0.02

@@ -9,15 +9,23 @@
 // parallelise without changing results. Randomness (node orders) comes from one seeded stream
 // consumed on the calling thread only.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <cmath>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "rbic/community.hpp"
+
+#ifdef RBIC_WITH_OPENMP
+#include <omp.h>
+#endif
 
 namespace rbic::community {
 
@@ -74,16 +82,125 @@ struct Owned {
     }
 };
 
+// Worker threads kept for a whole Leiden call. A step's tasks are handed out through one atomic
+// counter tagged with the step number; the calling thread works through them too and then waits only
+// for the tasks a worker has taken, never for a worker to wake up. Between steps (e.g. during the
+// sequential move decisions) idle workers sleep instead of spinning, so on a busy machine a
+// descheduled worker costs the calling thread nothing and an idle one takes no CPU from it.
+class Team {
+public:
+    using Fn = std::function<void(i64, int)>;
+
+    // Worker loop of thread `tid` (1..threads-1) until stop().
+    void work(int tid) {
+        std::uint32_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return quit_ || step_ != seen; });
+                if (quit_) return;
+                seen = step_;
+            }
+            take_tasks(seen, tid, nullptr);
+        }
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            quit_ = true;
+        }
+        wake_.notify_all();
+    }
+
+    // Runs fn(task, thread) for every task in [0, n_tasks) on the calling thread (thread 0) and the
+    // workers; `interrupt` is polled on the calling thread between its tasks.
+    void run(i64 n_tasks, const Fn& fn, const std::function<bool()>& interrupt) {
+        std::uint32_t step;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            step = ++step_;
+            fn_.store(&fn, std::memory_order_relaxed);
+            n_tasks_.store(n_tasks, std::memory_order_relaxed);
+            done_.store(0, std::memory_order_relaxed);
+            next_.store(static_cast<std::uint64_t>(step) << 32, std::memory_order_release);
+        }
+        wake_.notify_all();
+        take_tasks(step, 0, &interrupt);
+        for (int spin = 0; done_.load(std::memory_order_acquire) < n_tasks; ++spin) {
+            if (spin > 64) std::this_thread::yield();  // let a preempted worker finish its task
+        }
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    void take_tasks(std::uint32_t step, int tid, const std::function<bool()>* interrupt) {
+        for (;;) {
+            std::uint64_t v = next_.load(std::memory_order_acquire);
+            if (static_cast<std::uint32_t>(v >> 32) != step) return;
+            const i64 task = static_cast<i64>(v & 0xFFFFFFFFu);
+            if (task >= n_tasks_.load(std::memory_order_relaxed)) return;
+            if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+            // The step cannot end before this task is counted done, so fn_ is this step's.
+            if (!failed_.load(std::memory_order_relaxed)) {
+                try {
+                    (*fn_.load(std::memory_order_relaxed))(task, tid);
+                    if (interrupt && *interrupt && (*interrupt)()) throw Interrupted();
+                } catch (...) {
+                    std::lock_guard<std::mutex> lock(error_mutex_);
+                    if (!error_) error_ = std::current_exception();
+                    failed_.store(true, std::memory_order_relaxed);
+                }
+            }
+            done_.fetch_add(1, std::memory_order_acq_rel);
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::uint32_t step_ = 0;  // guarded by mutex_
+    bool quit_ = false;       // guarded by mutex_
+    std::atomic<std::uint64_t> next_{0};  // (step << 32) | next task
+    std::atomic<i64> n_tasks_{0}, done_{0};
+    std::atomic<const Fn*> fn_{nullptr};
+    std::atomic<bool> failed_{false};
+    std::mutex error_mutex_;
+    std::exception_ptr error_;
+};
+
 // Threads, per-thread scratch and throttled Ctrl-C polling (calling thread only).
 struct Ctx {
     int threads;
+    Team team;
     Hooks loop_hooks;
     std::vector<std::vector<double>> acc;  // per thread: dense accumulator over community ids, kept all-zero
     std::vector<std::vector<i32>> touched;  // per thread: list of the ids set in acc (capacity n)
+    // Per thread: one community's internal edges in local member numbers, and its refinement state.
+    struct Sub {
+        std::vector<i64> start;
+        std::vector<i32> idx, rcomm, rsize, touched;
+        std::vector<double> w, ext, rext, rtot, acc;
+        void reset(i64 sz) {
+            const auto m = static_cast<std::size_t>(sz);
+            start.assign(m + 1, 0);
+            idx.clear();
+            w.clear();
+            rcomm.resize(m);
+            for (i64 k = 0; k < sz; ++k) rcomm[k] = static_cast<i32>(k);
+            rsize.assign(m, 1);
+            touched.resize(m);
+            ext.resize(m);
+            rext.resize(m);
+            rtot.resize(m);
+            acc.assign(m, 0.0);
+        }
+    };
+    std::vector<Sub> sub;
 
     Ctx(i64 n, int requested, const Hooks& hooks) : threads(resolve_threads(requested)) {
         acc.assign(static_cast<std::size_t>(threads), std::vector<double>(static_cast<std::size_t>(n), 0.0));
         touched.assign(static_cast<std::size_t>(threads), std::vector<i32>(static_cast<std::size_t>(n)));
+        sub.resize(static_cast<std::size_t>(threads));
         if (hooks.interrupt) {
             auto last = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
             auto interrupt = hooks.interrupt;
@@ -95,18 +212,54 @@ struct Ctx {
             };
         }
     }
+    // Runs body() on the calling thread while the other threads serve `team`.
+    template <class F>
+    void with_team(F&& body) {
+#ifdef RBIC_WITH_OPENMP
+        if (threads > 1) {
+            std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+            {
+                if (omp_get_thread_num() == 0) {
+                    try {
+                        body();
+                    } catch (...) {
+                        error = std::current_exception();
+                    }
+                    team.stop();
+                } else {
+                    team.work(omp_get_thread_num());
+                }
+            }
+            if (error) std::rethrow_exception(error);
+            return;
+        }
+#endif
+        threads = 1;
+        body();
+    }
     // Runs fn(task, thread) for every task; inline on the calling thread when `work` (edge visits) is
-    // too small to pay for waking the team, which on a loaded machine can cost milliseconds.
+    // too small to pay for waking a worker.
     template <class F>
     void run(i64 tasks, i64 work, F&& fn) {
         if (threads > 1 && work >= kParallelWork) {
-            parallel_for(tasks, threads, loop_hooks, fn);
+            team.run(tasks, Team::Fn(std::ref(fn)), loop_hooks.interrupt);
             return;
         }
         for (i64 t = 0; t < tasks; ++t) fn(t, 0);
         if (loop_hooks.interrupt && loop_hooks.interrupt()) throw Interrupted();
     }
 };
+
+// Rows are visited in random order, so their first cache lines come from memory: ask for the row of
+// a node a few steps ahead while working on the current one.
+constexpr i64 kPrefetch = 4;
+template <class W>
+inline void prefetch_row(const View<W>& g, i32 i) {
+    const i64 e = g.indptr[i];
+    __builtin_prefetch(g.idx + e);
+    __builtin_prefetch(g.w + e);
+}
 
 // Weights from node i to each neighbouring community other than its own (first-touch order), and to
 // its own community (self-loop excluded).
@@ -155,8 +308,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         if (cnt[c] == 0) empty.push_back(c);
     }
     std::vector<i32> queue(order);
-    std::vector<std::uint8_t> in_queue(static_cast<std::size_t>(n), 1);
-    std::vector<std::uint32_t> dirty(static_cast<std::size_t>(n), 0);
+    // Per node: (batch stamp of the last neighbour move << 1) | queued, one load per neighbour.
+    std::vector<std::uint32_t> state(static_cast<std::size_t>(n), 1u);
     i64 head = 0, size = n;
     std::uint32_t stamp = 0;
 
@@ -188,6 +341,7 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         ctx.run((nb + kGatherChunk - 1) / kGatherChunk, off[nb], [&](i64 t, int tid) {
             const i64 end = std::min(nb, (t + 1) * kGatherChunk);
             for (i64 b = t * kGatherChunk; b < end; ++b) {
+                if (b + kPrefetch < end) prefetch_row(g, batch[b + kPrefetch]);
                 n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
             }
@@ -195,8 +349,9 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
         i64 regathered = 0;
         for (i64 b = 0; b < nb; ++b) {
             const i32 i = batch[b];
-            in_queue[i] = 0;
-            if (dirty[i] == stamp) {
+            if (b + kPrefetch < nb) prefetch_row(g, batch[b + kPrefetch]);
+            state[i] &= ~1u;
+            if (state[i] >> 1 == stamp) {
                 ++regathered;
                 n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0].data(), &cand_c[off[b]],
                                    &cand_w[off[b]], k_own[b]);
@@ -229,11 +384,12 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
             comm[i] = to;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
-                dirty[j] = stamp;
-                if (!in_queue[j] && comm[j] != to) {
+                const std::uint32_t st = state[j];
+                state[j] = stamp << 1 | (st & 1u);
+                if (!(st & 1u) && comm[j] != to) {
                     queue[(head + size) % n] = j;
                     ++size;
-                    in_queue[j] = 1;
+                    state[j] |= 1u;
                 }
             }
         }
@@ -259,8 +415,10 @@ i32 compact(std::vector<i32>& comm) {
 
 // Greedy Leiden refinement: inside each community S of `comm`, starting from singletons, each node
 // that is still alone and well connected to S joins the well-connected refined community of S
-// with the largest non-negative gain (ties: smallest id). Merges follow edges, so every refined
-// community is connected. Returns refined labels (node ids of their first member's seed).
+// with the largest non-negative gain (ties: the one whose seed comes first in `order`). Merges
+// follow edges, so every refined community is connected. Returns refined labels (node ids of their
+// first member's seed). One pass over the rows of S copies its internal edges, in local member
+// numbers, into per-thread scratch; the greedy merging then works on that small subgraph only.
 template <class W>
 std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double gs, const std::vector<i32>& comm,
                         i32 n_comm, const std::vector<i32>& order, Ctx& ctx) {
@@ -268,48 +426,57 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
     std::vector<i64> start(static_cast<std::size_t>(n_comm) + 1, 0);
     for (i32 i = 0; i < n; ++i) ++start[comm[i] + 1];
     for (i32 c = 0; c < n_comm; ++c) start[c + 1] += start[c];
-    std::vector<i32> members(static_cast<std::size_t>(n));
+    std::vector<i32> members(static_cast<std::size_t>(n)), local(static_cast<std::size_t>(n));
     {
         std::vector<i64> pos(start.begin(), start.end() - 1);
-        for (i32 i : order) members[pos[comm[i]]++] = i;
+        for (i32 i : order) {
+            local[i] = static_cast<i32>(pos[comm[i]] - start[comm[i]]);
+            members[pos[comm[i]]++] = i;
+        }
     }
-    std::vector<i32> rcomm(static_cast<std::size_t>(n)), rsize(static_cast<std::size_t>(n));
-    std::vector<double> ext(static_cast<std::size_t>(n)), rtot(static_cast<std::size_t>(n)),
-        rext(static_cast<std::size_t>(n));
+    std::vector<i32> rcomm(static_cast<std::size_t>(n));
     ctx.run(n_comm, 2 * g.indptr[n], [&](i64 s, int tid) {
         const i32* mem = members.data() + start[s];
         const i64 sz = start[s + 1] - start[s];
+        if (sz == 1) {
+            rcomm[mem[0]] = mem[0];
+            return;
+        }
+        Ctx::Sub& sub = ctx.sub[tid];
+        sub.reset(sz);
         double a_s = 0.0;
         for (i64 k = 0; k < sz; ++k) {
             const i32 i = mem[k];
-            rcomm[i] = i;
-            rsize[i] = 1;
-            rtot[i] = a[i];
-            a_s += a[i];
-        }
-        if (sz == 1) return;
-        for (i64 k = 0; k < sz; ++k) {
-            const i32 i = mem[k];
+            if (k + kPrefetch < sz) prefetch_row(g, mem[k + kPrefetch]);
             double x = 0.0;
             for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                 const i32 j = g.idx[e];
-                if (j != i && comm[j] == s) x += g.w[e];
+                if (j != i && comm[j] == s) {
+                    sub.idx.push_back(local[j]);
+                    sub.w.push_back(g.w[e]);
+                    x += g.w[e];
+                }
             }
-            ext[i] = rext[i] = x;
+            sub.start[k + 1] = static_cast<i64>(sub.idx.size());
+            sub.ext[k] = sub.rext[k] = x;
+            sub.rtot[k] = a[i];
+            a_s += a[i];
         }
-        double* acc = ctx.acc[tid].data();
-        i32* touched = ctx.touched[tid].data();
+        i32* rc = sub.rcomm.data();
+        i32* rsize = sub.rsize.data();
+        double* rtot = sub.rtot.data();
+        double* rext = sub.rext.data();
+        double* acc = sub.acc.data();
+        i32* touched = sub.touched.data();
         for (i64 k = 0; k < sz; ++k) {
-            const i32 i = mem[k];
-            if (rcomm[i] != i || rsize[i] != 1) continue;
-            if (ext[i] < gs * a[i] * (a_s - a[i])) continue;  // not well connected to S
+            if (rc[k] != k || rsize[k] != 1) continue;
+            const double ak = a[mem[k]];
+            if (sub.ext[k] < gs * ak * (a_s - ak)) continue;  // not well connected to S
             i64 n_touched = 0;
-            for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-                const i32 j = g.idx[e];
-                if (j == i || comm[j] != s) continue;
-                const i32 c = rcomm[j];
+            for (i64 e = sub.start[k]; e < sub.start[k + 1]; ++e) {
+                const i32 c = rc[sub.idx[e]];
                 if (acc[c] == 0.0) touched[n_touched++] = c;
-                acc[c] += g.w[e];
+                acc[c] += sub.w[e];
             }
             i32 best = -1;
             double best_gain = 0.0, best_w = 0.0;
@@ -318,7 +485,7 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
                 const double w = acc[c];
                 acc[c] = 0.0;
                 if (rext[c] < gs * rtot[c] * (a_s - rtot[c])) continue;  // target not well connected
-                const double gain = w - gs * a[i] * rtot[c];
+                const double gain = w - gs * ak * rtot[c];
                 if (gain < 0.0) continue;
                 if (best < 0 || gain > best_gain || (gain == best_gain && c < best)) {
                     best = c;
@@ -327,12 +494,13 @@ std::vector<i32> refine(const View<W>& g, const std::vector<double>& a, double g
                 }
             }
             if (best < 0) continue;
-            rcomm[i] = best;
-            rsize[i] = 0;
+            rc[k] = best;
+            rsize[k] = 0;
             ++rsize[best];
-            rtot[best] += a[i];
-            rext[best] += ext[i] - 2.0 * best_w;
+            rtot[best] += ak;
+            rext[best] += sub.ext[k] - 2.0 * best_w;
         }
+        for (i64 k = 0; k < sz; ++k) rcomm[mem[k]] = mem[rc[k]];
     });
     return rcomm;
 }
@@ -363,6 +531,7 @@ Owned aggregate(const View<W>& g, const std::vector<i32>& group, i32 n_group, Ct
             i64 n_touched = 0;
             for (i64 k = start[c]; k < start[c + 1]; ++k) {
                 const i32 i = members[k];
+                if (k + kPrefetch < n) prefetch_row(g, members[k + kPrefetch]);
                 for (i64 e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
                     const i32 d = group[g.idx[e]];
                     if (acc[d] == 0.0) touched[n_touched++] = d;
@@ -436,7 +605,9 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
     const View<float> g0{n0, graph.indptr, graph.indices, graph.weights};
     Rng rng{p.seed};
     const int max_it = p.max_iterations < 0 ? kMaxStableIterations : p.max_iterations;
+    bool coarse_changed = true;  // whether the last iteration's aggregate levels changed its first pass's result
     for (int it = 0; it < max_it; ++it) {
+        std::vector<i32> first_pass;  // the partition after the level-0 local moving (compacted)
         std::vector<i32> comm(memb);
         std::vector<i32> orig_to_node(static_cast<std::size_t>(n0));
         for (i32 i = 0; i < n0; ++i) orig_to_node[i] = i;
@@ -446,11 +617,15 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
             const i32 n = level == 0 ? n0 : cur.view().n;
             const std::vector<i32> order = permutation(n, rng);
             if (level == 0) {
-                local_move(g0, a, gs, comm, order, ctx);
+                // A later iteration whose first pass moves no node, after an iteration whose aggregate
+                // levels changed nothing, keeps its partition: stop here instead of refining and
+                // aggregating only to confirm it.
+                if (!local_move(g0, a, gs, comm, order, ctx) && it > 0 && !coarse_changed) break;
             } else {
                 local_move(cur.view(), a, gs, comm, order, ctx);
             }
             const i32 n_comm = compact(comm);
+            if (level == 0) first_pass = comm;
             if (it == 0) {
                 std::vector<i32> lv(static_cast<std::size_t>(n0));
                 for (i32 v = 0; v < n0; ++v) lv[v] = comm[orig_to_node[v]];
@@ -480,6 +655,7 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
         std::vector<i32> next_memb(static_cast<std::size_t>(n0));
         for (i32 v = 0; v < n0; ++v) next_memb[v] = comm[orig_to_node[v]];
         compact(next_memb);
+        coarse_changed = !first_pass.empty() && next_memb != first_pass;
         run.iterations = it + 1;
         const bool stable = next_memb == memb;
         memb = std::move(next_memb);
@@ -522,66 +698,68 @@ LeidenResult leiden_partition(const LeidenParams& p, const CsrGraph& g, const Ho
         throw std::invalid_argument("target_size must be a finite number >= 1 (or 0/None for off)");
     }
     Ctx ctx(g.n, p.threads, hooks);
-    Hooks iteration_hooks{{}, p.target_size > 0.0 ? std::function<void(i64, i64)>{} : hooks.progress};
-    double gamma = p.resolution;
-    Run run = leiden_once(p, g, gamma, ctx, iteration_hooks);
-    if (p.target_size > 0.0) {
-        // Larger gamma gives smaller communities. Bracket the target by factors of 4, then bisect
-        // log(gamma); keep the run whose median size is closest to the target in log ratio.
-        const double target = std::max(1.0, p.target_size);
-        auto miss = [&](const Run& r) { return std::fabs(std::log(median_size(r.membership) / target)); };
-        Run best = run;
-        double best_gamma = gamma, best_miss = miss(run);
-        const bool too_big = median_size(run.membership) > target;
-        double lo = gamma, hi = gamma;  // median(lo) >= target >= median(hi) once bracketed
-        constexpr int kSteps = 12;
-        int runs = 1;
-        for (int k = 0; k < kSteps; ++k) {
-            const double next = too_big ? hi * 4.0 : lo / 4.0;
-            Run r = leiden_once(p, g, next, ctx, iteration_hooks);
-            ++runs;
-            if (hooks.progress) hooks.progress(runs, runs + 6);
-            const double m = median_size(r.membership);
-            if (miss(r) < best_miss) {
-                best = r;
-                best_gamma = next;
-                best_miss = miss(r);
-            }
-            if (too_big) {
-                lo = hi;
-                hi = next;
-                if (m <= target) break;
-            } else {
-                hi = lo;
-                lo = next;
-                if (m >= target) break;
-            }
-        }
-        for (int k = 0; k < 6 && best_miss > 0.0; ++k) {
-            const double mid = std::sqrt(lo * hi);
-            Run r = leiden_once(p, g, mid, ctx, iteration_hooks);
-            ++runs;
-            if (hooks.progress) hooks.progress(runs, runs + 5 - k);
-            const double m = median_size(r.membership);
-            if (miss(r) < best_miss) {
-                best = r;
-                best_gamma = mid;
-                best_miss = miss(r);
-            }
-            if (m > target) lo = mid; else hi = mid;
-        }
-        run = std::move(best);
-        gamma = best_gamma;
-    }
     LeidenResult out;
-    out.membership = std::move(run.membership);
-    out.levels = std::move(run.levels);
-    out.n_communities = out.membership.empty()
-                            ? 0
-                            : *std::max_element(out.membership.begin(), out.membership.end()) + 1;
-    out.resolution = gamma;
-    out.iterations = run.iterations;
-    out.modularity = modularity(g, out.membership.data(), p.objective == Objective::modularity ? gamma : 1.0,
+    ctx.with_team([&] {
+        Hooks iteration_hooks{{}, p.target_size > 0.0 ? std::function<void(i64, i64)>{} : hooks.progress};
+        double gamma = p.resolution;
+        Run run = leiden_once(p, g, gamma, ctx, iteration_hooks);
+        if (p.target_size > 0.0) {
+            // Larger gamma gives smaller communities. Bracket the target by factors of 4, then bisect
+            // log(gamma); keep the run whose median size is closest to the target in log ratio.
+            const double target = std::max(1.0, p.target_size);
+            auto miss = [&](const Run& r) { return std::fabs(std::log(median_size(r.membership) / target)); };
+            Run best = run;
+            double best_gamma = gamma, best_miss = miss(run);
+            const bool too_big = median_size(run.membership) > target;
+            double lo = gamma, hi = gamma;  // median(lo) >= target >= median(hi) once bracketed
+            constexpr int kSteps = 12;
+            int runs = 1;
+            for (int k = 0; k < kSteps; ++k) {
+                const double next = too_big ? hi * 4.0 : lo / 4.0;
+                Run r = leiden_once(p, g, next, ctx, iteration_hooks);
+                ++runs;
+                if (hooks.progress) hooks.progress(runs, runs + 6);
+                const double m = median_size(r.membership);
+                if (miss(r) < best_miss) {
+                    best = r;
+                    best_gamma = next;
+                    best_miss = miss(r);
+                }
+                if (too_big) {
+                    lo = hi;
+                    hi = next;
+                    if (m <= target) break;
+                } else {
+                    hi = lo;
+                    lo = next;
+                    if (m >= target) break;
+                }
+            }
+            for (int k = 0; k < 6 && best_miss > 0.0; ++k) {
+                const double mid = std::sqrt(lo * hi);
+                Run r = leiden_once(p, g, mid, ctx, iteration_hooks);
+                ++runs;
+                if (hooks.progress) hooks.progress(runs, runs + 5 - k);
+                const double m = median_size(r.membership);
+                if (miss(r) < best_miss) {
+                    best = r;
+                    best_gamma = mid;
+                    best_miss = miss(r);
+                }
+                if (m > target) lo = mid; else hi = mid;
+            }
+            run = std::move(best);
+            gamma = best_gamma;
+        }
+        out.membership = std::move(run.membership);
+        out.levels = std::move(run.levels);
+        out.n_communities = out.membership.empty()
+                                ? 0
+                                : *std::max_element(out.membership.begin(), out.membership.end()) + 1;
+        out.resolution = gamma;
+        out.iterations = run.iterations;
+    });
+    out.modularity = modularity(g, out.membership.data(), p.objective == Objective::modularity ? out.resolution : 1.0,
                                 p.threads);
     if (hooks.progress) hooks.progress(1, 1);
     return out;

@@ -108,8 +108,10 @@ def communities(
 
     Leiden (Traag, Waltman & van Eck 2019): queue-based fast local moving, a greedy refinement that keeps every
     community connected, aggregation on the refined partition (the moved partition is the initial one), repeated
-    until an iteration changes nothing. The local moving runs in parallel yet is exactly the sequential algorithm,
-    so the result is the same for a ``seed`` at any ``threads``. Isolated nodes are their own communities.
+    until an iteration changes nothing (one whose first local-moving pass moves no node ends there when the
+    previous iteration's aggregate levels changed nothing).
+    The local moving runs in parallel yet is exactly the sequential algorithm, so the result is the same for a
+    ``seed`` at any ``threads``. Isolated nodes are their own communities.
 
     :param graph: symmetric weighted adjacency matrix (see the module docstring for the input rules).
     :param resolution: gamma; larger gives more, smaller communities (modularity's resolution limit merges
