@@ -58,6 +58,17 @@ def clustered_knn_graph(n: int, *, k: int = 16, d: int = 384, n_clusters: int = 
     return g, labels
 
 
+def real_knn_graph(name: str, *, k: int = 16, edge_threshold: float = 0.0):
+    """(graph, None): the kNN graph (symmetrised by max, weights > ``edge_threshold``) of real sentence embeddings
+    ``CACHE/real_<name>.npy`` written by ``bench/embed_shared_data.py`` (all-MiniLM-L6-v2 of real questions)."""
+    import rbic_fast
+
+    x = np.load(CACHE / f"real_{name}.npy")
+    g = rbic_fast.knn_graph(x, k).to_csr(symmetrize="max", min_similarity=edge_threshold)
+    g.eliminate_zeros()
+    return g, None
+
+
 def planted_knn_graph(n: int, *, k: int = 16, n_clusters: int | None = None, p_in: float = 0.85, seed: int = 0):
     """(graph, planted labels): a kNN-like graph with planted clusters (default n // 500 of them), drawn without
     embeddings, cached."""

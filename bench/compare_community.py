@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rbic_fast
-from community_data import clustered_knn_graph, planted_knn_graph
+from community_data import clustered_knn_graph, planted_knn_graph, real_knn_graph
 
 
 def ari(a: np.ndarray, b: np.ndarray) -> float:
@@ -133,10 +133,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", default="")
-    ap.add_argument("--graph", choices=["clustered", "planted"], default="clustered",
-                    help="kNN graph of clustered embeddings, or the planted kNN-like generator")
+    ap.add_argument("--graph", default="clustered",
+                    help="clustered (kNN graph of clustered embeddings), planted (the kNN-like generator) or "
+                    "real:NAME (kNN graph of build/bench_cache/real_NAME.npy from bench/embed_shared_data.py)")
     args = ap.parse_args()
-    g, labels = (clustered_knn_graph if args.graph == "clustered" else planted_knn_graph)(args.n)
+    if args.graph.startswith("real:"):
+        g, labels = real_knn_graph(args.graph.split(":", 1)[1])
+        args.n = g.shape[0]
+    else:
+        g, labels = {"clustered": clustered_knn_graph, "planted": planted_knn_graph}[args.graph](args.n)
     indptr, indices, data = g.indptr, g.indices, g.data
     skip = set(filter(None, args.skip.split(",")))
     rows = []
@@ -149,7 +154,8 @@ def main() -> None:
             times.append((build + algo, build, algo))
         total, build, algo = sorted(times)[len(times) // 2]  # median run by total
         q = rbic_fast.modularity(g, np.unique(m, return_inverse=True)[1].astype(np.int32))
-        rows.append((name, total, build, algo, q, np.unique(m).size, ari(labels, m), disconnected(g, m)))
+        a = ari(labels, m) if labels is not None else float("nan")
+        rows.append((name, total, build, algo, q, np.unique(m).size, a, disconnected(g, m)))
         print(f"# {name}: {total:.3f}s", file=sys.stderr, flush=True)
     ref = {r[0]: r for r in rows}["rbic_fast"]
     load = os.getloadavg()
