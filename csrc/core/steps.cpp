@@ -586,9 +586,9 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
                 sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
     }
 
-    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count and sum
-    // of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not unique get
-    // the exact normalised hash.
+    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
+    // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
+    // unique get the exact normalised hash.
     sc.sigs.resize(m);
     for (std::size_t j = 0; j < m; ++j)
         sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),

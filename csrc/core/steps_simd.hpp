@@ -43,15 +43,16 @@ inline int ctz(unsigned m) { return __builtin_ctz(m); }
 }  // namespace detail
 #endif
 
-/// Count (high 24 bits) and sum (low 40 bits) of the non-blank ASCII bytes of [p, p + n), lower-cased. Equal
-/// normalised steps (blanks removed, ASCII lower-cased; non-ASCII left out) have equal signatures.
+/// Count, sum and sum of squares of the non-blank ASCII bytes of [p, p + n), lower-cased, mixed into 64 bits.
+/// Equal normalised steps (blanks removed, ASCII lower-cased; non-ASCII left out) have equal signatures.
 inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
-    std::uint64_t count = 0, sum = 0;
+    std::uint64_t count = 0, sum = 0, squares = 0;
     std::int64_t i = 0;
 #if defined(__SSE2__)
     using namespace detail;
     while (i + 16 <= n) {
-        __m128i cnt = _mm_setzero_si128(), total = _mm_setzero_si128();
+        // Byte lanes count up to 255 blocks; squares: 32-bit lanes of at most 255 * 2 * 127^2.
+        __m128i cnt = _mm_setzero_si128(), total = _mm_setzero_si128(), sq = _mm_setzero_si128();
         for (int k = 0; k < 255 && i + 16 <= n; ++k, i += 16) {
             const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
             const __m128i upper = in_range(x, 'A', 'Z');
@@ -61,23 +62,32 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
                                                             _mm_or_si128(eq(x, 0x0B), eq(x, 0x0C))));
             const __m128i keep = _mm_andnot_si128(_mm_or_si128(blank, _mm_cmplt_epi8(x, _mm_setzero_si128())),
                                                   _mm_set1_epi8(-1));
+            const __m128i kept = _mm_and_si128(low, keep);
             cnt = _mm_sub_epi8(cnt, keep);
-            total = _mm_add_epi64(total, _mm_sad_epu8(_mm_and_si128(low, keep), _mm_setzero_si128()));
+            total = _mm_add_epi64(total, _mm_sad_epu8(kept, _mm_setzero_si128()));
+            const __m128i lo16 = _mm_unpacklo_epi8(kept, _mm_setzero_si128());
+            const __m128i hi16 = _mm_unpackhi_epi8(kept, _mm_setzero_si128());
+            sq = _mm_add_epi32(sq, _mm_add_epi32(_mm_madd_epi16(lo16, lo16), _mm_madd_epi16(hi16, hi16)));
         }
         const __m128i c = _mm_sad_epu8(cnt, _mm_setzero_si128());
         count += static_cast<std::uint64_t>(_mm_cvtsi128_si32(c) + _mm_extract_epi16(c, 4));
         sum += static_cast<std::uint64_t>(_mm_cvtsi128_si64(total)) +
                static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(total, total)));
+        alignas(16) std::uint32_t lanes[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(lanes), sq);
+        squares += static_cast<std::uint64_t>(lanes[0]) + lanes[1] + lanes[2] + lanes[3];
     }
 #endif
     for (; i < n; ++i) {
         const std::uint8_t b = p[i];
         if (b < 0x80 && !utf8::ascii_blank(b)) {
+            const std::uint64_t v = utf8::lower(b);
             ++count;
-            sum += utf8::lower(b);
+            sum += v;
+            squares += v * v;
         }
     }
-    return (count << 40) ^ sum;
+    return ((count << 40) ^ sum) + squares * 0x9E3779B97F4A7C15ull;
 }
 
 /// Number of ASCII letters in [p, p + n).
