@@ -201,7 +201,7 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     const std::int64_t q = n / kStreams;
     std::int64_t tail_from = 0;
     std::uint32_t tail_state = 0;
-    if (q > 4 * warm + 64) {
+    if (q >= warm + 16) {
         std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (auto& h : sc.stream_hits) h.clear();
         for (int k = 1; k < kStreams; ++k)
@@ -297,6 +297,14 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
+                // Fast path: U+5000..U+9FFF (lead bytes E5..E9), all CJK ideographs and none a sentence end.
+                if (static_cast<u8>(p[i] - 0xE5) <= 4 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
+                    (p[i + 2] & 0xC0) == 0x80) {
+                    c.chars -= 2;
+                    ++c.cjk;
+                    i += 3;
+                    continue;
+                }
                 utf8::Unit u = utf8::decode(p + i, end);
                 c.chars -= u.len - 1;
                 c.cjk += utf8::is_cjk(u.cp);
@@ -578,9 +586,9 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
                 sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
     }
 
-    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count and sum
-    // of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not unique get
-    // the exact normalised hash.
+    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
+    // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
+    // unique get the exact normalised hash.
     sc.sigs.resize(m);
     for (std::size_t j = 0; j < m; ++j)
         sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),

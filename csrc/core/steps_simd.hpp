@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -38,20 +39,20 @@ inline __m128i in_range(__m128i x, char lo, char hi) {  // signed compare: bytes
 inline __m128i letter(__m128i x) { return in_range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 'z'); }
 inline __m128i digit(__m128i x) { return in_range(x, '0', '9'); }
 inline __m128i eq(__m128i x, char c) { return _mm_cmpeq_epi8(x, _mm_set1_epi8(c)); }
-inline __m128i word(__m128i x) { return _mm_or_si128(_mm_or_si128(letter(x), digit(x)), eq(x, '_')); }
 inline int ctz(unsigned m) { return __builtin_ctz(m); }
 }  // namespace detail
 #endif
 
-/// Count (high 24 bits) and sum (low 40 bits) of the non-blank ASCII bytes of [p, p + n), lower-cased. Equal
-/// normalised steps (blanks removed, ASCII lower-cased; non-ASCII left out) have equal signatures.
+/// Count, sum and sum of squares of the non-blank ASCII bytes of [p, p + n), lower-cased, mixed into 64 bits.
+/// Equal normalised steps (blanks removed, ASCII lower-cased; non-ASCII left out) have equal signatures.
 inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
-    std::uint64_t count = 0, sum = 0;
+    std::uint64_t count = 0, sum = 0, squares = 0;
     std::int64_t i = 0;
 #if defined(__SSE2__)
     using namespace detail;
     while (i + 16 <= n) {
-        __m128i cnt = _mm_setzero_si128(), total = _mm_setzero_si128();
+        // Byte lanes count up to 255 blocks; squares: 32-bit lanes of at most 255 * 2 * 127^2.
+        __m128i cnt = _mm_setzero_si128(), total = _mm_setzero_si128(), sq = _mm_setzero_si128();
         for (int k = 0; k < 255 && i + 16 <= n; ++k, i += 16) {
             const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
             const __m128i upper = in_range(x, 'A', 'Z');
@@ -61,23 +62,32 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
                                                             _mm_or_si128(eq(x, 0x0B), eq(x, 0x0C))));
             const __m128i keep = _mm_andnot_si128(_mm_or_si128(blank, _mm_cmplt_epi8(x, _mm_setzero_si128())),
                                                   _mm_set1_epi8(-1));
+            const __m128i kept = _mm_and_si128(low, keep);
             cnt = _mm_sub_epi8(cnt, keep);
-            total = _mm_add_epi64(total, _mm_sad_epu8(_mm_and_si128(low, keep), _mm_setzero_si128()));
+            total = _mm_add_epi64(total, _mm_sad_epu8(kept, _mm_setzero_si128()));
+            const __m128i lo16 = _mm_unpacklo_epi8(kept, _mm_setzero_si128());
+            const __m128i hi16 = _mm_unpackhi_epi8(kept, _mm_setzero_si128());
+            sq = _mm_add_epi32(sq, _mm_add_epi32(_mm_madd_epi16(lo16, lo16), _mm_madd_epi16(hi16, hi16)));
         }
         const __m128i c = _mm_sad_epu8(cnt, _mm_setzero_si128());
         count += static_cast<std::uint64_t>(_mm_cvtsi128_si32(c) + _mm_extract_epi16(c, 4));
         sum += static_cast<std::uint64_t>(_mm_cvtsi128_si64(total)) +
                static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(total, total)));
+        alignas(16) std::uint32_t lanes[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(lanes), sq);
+        squares += static_cast<std::uint64_t>(lanes[0]) + lanes[1] + lanes[2] + lanes[3];
     }
 #endif
     for (; i < n; ++i) {
         const std::uint8_t b = p[i];
         if (b < 0x80 && !utf8::ascii_blank(b)) {
+            const std::uint64_t v = utf8::lower(b);
             ++count;
-            sum += utf8::lower(b);
+            sum += v;
+            squares += v * v;
         }
     }
-    return (count << 40) ^ sum;
+    return ((count << 40) ^ sum) + squares * 0x9E3779B97F4A7C15ull;
 }
 
 /// Number of ASCII letters in [p, p + n).
@@ -100,21 +110,49 @@ inline std::int64_t count_letters(const std::uint8_t* p, std::int64_t n) {
 
 #if defined(__SSE2__)
 namespace detail {
-// Event bits of the 16 bytes at p + i (needs p[i - 1] and p[i + 16]).
-inline unsigned event_mask16(const std::uint8_t* p, std::int64_t i) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i - 1));
-    const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + 1));
-    __m128i special = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(eq(x, '\\'), eq(x, '$')));
-    special = _mm_or_si128(special, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
-                                                 _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
-    const __m128i nonascii = _mm_cmplt_epi8(x, _mm_setzero_si128());
-    const __m128i num = _mm_andnot_si128(word(prev), digit(x));
-    const __m128i ident_prev = _mm_or_si128(_mm_or_si128(letter(prev), eq(prev, '_')), eq(prev, '\\'));
-    const __m128i alnum_next = _mm_or_si128(letter(next), digit(next));
-    const __m128i ident = _mm_andnot_si128(_mm_or_si128(ident_prev, alnum_next), letter(x));
-    const __m128i ev = _mm_or_si128(_mm_or_si128(special, nonascii), _mm_or_si128(num, ident));
-    return static_cast<unsigned>(_mm_movemask_epi8(ev));
+// Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified once; the
+// neighbour conditions come from the class bits shifted by one.
+inline std::uint64_t event_mask64(const std::uint8_t* w) {
+    std::uint64_t letters = 0, digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0;
+    for (int k = 0; k < 4; ++k) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
+        const __m128i bs = eq(x, '\\');
+        __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(bs, eq(x, '$')));
+        sp = _mm_or_si128(sp, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
+                                           _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+        const int shift = 16 * k;
+        auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
+        letters |= bits(letter(x)) << shift;
+        digits |= bits(digit(x)) << shift;
+        under |= bits(eq(x, '_')) << shift;
+        backslash |= bits(bs) << shift;
+        special |= bits(sp) << shift;
+        nonascii |= bits(x) << shift;
+    }
+    const std::uint8_t a = w[0], z = w[65];
+    const std::uint64_t word_prev = (letters | digits | under) << 1 | utf8::is_word(a);
+    const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
+    const std::uint64_t alnum_next =
+        (letters | digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
+    return special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
+}
+}  // namespace detail
+#endif
+
+#if defined(__SSE2__)
+namespace detail {
+/// The bytes p[base - 1, base + 65) for a 64-byte window of [0, n), as a pointer to their first byte: the text
+/// itself inside, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL).
+inline const std::uint8_t* window(const std::uint8_t* p, std::int64_t n, std::int64_t base, std::uint8_t (&buf)[80]) {
+    if (base >= 1 && base + 65 <= n) return p + base - 1;
+    std::memset(buf, 0, sizeof buf);
+    const std::int64_t lo = base >= 1 ? base - 1 : 0, hi = base + 79 < n ? base + 79 : n;
+    if (hi > lo) std::memcpy(buf + (lo - (base - 1)), p + lo, static_cast<std::size_t>(hi - lo));
+    return buf;
+}
+/// Bits of a 64-byte window starting at base that lie inside [0, n).
+inline std::uint64_t inside(std::int64_t n, std::int64_t base) {
+    return n - base >= 64 ? ~0ull : (1ull << (n - base)) - 1;
 }
 }  // namespace detail
 #endif
@@ -125,27 +163,29 @@ class EventCursor {
 public:
     EventCursor(const std::uint8_t* p, std::int64_t n) : p_(p), n_(n) {}
 
-    /// First i' >= i with scan_event(p, i'), or n (positions 0 and n - 1 are always returned: edges).
+    /// First i' >= i with scan_event(p, i'), or n. Outside [0, n) the text reads as NUL bytes (at the edges
+    /// an event is then what the scalar code of scan() would not skip).
     std::int64_t next(std::int64_t i) {
 #if defined(__SSE2__)
-        while (true) {
-            if (i >= base_ && i < base_ + 64) {
-                const std::uint64_t m = mask_ & (~0ull << (i - base_));
-                if (m) return base_ + __builtin_ctzll(m);
-                i = base_ + 64;
+        while (i < n_) {
+            if (i < base_ || i >= base_ + 64) {
+                base_ = i;
+                std::uint8_t buf[80];
+                const std::uint8_t* w = detail::window(p_, n_, i, buf);
+                mask_ = detail::event_mask64(w) & detail::inside(n_, i);
             }
-            if (i < 1 || i + 65 > n_) break;
-            base_ = i;
-            mask_ = 0;
-            for (int k = 0; k < 4; ++k)
-                mask_ |= static_cast<std::uint64_t>(detail::event_mask16(p_, i + 16 * k)) << (16 * k);
+            const std::uint64_t m = mask_ & (~0ull << (i - base_));
+            if (m) return base_ + __builtin_ctzll(m);
+            i = base_ + 64;
         }
-#endif
+        return n_;
+#else
         for (; i < n_; ++i) {
             if (i == 0 || i + 1 >= n_) return i;  // the edges are left to the scalar code
             if (scan_event(p_, i)) return i;
         }
         return n_;
+#endif
     }
 
 private:
