@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from community_data import CACHE
-
 from rbic_fast.embed import Embedder
 
 # name -> (files under the data folder, question field)
