@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from rbic_fast.budget import Budget, take_budget
 
 

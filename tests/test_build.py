@@ -1,5 +1,6 @@
 """The native module loads and reports what it contains; the shared parallel loop behaves."""
 
+import itertools
 
 import pytest
 import rbic_fast
@@ -25,7 +26,7 @@ def test_parallel_for_runs_every_task(threads):
     seen = []
     assert _core._spin(50, 0.01, threads, lambda d, t: seen.append((d, t))) == 50
     assert seen[-1] == (50, 50)
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
 
 
 def test_worker_exception_propagates_as_value_error():

@@ -13,8 +13,8 @@ from rbic_fast.synthetic import clustered_embeddings
 pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
 import pyarrow.parquet as pq
-
 import rbic_fast.pipeline as refine_mod
+
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT / "examples" / "gsm8k_train_250.jsonl"
 R1 = ROOT / "examples" / "r1_mmlupro_pcmb_120.jsonl"

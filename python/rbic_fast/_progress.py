@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 ProgressArg = Union[None, bool, Callable[[int, int], None]]
 
