@@ -17,9 +17,9 @@ using Weights = py::array_t<float, py::array::c_style>;
 using Labels = py::array_t<std::int32_t, py::array::c_style>;
 
 rbic::CsrGraph view_graph(const Indptr& indptr, const Indices& indices, const Weights& weights) {
-    require_c_contiguous(indptr, "indptr", 1);
-    require_c_contiguous(indices, "indices", 1);
-    require_c_contiguous(weights, "weights", 1);
+    require_ndim(indptr, "indptr", 1);
+    require_ndim(indices, "indices", 1);
+    require_ndim(weights, "weights", 1);
     if (indptr.shape(0) < 1) throw py::value_error("indptr: needs n + 1 >= 1 entries");
     rbic::CsrGraph g;
     g.n = indptr.shape(0) - 1;

@@ -11,7 +11,7 @@ template <typename T>
 py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exclude_self, bool normalize,
                     const std::string& precision, int threads, const std::string& isa, int block_rows,
                     py::object progress) {
-    require_c_contiguous(x, "embeddings", 2);
+    require_ndim(x, "embeddings", 2);
     rbic::knn::KnnParams p;
     p.k = k;
     p.exclude_self = exclude_self;

@@ -9,7 +9,7 @@ void bind_select(py::module_& m) {
         "greedy_kcenter",
         [](py::array_t<float, py::array::c_style> x, std::int64_t k, std::int64_t start, int threads,
            py::object progress) {
-            require_c_contiguous(x, "x", 2);
+            require_ndim(x, "x", 2);
             const std::int64_t n = x.shape(0), d = x.shape(1);
             if (n == 0) throw py::value_error("x: no rows; greedy_kcenter needs at least one point");
             if (k < 1 || k > n) {

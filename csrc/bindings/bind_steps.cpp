@@ -31,8 +31,8 @@ template <typename Offset>
 py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_t, py::array::c_style>& data,
                 const py::array_t<Offset, py::array::c_style>& offsets, const py::object& valid_obj, int threads,
                 py::object progress) {
-    require_c_contiguous(data, "data", 1);
-    require_c_contiguous(offsets, "offsets", 1);
+    require_ndim(data, "data", 1);
+    require_ndim(offsets, "offsets", 1);
     if (offsets.shape(0) < 1) throw py::value_error("offsets: need n + 1 entries (at least one)");
     const std::int64_t n = offsets.shape(0) - 1;
     const std::uint8_t* valid = nullptr;
@@ -41,7 +41,7 @@ py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_
         if (!py::isinstance<py::array_t<std::uint8_t, py::array::c_style>>(valid_obj))
             throw py::type_error("valid: expected a C-contiguous uint8 array (np.ascontiguousarray(v, np.uint8))");
         valid_arr = valid_obj.cast<py::array_t<std::uint8_t, py::array::c_style>>();
-        require_c_contiguous(valid_arr, "valid", 1);
+        require_ndim(valid_arr, "valid", 1);
         if (valid_arr.shape(0) != n) throw py::value_error("valid: expected one flag per row");
         valid = valid_arr.data();
     }

@@ -23,7 +23,7 @@ inline rbic::Hooks make_hooks(py::object progress) {
         return PyErr_CheckSignals() != 0;
     };
     if (!progress.is_none()) {
-        // The std::function may outlive nothing: it lives on the caller's stack with `progress`.
+        // A borrowed pointer is enough: the hooks live only for the bound call, which holds `progress`.
         auto* cb = progress.ptr();
         hooks.progress = [cb](std::int64_t done, std::int64_t total) {
             py::gil_scoped_acquire gil;
@@ -46,9 +46,10 @@ void call_nogil(Fn&& fn) {
     }
 }
 
-/// Checks an array the Python wrapper should already have made C-contiguous with the right dtype.
+/// Checks the number of dimensions. Dtype and C order are already guaranteed by the c_style array_t
+/// parameter bound with noconvert() (a mismatch is a TypeError before the body runs).
 template <typename T>
-void require_c_contiguous(const py::array_t<T, py::array::c_style>& a, const char* name, int ndim) {
+void require_ndim(const py::array_t<T, py::array::c_style>& a, const char* name, int ndim) {
     if (a.ndim() != ndim) {
         throw py::value_error(std::string(name) + ": expected a " + std::to_string(ndim) + "-D array, got " +
                               std::to_string(a.ndim()) + "-D");
