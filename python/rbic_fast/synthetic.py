@@ -64,6 +64,8 @@ _N_ROLLOUTS = 8
 _ZH_CHAR_RATIO = 0.4  # a Chinese trace has ~0.4x the characters of an English one of the same token count
 _LENGTH_DIFFICULTY_CORR = 0.5  # correlation of log trace length with difficulty
 _DIFFICULTY_SD = 0.25  # spread of difficulty (subtopic base + per-record noise), used to standardise it
+_LOW_NOISE, _ISO_NOISE = 0.95, math.sqrt(1 - 0.95**2)  # split of the noise variance: subspace / isotropic
+_GROUP_WEIGHT = 0.6
 _STEP, _VERIFY, _BACKTRACK, _EXPLORE = range(4)
 _DUP_PREFIX = {
     "en": ("", "Question: ", "Problem: ", "Please solve: "),
@@ -130,6 +132,7 @@ class _Plan:
     sub_dirs: np.ndarray  # (D, S, d)
     difficulty_axis: np.ndarray  # (D, d)
     lang_dir: np.ndarray  # (d,)
+    noise_basis: np.ndarray  # (noise_dim, d) orthonormal rows: the subspace most of the noise lives in
 
 
 def _slots(rng: np.random.Generator, langs: np.ndarray) -> list[dict]:
@@ -157,7 +160,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float) -> _Plan:
+def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: int) -> _Plan:
     text = _text
     rng = np.random.default_rng([seed, 0])
     domains = text.DOMAINS[:n_domains]
@@ -209,7 +212,12 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float) -> _Plan:
     def comp(table: dict) -> dict:
         return {lang: [compile_template(t) for t in table[lang]] for lang in _LANGS}
 
-    centres = _unit(rng.standard_normal((n_domains, d)))
+    # domains of the same source (math / stem / code) share part of their centre: cosine ~0.36 between them
+    sources = sorted({dm["source"] for dm in domains})
+    group = _unit(rng.standard_normal((len(sources), d)))
+    own = _unit(rng.standard_normal((n_domains, d)))
+    centres = _unit(_GROUP_WEIGHT * group[[sources.index(dm["source"]) for dm in domains]]
+                    + math.sqrt(1 - _GROUP_WEIGHT**2) * own)
     sub_dirs = _unit(rng.standard_normal((n_domains, s_max, d))) * subtopic_spread
     return _Plan(
         n_domains=n_domains, n_sub=n_sub, sub_offset=np.concatenate([[0], np.cumsum(n_sub)[:-1]]),
@@ -218,6 +226,7 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float) -> _Plan:
         frag_mean=frag_mean, resp=np.array(resp, dtype=object), questions=questions, answers=answers, opens=comp(text.OPEN), concludes=comp(text.CONCLUDE),
         heads=text.RESPONSE_HEAD, tails=comp(text.RESPONSE_TAIL), domain_centres=centres, sub_dirs=sub_dirs,
         difficulty_axis=_unit(rng.standard_normal((n_domains, d))), lang_dir=_unit(rng.standard_normal(d)),
+        noise_basis=np.linalg.qr(rng.standard_normal((d, min(noise_dim, d))))[0].T.astype(np.float32),
     )
 
 
@@ -231,6 +240,7 @@ class _Settings:
     max_chars: int
     noise: float
     dup_noise: float
+    mix_share: float
     record_format: str
 
 
@@ -263,12 +273,18 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     is_dup = rng.random(nb) < cfg.dup_share
     is_dup[0] = False
     u_src = rng.random(nb)
+    # bridge records: the embedding leans towards a subtopic of another domain (a physics question that is mostly
+    # algebra); with weight > 0.5 it sits closer to the other domain, which keeps domain recovery from being trivial
+    is_mix = (rng.random(nb) < cfg.mix_share) & (plan.n_domains > 1)
+    other = (dom + 1 + rng.integers(0, 1 << 30, nb) % max(plan.n_domains - 1, 1)) % plan.n_domains
+    other_sub = (rng.random(nb) * plan.n_sub[other]).astype(np.int64)
+    mix_w = rng.uniform(0.25, 0.65, nb)
     originals = np.flatnonzero(~is_dup)
     n_before = np.searchsorted(originals, np.arange(nb))
     is_dup &= n_before > 0
     src = np.where(is_dup, originals[np.minimum((u_src * n_before).astype(np.int64), n_before - 1)], -1)
     dups = np.flatnonzero(is_dup)
-    for arr in (dom, sub, lang, diff, z, numbered):
+    for arr in (dom, sub, lang, diff, z, numbered, is_mix, other, other_sub, mix_w):
         arr[dups] = arr[src[dups]]
     p_correct = 1.0 / (1.0 + np.exp(10.0 * (diff - 0.5)))
     k_correct = rng.binomial(_N_ROLLOUTS, p_correct)  # a duplicate gets its own rollouts of the same problem
@@ -323,9 +339,14 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
 
     # embeddings: domain centre + subtopic offset + language and difficulty shifts + isotropic noise
     g = rng.standard_normal((nb, cfg.d), dtype=np.float32)
+    g_low = rng.standard_normal((nb, len(plan.noise_basis)), dtype=np.float32) @ plan.noise_basis
     x = plan.domain_centres[dom] + plan.sub_dirs[dom, sub]
+    w = np.where(is_mix, mix_w, 0.0)[:, None]
+    x = (1 - w) * x + w * (plan.domain_centres[other] + plan.sub_dirs[other, other_sub])
     x += 0.3 * lang[:, None] * plan.lang_dir + (0.15 * (diff - plan.mean_difficulty) / _DIFFICULTY_SD)[:, None] * plan.difficulty_axis[dom]
-    x += (cfg.noise / math.sqrt(cfg.d)) * g
+    # most noise in a shared low-dimensional subspace, as in real sentence embeddings: isotropic noise in 384
+    # dimensions would make every cluster trivially separable (distances concentrate)
+    x += cfg.noise * (_LOW_NOISE * np.sqrt(cfg.d / len(plan.noise_basis)) * g_low + _ISO_NOISE * g) / math.sqrt(cfg.d)
     x[dups] = x[src[dups]] + (cfg.dup_noise / math.sqrt(cfg.d)) * g[dups]
     emb = _unit(x[:m]).astype(np.float32)
 
@@ -370,6 +391,7 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
         "difficulty": diff[:m].astype(np.float32),
         "accuracy": (k_correct[:m] / _N_ROLLOUTS).astype(np.float32),
         "dup_of": np.where(is_dup, src + start, -1)[:m].astype(np.int64),
+        "mix_domain": np.where(is_mix, other, -1)[:m].astype(np.int16),
         "lang": lang[:m].astype(np.int8),
         "reasoning_chars": chars,
     }
@@ -390,9 +412,11 @@ def write_corpus(
     median_chars: float = 1500.0,
     length_sigma: float = 1.0,
     max_chars: int = 40_000,
-    subtopic_spread: float = 0.6,
-    noise: float = 0.8,
+    subtopic_spread: float = 0.35,
+    noise: float = 1.0,
+    noise_dim: int = 32,
     dup_noise: float = 0.1,
+    mix_share: float = 0.1,
     record_format: str = "sft",
     chunk_size: int = 16_384,
     progress: ProgressArg = None,
@@ -461,6 +485,8 @@ def write_corpus(
         (subtopic_spread >= 0 and noise >= 0, f"subtopic_spread and noise must be >= 0, got {subtopic_spread}, {noise}"),
         (0.0 <= dup_noise <= 0.3, f"dup_noise must be in [0, 0.3] (near-duplicates stay at cosine > 0.95), got {dup_noise}"),
         (record_format in ("sft", "raw"), f"record_format must be 'sft' or 'raw', got {record_format!r}"),
+        (noise_dim >= 1, f"noise_dim must be >= 1, got {noise_dim}"),
+        (0.0 <= mix_share <= 1.0, f"mix_share must be in [0, 1], got {mix_share}"),
         (chunk_size >= 1, f"chunk_size must be >= 1, got {chunk_size}"),
         (path.suffix.lower() in (".jsonl", ".ndjson"), f"path must end in .jsonl or .ndjson, got {path.name!r}"),
     )
@@ -476,15 +502,16 @@ def write_corpus(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    plan = _plan(seed, n_domains, d, subtopic_spread)
+    plan = _plan(seed, n_domains, d, subtopic_spread, noise_dim)
     cfg = _Settings(d=d, zh_share=zh_share, dup_share=dup_share, median_chars=float(median_chars),
                     length_sigma=length_sigma, max_chars=int(max_chars), noise=noise, dup_noise=dup_noise,
+                    mix_share=mix_share,
                     record_format=record_format)
     names = tuple(dm["key"] for dm in _text.DOMAINS[:n_domains])
     sub_names = tuple(f"{dm['key']}/{s}" for dm in _text.DOMAINS[:n_domains] for s in dm["subtopics"])
     schema = pa.schema([("domain", pa.int16()), ("domain_name", pa.dictionary(pa.int16(), pa.string())),
                         ("subtopic", pa.int16()), ("difficulty", pa.float32()), ("accuracy", pa.float32()),
-                        ("dup_of", pa.int64()), ("lang", pa.dictionary(pa.int8(), pa.string())),
+                        ("dup_of", pa.int64()), ("mix_domain", pa.int16()), ("lang", pa.dictionary(pa.int8(), pa.string())),
                         ("reasoning_chars", pa.int32())])
     name_arr, lang_arr = pa.array(names), pa.array(_LANGS)
     report, close = make_progress(progress, "synthetic corpus")
@@ -513,7 +540,7 @@ def write_corpus(
                                 "domain": c["domain"],
                                 "domain_name": pa.DictionaryArray.from_arrays(c["domain"], name_arr),
                                 "subtopic": c["subtopic"], "difficulty": c["difficulty"], "accuracy": c["accuracy"],
-                                "dup_of": c["dup_of"],
+                                "dup_of": c["dup_of"], "mix_domain": c["mix_domain"],
                                 "lang": pa.DictionaryArray.from_arrays(c["lang"], lang_arr),
                                 "reasoning_chars": c["reasoning_chars"],
                             }, schema=schema), row_group_size=1 << 20)
