@@ -1,5 +1,6 @@
-"""The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16 [--strategy NAME]`` and
-``rbic compare DATA --strategies rbic,random,kcenter -o OUT --ratio 0.16``.
+"""The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16 [--strategy NAME]``,
+``rbic compare DATA --strategies rbic,random,kcenter -o OUT --ratio 0.16`` and
+``rbic synth OUT.jsonl --n 100000`` (a synthetic corpus for tests and benchmarks).
 
 Exit codes: 0 success; 2 bad arguments, bad settings or bad input data (nothing is written to OUT);
 1 any other error; 130 interrupted (Ctrl-C; the cache in OUT/cache is complete up to the last finished stage or
@@ -160,7 +161,51 @@ def build_parser() -> argparse.ArgumentParser:
         default="rbic,random,length,kcenter",
         help=f"comma-separated names from: {', '.join(strategy_names())} (default rbic,random,length,kcenter)",
     )
+    _add_synth_parser(sub)
     return parser
+
+
+def _add_synth_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "synth",
+        help="write a synthetic R1-style corpus with embeddings and ground truth (tests, benchmarks)",
+        description="Writes OUT.jsonl, its embeddings (.npy) and ground-truth labels (.labels.parquet); "
+        "see rbic_fast.synthetic.write_corpus.",
+    )
+    s.add_argument("out", help="output .jsonl")
+    s.add_argument("--n", type=int, default=10_000, help="number of records")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--embeddings", metavar="FILE.npy", help="embeddings output (default OUT with suffix .npy)")
+    s.add_argument("--labels", metavar="FILE.parquet", help="ground truth (default OUT.labels.parquet)")
+    s.add_argument("--dim", type=int, default=384, help="embedding dimension")
+    s.add_argument("--domains", type=int, default=10, help="number of knowledge domains (1..10)")
+    s.add_argument("--zh-share", type=float, default=0.2, help="share of Chinese records")
+    s.add_argument("--dup-share", type=float, default=0.03, help="share of near-duplicates")
+    s.add_argument("--median-chars", type=float, default=1500, help="median reasoning length (English chars)")
+    s.add_argument("--max-chars", type=int, default=40_000, help="cap of the reasoning length")
+    s.add_argument("--format", choices=("sft", "raw"), default="sft", help="R1-Distill SFT or raw records")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .synthetic import write_corpus
+
+    try:
+        info = write_corpus(
+            args.out, args.n, seed=args.seed, embeddings_path=args.embeddings, labels_path=args.labels,
+            d=args.dim, n_domains=args.domains, zh_share=args.zh_share, dup_share=args.dup_share,
+            median_chars=args.median_chars, max_chars=args.max_chars, record_format=args.format,
+            progress=not args.quiet,
+        )
+    except (ValueError, OSError) as exc:
+        print(f"rbic: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rbic: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    print(f"wrote {info.n} records ({info.bytes / 1e6:.1f} MB) -> {info.path}, embeddings -> "
+          f"{info.embeddings_path}, labels -> {info.labels_path}")
+    return 0
 
 
 def _config_from_args(args: argparse.Namespace) -> dict:
@@ -179,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rbic`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "synth":
+        return _synth(args)
     from .pipeline import RefineConfig, load_run_config, refine
 
     if args.quiet:  # model-loading bars of transformers / sentence-transformers (read when they are imported)

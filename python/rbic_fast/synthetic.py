@@ -66,6 +66,7 @@ _LENGTH_DIFFICULTY_CORR = 0.5  # correlation of log trace length with difficulty
 _DIFFICULTY_SD = 0.25  # spread of difficulty (subtopic base + per-record noise), used to standardise it
 _LOW_NOISE, _ISO_NOISE = 0.95, math.sqrt(1 - 0.95**2)  # split of the noise variance: subspace / isotropic
 _GROUP_WEIGHT = 0.6
+_MIN_CHARS = 300  # floor of the target reasoning length (English characters)
 _STEP, _VERIFY, _BACKTRACK, _EXPLORE = range(4)
 _DUP_PREFIX = {
     "en": ("", "Question: ", "Problem: ", "Please solve: "),
@@ -293,7 +294,7 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     log_t = np.log(cfg.median_chars) + cfg.length_sigma * (
         math.sqrt(1 - rho**2) * z + rho * (diff - plan.mean_difficulty) / _DIFFICULTY_SD
     )
-    target = np.minimum(np.exp(log_t), cfg.max_chars) * np.where(lang == 1, _ZH_CHAR_RATIO, 1.0)
+    target = np.clip(np.exp(log_t), _MIN_CHARS, cfg.max_chars) * np.where(lang == 1, _ZH_CHAR_RATIO, 1.0)
 
     # questions and answers (record-specific numbers), then the number of paragraphs that reaches the target length
     slots = _slots(rng, lang)
