@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
+@functools.lru_cache(maxsize=2)  # ~0.5 s to build, ~20 MB; tests and benchmarks reuse a seed
 def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: int) -> _Plan:
     text = _text
     rng = np.random.default_rng([seed, 0])
