@@ -12,8 +12,18 @@ from rbic_fast.synthetic import write_corpus
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-SFT_KEYS = {"id", "instruction", "input", "output", "repo_name", "prompt_tokens_len",
-            "reasoning_content_tokens_len", "content_tokens_len", "score", "accuracy"}
+SFT_KEYS = {
+    "id",
+    "instruction",
+    "input",
+    "output",
+    "repo_name",
+    "prompt_tokens_len",
+    "reasoning_content_tokens_len",
+    "content_tokens_len",
+    "score",
+    "accuracy",
+}
 RAW_KEYS = SFT_KEYS - {"instruction", "input", "output"} | {"input", "reasoning_content", "content"}
 
 
@@ -68,8 +78,12 @@ def test_records_are_valid_r1_sft_json_with_the_fields(corpus):
         assert r["accuracy"] * 8 == round(r["accuracy"] * 8) and 0 <= r["accuracy"] <= 1
         assert r["accuracy"] == pytest.approx(labels.accuracy[i])
         rec = norm(r, i)
-        assert rec.accuracy == r["accuracy"] and rec.reasoning == reasoning and rec.question == r["instruction"]
-        assert rec.tokens == r["prompt_tokens_len"] + r["reasoning_content_tokens_len"] + r["content_tokens_len"]
+        assert (
+            rec.accuracy == r["accuracy"] and rec.reasoning == reasoning and rec.question == r["instruction"]
+        )
+        assert (
+            rec.tokens == r["prompt_tokens_len"] + r["reasoning_content_tokens_len"] + r["content_tokens_len"]
+        )
     assert norm.format.name == "r1_distill_sft"
     x = np.load(info.embeddings_path, mmap_mode="r")
     assert x.shape == (3000, 384) and x.dtype == np.float32
@@ -100,8 +114,14 @@ def test_refine_recovers_the_planted_domains(corpus, tmp_path):
     from rbic_fast import refine
 
     info, _, labels = corpus
-    res = refine(str(info.path), ratio=0.2, out=tmp_path / "out", embeddings=str(info.embeddings_path),
-                 accuracy_field="accuracy", quiet=True)
+    res = refine(
+        str(info.path),
+        ratio=0.2,
+        out=tmp_path / "out",
+        embeddings=str(info.embeddings_path),
+        accuracy_field="accuracy",
+        quiet=True,
+    )
     found = res.scores["domain"].to_numpy()
     truth = labels.domain.to_numpy()
     ari = adjusted_rand(truth, found)
@@ -169,7 +189,9 @@ def test_near_duplicates_are_light_edits_with_near_identical_embeddings(corpus):
         a, b = records[i], records[j]
         assert a["instruction"] != b["instruction"] and b["instruction"] in a["instruction"]
         ta, tb = _think(a).split("\n\n"), _think(b).split("\n\n")
-        assert len(ta) == len(tb) and sum(p != q for p, q in zip(ta, tb)) <= 3  # opening, one paragraph, conclusion
+        assert (
+            len(ta) == len(tb) and sum(p != q for p, q in zip(ta, tb)) <= 3
+        )  # opening, one paragraph, conclusion
         assert labels.domain[i] == labels.domain[j] and labels.difficulty[i] == labels.difficulty[j]
     # originals are not near-duplicates of each other
     orig = np.flatnonzero(labels.dup_of.to_numpy() < 0)[:1500]

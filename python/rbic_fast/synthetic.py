@@ -59,7 +59,9 @@ def clustered_embeddings(
 # realistic synthetic corpus: R1-style traces + embeddings + ground truth
 # ----------------------------------------------------------------------------------------------------------------
 
-_BLOCK = 1024  # records per unit of randomness: the output never depends on chunk_size, and corpus(n) is a prefix
+_BLOCK = (
+    1024  # records per unit of randomness: the output never depends on chunk_size, and corpus(n) is a prefix
+)
 _POOL = 1024  # filled fragments per (domain, language, segment type)
 _N_ROLLOUTS = 8
 _ZH_CHAR_RATIO = 0.4  # a Chinese trace has ~0.4x the characters of an English one of the same token count
@@ -147,14 +149,43 @@ def _slots(rng: np.random.Generator, langs: np.ndarray) -> list[dict]:
     n1, step, it = rng.integers(0, 1 << 20, m), rng.integers(0, 1 << 20, m), rng.integers(0, 1 << 20, m)
     names = [_text.NAMES[lang] for lang in _LANGS]
     items = [_text.ITEMS[lang] for lang in _LANGS]
-    cols = zip(langs.tolist(), a.tolist(), b.tolist(), c.tolist(), big_a.tolist(), big_b.tolist(), x.tolist(),
-               y.tolist(), r.tolist(), n1.tolist(), step.tolist(), it.tolist())
+    cols = zip(
+        langs.tolist(),
+        a.tolist(),
+        b.tolist(),
+        c.tolist(),
+        big_a.tolist(),
+        big_b.tolist(),
+        x.tolist(),
+        y.tolist(),
+        r.tolist(),
+        n1.tolist(),
+        step.tolist(),
+        it.tolist(),
+    )
     out = []
     for li, ai, bi, ci, ai2, bi2, xi, yi, ri, i1, i2, ii in cols:
         nm = names[li]
-        out.append({"a": ai, "b": bi, "c": ci, "A": ai2, "B": bi2, "x": xi, "y": yi, "s": ai + bi, "d": ai - bi,
-                    "p": ai * bi, "q": f"{ai / bi:.2f}", "xy": xi * yi, "r": f"{ri:.1f}", "name": nm[i1 % len(nm)],
-                    "name2": nm[(i1 + 1 + i2 % (len(nm) - 1)) % len(nm)], "item": items[li][ii % len(items[li])]})
+        out.append(
+            {
+                "a": ai,
+                "b": bi,
+                "c": ci,
+                "A": ai2,
+                "B": bi2,
+                "x": xi,
+                "y": yi,
+                "s": ai + bi,
+                "d": ai - bi,
+                "p": ai * bi,
+                "q": f"{ai / bi:.2f}",
+                "xy": xi * yi,
+                "r": f"{ri:.1f}",
+                "name": nm[i1 % len(nm)],
+                "name2": nm[(i1 + 1 + i2 % (len(nm) - 1)) % len(nm)],
+                "item": items[li][ii % len(items[li])],
+            }
+        )
     return out
 
 
@@ -169,7 +200,9 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: 
     domains = text.DOMAINS[:n_domains]
     n_sub = np.array([len(dm["subtopics"]) for dm in domains])
     s_max = int(n_sub.max())
-    domain_p = 1.0 / np.arange(1, n_domains + 1) ** 0.6  # a skewed mix: the first (arithmetic) domain is largest
+    domain_p = (
+        1.0 / np.arange(1, n_domains + 1) ** 0.6
+    )  # a skewed mix: the first (arithmetic) domain is largest
     domain_p /= domain_p.sum()
     sub_cum = np.ones((n_domains, s_max))
     for k, ns in enumerate(n_sub):
@@ -195,7 +228,7 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: 
             resp.extend(steps[pick[j]].format_map(sl[j]) for j in range(_POOL))
             n_sent = rng.integers(1, 4, _POOL).tolist()
             start = rng.integers(0, 3 * _POOL - 3, _POOL).tolist()
-            pools = [[sep.join(sent[start[j]: start[j] + n_sent[j]]) for j in range(_POOL)]]
+            pools = [[sep.join(sent[start[j] : start[j] + n_sent[j]]) for j in range(_POOL)]]
             for kind in (text.VERIFY, text.BACKTRACK, text.EXPLORE):
                 tmpl = [compile_template(t) for t in kind[lang]]
                 tk = rng.integers(0, len(tmpl), _POOL).tolist()
@@ -208,8 +241,13 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: 
             for t, pool in enumerate(pools):
                 frag_mean[k, li, t] = np.mean([len(s) for s in pool])
                 frags.extend(pool)
-    questions = [[{lang: [compile_template(t) for t in sub[lang]] for lang in _LANGS}
-                  for sub in dm["subtopics"].values()] for dm in domains]
+    questions = [
+        [
+            {lang: [compile_template(t) for t in sub[lang]] for lang in _LANGS}
+            for sub in dm["subtopics"].values()
+        ]
+        for dm in domains
+    ]
     answers = [[compile_template(t) for t in dm["answers"]] for dm in domains]
 
     def comp(table: dict) -> dict:
@@ -219,16 +257,32 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: 
     sources = sorted({dm["source"] for dm in domains})
     group = _unit(rng.standard_normal((len(sources), d)))
     own = _unit(rng.standard_normal((n_domains, d)))
-    centres = _unit(_GROUP_WEIGHT * group[[sources.index(dm["source"]) for dm in domains]]
-                    + math.sqrt(1 - _GROUP_WEIGHT**2) * own)
+    centres = _unit(
+        _GROUP_WEIGHT * group[[sources.index(dm["source"]) for dm in domains]]
+        + math.sqrt(1 - _GROUP_WEIGHT**2) * own
+    )
     sub_dirs = _unit(rng.standard_normal((n_domains, s_max, d))) * subtopic_spread
     return _Plan(
-        n_domains=n_domains, n_sub=n_sub, sub_offset=np.concatenate([[0], np.cumsum(n_sub)[:-1]]),
-        domain_p=domain_p, sub_cum=sub_cum, sub_difficulty=sub_difficulty,
-        mean_difficulty=mean_difficulty, frags=np.array(frags, dtype=object),
-        frag_mean=frag_mean, resp=np.array(resp, dtype=object), questions=questions, answers=answers, opens=comp(text.OPEN), concludes=comp(text.CONCLUDE),
-        heads=text.RESPONSE_HEAD, tails=comp(text.RESPONSE_TAIL), domain_centres=centres, sub_dirs=sub_dirs,
-        difficulty_axis=_unit(rng.standard_normal((n_domains, d))), lang_dir=_unit(rng.standard_normal(d)),
+        n_domains=n_domains,
+        n_sub=n_sub,
+        sub_offset=np.concatenate([[0], np.cumsum(n_sub)[:-1]]),
+        domain_p=domain_p,
+        sub_cum=sub_cum,
+        sub_difficulty=sub_difficulty,
+        mean_difficulty=mean_difficulty,
+        frags=np.array(frags, dtype=object),
+        frag_mean=frag_mean,
+        resp=np.array(resp, dtype=object),
+        questions=questions,
+        answers=answers,
+        opens=comp(text.OPEN),
+        concludes=comp(text.CONCLUDE),
+        heads=text.RESPONSE_HEAD,
+        tails=comp(text.RESPONSE_TAIL),
+        domain_centres=centres,
+        sub_dirs=sub_dirs,
+        difficulty_axis=_unit(rng.standard_normal((n_domains, d))),
+        lang_dir=_unit(rng.standard_normal(d)),
         noise_basis=np.linalg.qr(rng.standard_normal((d, min(noise_dim, d))))[0].T.astype(np.float32),
     )
 
@@ -264,7 +318,9 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     """
     rng = np.random.default_rng([seed, 1, b])
     nb, start = _BLOCK, b * _BLOCK
-    dom = np.minimum(np.searchsorted(np.cumsum(plan.domain_p), rng.random(nb), side="right"), plan.n_domains - 1)
+    dom = np.minimum(
+        np.searchsorted(np.cumsum(plan.domain_p), rng.random(nb), side="right"), plan.n_domains - 1
+    )
     sub = (rng.random(nb)[:, None] > plan.sub_cum[dom]).sum(axis=1)
     lang = (rng.random(nb) < cfg.zh_share).astype(np.int64)
     diff = np.clip(plan.sub_difficulty[dom, sub] + 0.15 * rng.standard_normal(nb), 0.01, 0.99)
@@ -329,7 +385,7 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     gid = ((dom * 2 + lang)[rec] * 4 + kind) * _POOL + pick
     for i in dups:  # the source's paragraphs with one of them redrawn
         j, n = src[i], nseg[i]
-        gid[offs[i]: offs[i] + n] = gid[offs[j]: offs[j] + n]
+        gid[offs[i] : offs[i] + n] = gid[offs[j] : offs[j] + n]
         at = offs[i] + choice[i, 2] % n
         gid[at] += (1 + choice[i, 3] % (_POOL - 1) + gid[at] % _POOL) % _POOL - gid[at] % _POOL
     nresp = 2 + (3 * diff).astype(np.int64) + (rng.random(nb) < 0.5)
@@ -338,18 +394,25 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     rrec = np.repeat(np.arange(nb), nresp)
     rid = (dom * 2 + lang)[rrec] * _POOL + rng.integers(0, _POOL, len(rrec))
     for i in dups:
-        rid[roffs[i]: roffs[i + 1]] = rid[roffs[src[i]]: roffs[src[i] + 1]]
+        rid[roffs[i] : roffs[i + 1]] = rid[roffs[src[i]] : roffs[src[i] + 1]]
 
-    # embeddings: domain centre + subtopic offset + language and difficulty shifts + isotropic noise
+    # embeddings: domain centre + subtopic offset (+ a bridge to another domain) + language and difficulty shifts + noise
     g = rng.standard_normal((nb, cfg.d), dtype=np.float32)
     g_low = rng.standard_normal((nb, len(plan.noise_basis)), dtype=np.float32) @ plan.noise_basis
     x = plan.domain_centres[dom] + plan.sub_dirs[dom, sub]
     w = np.where(is_mix, mix_w, 0.0)[:, None]
     x = (1 - w) * x + w * (plan.domain_centres[other] + plan.sub_dirs[other, other_sub])
-    x += 0.3 * lang[:, None] * plan.lang_dir + (0.15 * (diff - plan.mean_difficulty) / _DIFFICULTY_SD)[:, None] * plan.difficulty_axis[dom]
+    x += (
+        0.3 * lang[:, None] * plan.lang_dir
+        + (0.15 * (diff - plan.mean_difficulty) / _DIFFICULTY_SD)[:, None] * plan.difficulty_axis[dom]
+    )
     # most noise in a shared low-dimensional subspace, as in real sentence embeddings: isotropic noise in 384
     # dimensions would make every cluster trivially separable (distances concentrate)
-    x += cfg.noise * (_LOW_NOISE * np.sqrt(cfg.d / len(plan.noise_basis)) * g_low + _ISO_NOISE * g) / math.sqrt(cfg.d)
+    x += (
+        cfg.noise
+        * (_LOW_NOISE * np.sqrt(cfg.d / len(plan.noise_basis)) * g_low + _ISO_NOISE * g)
+        / math.sqrt(cfg.d)
+    )
     x[dups] = x[src[dups]] + (cfg.dup_noise / math.sqrt(cfg.d)) * g[dups]
     emb = _unit(x[:m]).astype(np.float32)
 
@@ -360,7 +423,7 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     for i in range(m):
         li, lg = int(lang[i]), _LANGS[lang[i]]
         ch = choice[i]
-        paras = frags[offs[i]: offs[i + 1]]
+        paras = frags[offs[i] : offs[i + 1]]
         if numbered[i]:
             paras = [f"{k}. {p}" for k, p in enumerate(paras, 1)]
         opens, concl = plan.opens[lg], plan.concludes[lg]
@@ -369,9 +432,11 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
         if len(think) > cfg.max_chars:  # cut at a paragraph break, keep the conclusion
             cut = think.rfind("\n\n", 0, cfg.max_chars - len(end) - 2)
             think = think[: max(cut, 0)] + "\n\n" + end
-        steps = "\n".join(f"{k}. {r}" for k, r in enumerate(resp[roffs[i]: roffs[i + 1]], 1))
+        steps = "\n".join(f"{k}. {r}" for k, r in enumerate(resp[roffs[i] : roffs[i + 1]], 1))
         heads, tails = plan.heads[lg], plan.tails[lg]
-        answer = f"{heads[ch[6] % len(heads)]}\n\n{steps}\n\n{tails[ch[7] % len(tails)].format(ans=answers[i])}"
+        answer = (
+            f"{heads[ch[6] % len(heads)]}\n\n{steps}\n\n{tails[ch[7] % len(tails)].format(ans=answers[i])}"
+        )
         chars[i] = len(think)
         q = questions[i]
         repo = _json_str(f"synthetic/{_text.DOMAINS[dom[i]]['source']}")
@@ -383,11 +448,15 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
         rid_s = f'"synth-{start + i:09d}"'
         if cfg.record_format == "sft":
             out = f"<think>\n{think}\n</think>\n\n{answer}"
-            lines.append(f'{{"id": {rid_s}, "instruction": {_json_str(q)}, "input": "", "output": {_json_str(out)}'
-                         + tail)
+            lines.append(
+                f'{{"id": {rid_s}, "instruction": {_json_str(q)}, "input": "", "output": {_json_str(out)}'
+                + tail
+            )
         else:
-            lines.append(f'{{"id": {rid_s}, "input": {_json_str(q)}, "reasoning_content": {_json_str(think)}, '
-                         f'"content": {_json_str(answer)}' + tail)
+            lines.append(
+                f'{{"id": {rid_s}, "input": {_json_str(q)}, "reasoning_content": {_json_str(think)}, '
+                f'"content": {_json_str(answer)}' + tail
+            )
     labels = {
         "domain": dom[:m].astype(np.int16),
         "subtopic": (plan.sub_offset[dom] + sub)[:m].astype(np.int16),
@@ -399,6 +468,16 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
         "reasoning_chars": chars,
     }
     return lines, emb, labels
+
+
+def _labels_table(cols: list[dict], schema: object, names: object, langs: object) -> object:
+    """One pyarrow table of ground-truth columns from the per-block dicts of :func:`_block`."""
+    import pyarrow as pa
+
+    c = {k: np.concatenate([t[k] for t in cols]) for k in cols[0]}
+    c["domain_name"] = pa.DictionaryArray.from_arrays(c["domain"], names)
+    c["lang"] = pa.DictionaryArray.from_arrays(c["lang"], langs)
+    return pa.table({f.name: c[f.name] for f in schema}, schema=schema)
 
 
 def write_corpus(
@@ -479,19 +558,31 @@ def write_corpus(
     checks = (
         (isinstance(n, (int, np.integer)) and n >= 1, f"n must be an integer >= 1, got {n!r}"),
         (d >= 8, f"d must be >= 8, got {d}"),
-        (1 <= n_domains <= len(_text.DOMAINS), f"n_domains must be in 1..{len(_text.DOMAINS)}, got {n_domains}"),
+        (
+            1 <= n_domains <= len(_text.DOMAINS),
+            f"n_domains must be in 1..{len(_text.DOMAINS)}, got {n_domains}",
+        ),
         (0.0 <= zh_share <= 1.0, f"zh_share must be in [0, 1], got {zh_share}"),
         (0.0 <= dup_share <= 0.5, f"dup_share must be in [0, 0.5], got {dup_share}"),
         (median_chars >= 200, f"median_chars must be >= 200, got {median_chars}"),
         (length_sigma >= 0, f"length_sigma must be >= 0, got {length_sigma}"),
         (max_chars > median_chars, f"max_chars ({max_chars}) must exceed median_chars ({median_chars})"),
-        (subtopic_spread >= 0 and noise >= 0, f"subtopic_spread and noise must be >= 0, got {subtopic_spread}, {noise}"),
-        (0.0 <= dup_noise <= 0.3, f"dup_noise must be in [0, 0.3] (near-duplicates stay at cosine > 0.95), got {dup_noise}"),
+        (
+            subtopic_spread >= 0 and noise >= 0,
+            f"subtopic_spread and noise must be >= 0, got {subtopic_spread}, {noise}",
+        ),
+        (
+            0.0 <= dup_noise <= 0.3,
+            f"dup_noise must be in [0, 0.3] (near-duplicates stay at cosine > 0.95), got {dup_noise}",
+        ),
         (record_format in ("sft", "raw"), f"record_format must be 'sft' or 'raw', got {record_format!r}"),
         (noise_dim >= 1, f"noise_dim must be >= 1, got {noise_dim}"),
         (0.0 <= mix_share <= 1.0, f"mix_share must be in [0, 1], got {mix_share}"),
         (chunk_size >= 1, f"chunk_size must be >= 1, got {chunk_size}"),
-        (path.suffix.lower() in (".jsonl", ".ndjson"), f"path must end in .jsonl or .ndjson, got {path.name!r}"),
+        (
+            path.suffix.lower() in (".jsonl", ".ndjson"),
+            f"path must end in .jsonl or .ndjson, got {path.name!r}",
+        ),
     )
     for ok, message in checks:
         if not ok:
@@ -506,57 +597,95 @@ def write_corpus(
     import pyarrow.parquet as pq
 
     plan = _plan(seed, n_domains, d, subtopic_spread, noise_dim)
-    cfg = _Settings(d=d, zh_share=zh_share, dup_share=dup_share, median_chars=float(median_chars),
-                    length_sigma=length_sigma, max_chars=int(max_chars), noise=noise, dup_noise=dup_noise,
-                    mix_share=mix_share,
-                    record_format=record_format)
+    cfg = _Settings(
+        d=d,
+        zh_share=zh_share,
+        dup_share=dup_share,
+        median_chars=float(median_chars),
+        length_sigma=length_sigma,
+        max_chars=int(max_chars),
+        noise=noise,
+        dup_noise=dup_noise,
+        mix_share=mix_share,
+        record_format=record_format,
+    )
     names = tuple(dm["key"] for dm in _text.DOMAINS[:n_domains])
     sub_names = tuple(f"{dm['key']}/{s}" for dm in _text.DOMAINS[:n_domains] for s in dm["subtopics"])
-    schema = pa.schema([("domain", pa.int16()), ("domain_name", pa.dictionary(pa.int16(), pa.string())),
-                        ("subtopic", pa.int16()), ("difficulty", pa.float32()), ("accuracy", pa.float32()),
-                        ("dup_of", pa.int64()), ("mix_domain", pa.int16()), ("lang", pa.dictionary(pa.int8(), pa.string())),
-                        ("reasoning_chars", pa.int32())])
+    schema = pa.schema(
+        [
+            ("domain", pa.int16()),
+            ("domain_name", pa.dictionary(pa.int16(), pa.string())),
+            ("subtopic", pa.int16()),
+            ("difficulty", pa.float32()),
+            ("accuracy", pa.float32()),
+            ("dup_of", pa.int64()),
+            ("mix_domain", pa.int16()),
+            ("lang", pa.dictionary(pa.int8(), pa.string())),
+            ("reasoning_chars", pa.int32()),
+        ]
+    )
     name_arr, lang_arr = pa.array(names), pa.array(_LANGS)
     report, close = make_progress(progress, "synthetic corpus")
     n_zh = n_dup = 0
     try:
-        with rio.atomic_path(path) as tmp, rio.atomic_path(emb_path) as tmp_emb, rio.atomic_path(lab_path) as tmp_lab:
-            emb = np.lib.format.open_memmap(tmp_emb, mode="w+", dtype=np.float32, shape=(n, d))
+        with (
+            rio.atomic_path(path) as tmp,
+            rio.atomic_path(emb_path) as tmp_emb,
+            rio.atomic_path(lab_path) as tmp_lab,
+        ):
+            # the header and the file's full size come from open_memmap; rows are then written through a memmap of
+            # each chunk's region only, so that resident memory stays O(chunk_size) (a memmap of the whole file
+            # keeps every written page resident until it is closed)
+            header = np.lib.format.open_memmap(tmp_emb, mode="w+", dtype=np.float32, shape=(n, d))
+            emb_offset = header.offset
+            del header
             writer = pq.ParquetWriter(tmp_lab, schema)
             try:
                 with open(tmp, "wb") as fh:
                     buf: list[str] = []
+                    xs: list[np.ndarray] = []
                     cols: list[dict] = []
+                    chunk_lo = 0
                     for b in range(-(-n // _BLOCK)):
                         lo = b * _BLOCK
                         m = min(_BLOCK, n - lo)
                         lines, x, lab = _block(plan, cfg, seed, b, m)
-                        emb[lo: lo + m] = x
                         buf.extend(lines)
+                        xs.append(x)
                         cols.append(lab)
                         n_zh += int(lab["lang"].sum())
                         n_dup += int((lab["dup_of"] >= 0).sum())
                         if len(buf) >= chunk_size or lo + m == n:
                             fh.write("".join(buf).encode("utf-8"))
-                            c = {k: np.concatenate([t[k] for t in cols]) for k in cols[0]}
-                            writer.write_table(pa.table({
-                                "domain": c["domain"],
-                                "domain_name": pa.DictionaryArray.from_arrays(c["domain"], name_arr),
-                                "subtopic": c["subtopic"], "difficulty": c["difficulty"], "accuracy": c["accuracy"],
-                                "dup_of": c["dup_of"], "mix_domain": c["mix_domain"],
-                                "lang": pa.DictionaryArray.from_arrays(c["lang"], lang_arr),
-                                "reasoning_chars": c["reasoning_chars"],
-                            }, schema=schema), row_group_size=1 << 20)
-                            buf, cols = [], []
+                            region = np.memmap(
+                                tmp_emb,
+                                dtype=np.float32,
+                                mode="r+",
+                                shape=(len(buf), d),
+                                offset=emb_offset + chunk_lo * d * 4,
+                            )
+                            region[:] = np.concatenate(xs)
+                            region.flush()
+                            del region
+                            writer.write_table(_labels_table(cols, schema, name_arr, lang_arr))
+                            chunk_lo += len(buf)
+                            buf, xs, cols = [], [], []
                         if report is not None:
                             report(lo + m, n)
             finally:
                 writer.close()
-            emb.flush()
-            del emb
             size, emb_size = tmp.stat().st_size, tmp_emb.stat().st_size
     finally:
         close()
-    return CorpusInfo(path=path, embeddings_path=emb_path, labels_path=lab_path, n=int(n), bytes=size,
-                      embeddings_bytes=emb_size, domain_names=names, subtopic_names=sub_names, n_zh=n_zh,
-                      n_dup=n_dup)
+    return CorpusInfo(
+        path=path,
+        embeddings_path=emb_path,
+        labels_path=lab_path,
+        n=int(n),
+        bytes=size,
+        embeddings_bytes=emb_size,
+        domain_names=names,
+        subtopic_names=sub_names,
+        n_zh=n_zh,
+        n_dup=n_dup,
+    )
