@@ -59,15 +59,14 @@ def clustered_embeddings(
 # realistic synthetic corpus: R1-style traces + embeddings + ground truth
 # ----------------------------------------------------------------------------------------------------------------
 
-_BLOCK = (
-    1024  # records per unit of randomness: the output never depends on chunk_size, and corpus(n) is a prefix
-)
+# records per unit of randomness: the output never depends on chunk_size, and corpus(n) is a prefix of corpus(n')
+_BLOCK = 1024
 _POOL = 1024  # filled fragments per (domain, language, segment type)
 _N_ROLLOUTS = 8
 _ZH_CHAR_RATIO = 0.4  # a Chinese trace has ~0.4x the characters of an English one of the same token count
 _LENGTH_DIFFICULTY_CORR = 0.5  # correlation of log trace length with difficulty
 _DIFFICULTY_SD = 0.25  # spread of difficulty (subtopic base + per-record noise), used to standardise it
-_LOW_NOISE, _ISO_NOISE = 0.95, math.sqrt(1 - 0.95**2)  # split of the noise variance: subspace / isotropic
+_LOW_NOISE, _ISO_NOISE = 0.95, math.sqrt(1 - 0.95**2)  # noise amplitude split: subspace / isotropic
 _GROUP_WEIGHT = 0.6
 _MIN_CHARS = 300  # floor of the target reasoning length (English characters)
 _STEP, _VERIFY, _BACKTRACK, _EXPLORE = range(4)
@@ -523,13 +522,18 @@ def write_corpus(
     ``dup_share`` are near-duplicates: a light edit (question prefix or suffix, one paragraph redrawn) of an
     earlier record, with an embedding at cosine > 0.95 from its source.
 
-    **Embeddings** (unit rows): domain centre (uniform on the sphere) + subtopic offset of norm
-    ``subtopic_spread`` + Chinese and difficulty shifts + Gaussian noise of norm ``noise``; at the defaults a
-    record's cosine is about 0.7 to its subtopic, 0.5 to its domain and 0.0 to other domains.
+    **Embeddings** (unit rows): domain centre (domains of the same source — math, stem, code — share part of it)
+    + subtopic offset of norm ``subtopic_spread`` + Chinese and difficulty shifts + Gaussian noise of norm
+    ``noise``, 90% of its variance in a shared ``noise_dim``-dimensional subspace (isotropic noise in 384
+    dimensions makes every cluster trivially separable). ``mix_share`` of the records are bridges whose
+    embedding leans, with weight U(0.25, 0.65), towards a subtopic of another domain (ground truth
+    ``mix_domain``). At the defaults the mean cosine is ~0.51 within a subtopic, ~0.45 across subtopics of a
+    domain and ~0.1 across domains; kNN + Leiden recovers the domains with purity ~0.96 and ARI ~0.85-0.94.
 
     Records are generated in blocks of 1024 with a generator seeded by ``(seed, block)``, so the files are
-    byte-identical for a seed whatever ``chunk_size`` (records buffered per write; memory is O(chunk_size), not
-    O(n)) and ``corpus(n)`` is a prefix of ``corpus(n')`` for n < n'.
+    byte-identical for a seed whatever ``chunk_size`` and ``corpus(n)`` is a prefix of ``corpus(n')`` for
+    n < n'. Text is written block by block and embeddings / labels every ``chunk_size`` records, so memory
+    is O(chunk_size), not O(n): the whole process stays under ~300 MB resident at the defaults.
 
     :param path: output ``.jsonl`` (written atomically, like the other two files).
     :param n: number of records (>= 1).
@@ -545,9 +549,11 @@ def write_corpus(
     :param max_chars: cap of the reasoning length in characters (>= 2 * median_chars is sensible; > median).
     :param subtopic_spread: norm of the subtopic offsets (>= 0).
     :param noise: norm of the per-record embedding noise (>= 0).
+    :param noise_dim: dimension of the subspace holding most of the noise (>= 1).
     :param dup_noise: norm of a near-duplicate's embedding perturbation, in [0, 0.3].
+    :param mix_share: share of bridge records in [0, 1].
     :param record_format: ``"sft"`` or ``"raw"``.
-    :param chunk_size: records generated before each write (>= 1).
+    :param chunk_size: records whose embeddings and labels are buffered before each write (>= 1).
     :param progress: None/False, True (a tqdm bar) or a ``(done, total)`` callable.
     :return: a :class:`CorpusInfo`.
     :raises ValueError: an argument is out of range (the message names it and the allowed range).
@@ -642,7 +648,6 @@ def write_corpus(
             writer = pq.ParquetWriter(tmp_lab, schema)
             try:
                 with open(tmp, "wb") as fh:
-                    buf: list[str] = []
                     xs: list[np.ndarray] = []
                     cols: list[dict] = []
                     chunk_lo = 0
@@ -650,26 +655,26 @@ def write_corpus(
                         lo = b * _BLOCK
                         m = min(_BLOCK, n - lo)
                         lines, x, lab = _block(plan, cfg, seed, b, m)
-                        buf.extend(lines)
+                        fh.write("".join(lines).encode("utf-8"))
                         xs.append(x)
                         cols.append(lab)
                         n_zh += int(lab["lang"].sum())
                         n_dup += int((lab["dup_of"] >= 0).sum())
-                        if len(buf) >= chunk_size or lo + m == n:
-                            fh.write("".join(buf).encode("utf-8"))
+                        rows = lo + m - chunk_lo
+                        if rows >= chunk_size or lo + m == n:
                             region = np.memmap(
                                 tmp_emb,
                                 dtype=np.float32,
                                 mode="r+",
-                                shape=(len(buf), d),
+                                shape=(rows, d),
                                 offset=emb_offset + chunk_lo * d * 4,
                             )
                             region[:] = np.concatenate(xs)
                             region.flush()
                             del region
                             writer.write_table(_labels_table(cols, schema, name_arr, lang_arr))
-                            chunk_lo += len(buf)
-                            buf, xs, cols = [], [], []
+                            chunk_lo += rows
+                            xs, cols = [], []
                         if report is not None:
                             report(lo + m, n)
             finally:
