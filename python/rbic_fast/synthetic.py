@@ -344,7 +344,7 @@ def _block(plan: _Plan, cfg: _Settings, seed: int, b: int, m: int) -> tuple[list
     dups = np.flatnonzero(is_dup)
     for arr in (dom, sub, lang, diff, z, numbered, is_mix, other, other_sub, mix_w):
         arr[dups] = arr[src[dups]]
-    p_correct = 1.0 / (1.0 + np.exp(10.0 * (diff - 0.5)))
+    p_correct = 1.0 / (1.0 + np.exp(10.0 * (diff - plan.mean_difficulty)))
     k_correct = rng.binomial(_N_ROLLOUTS, p_correct)  # a duplicate gets its own rollouts of the same problem
 
     rho = _LENGTH_DIFFICULTY_CORR
