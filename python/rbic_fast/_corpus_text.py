@@ -2,7 +2,7 @@
 
 Templates mark slots as ``«name»`` so that LaTeX braces need no escaping; :func:`compile_template` turns them into
 ``str.format`` strings once. Slots every template may use (values drawn per use): ``a b c`` (2..99), ``A B``
-(100..999), ``x y`` (2..12), ``s = a+b``, ``d = a-b``, ``p = a·b``, ``q = a/b`` (2 decimals), ``xy = x·y``,
+(100..999), ``x y`` (2..12), ``s = a+b``, ``d = |a-b|``, ``p = a·b``, ``q = a/b`` (2 decimals), ``xy = x·y``,
 ``r`` (a 1-decimal number), ``name name2 item`` (language-specific words). ``Q`` is the record's question and
 ``ans`` its answer (opening and concluding segments only).
 

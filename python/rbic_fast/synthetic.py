@@ -175,7 +175,7 @@ def _slots(rng: np.random.Generator, langs: np.ndarray) -> list[dict]:
                 "x": xi,
                 "y": yi,
                 "s": ai + bi,
-                "d": ai - bi,
+                "d": abs(ai - bi),
                 "p": ai * bi,
                 "q": f"{ai / bi:.2f}",
                 "xy": xi * yi,
@@ -186,6 +186,19 @@ def _slots(rng: np.random.Generator, langs: np.ndarray) -> list[dict]:
             }
         )
     return out
+
+
+_KEEP_CAPITAL = ("I ", "Newton's", "Ohm's", "Fermat's", "Vieta's", "Bayes'")
+_CONNECTIVE_START = ("So ", "Since ", "Therefore", "Then ", "This ", "Thus", "所以", "因此", "由此", "于是")
+
+
+def _with_lead(lead: str, sentence: str) -> str:
+    """``lead`` ("Next, ", "因此，") + ``sentence``, lower-casing its first English word unless a proper name."""
+    if not lead or sentence.startswith(_CONNECTIVE_START):
+        return sentence
+    if sentence[:1].isupper() and not sentence.startswith(_KEEP_CAPITAL):
+        sentence = sentence[0].lower() + sentence[1:]
+    return lead + sentence
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -222,8 +235,7 @@ def _plan(seed: int, n_domains: int, d: int, subtopic_spread: float, noise_dim: 
             sl = _slots(rng, np.full(3 * _POOL, li))
             pick = rng.integers(0, len(steps), 3 * _POOL).tolist()
             leads = rng.integers(0, len(lead), 3 * _POOL).tolist()
-            sent = [lead[leads[j]] + steps[pick[j]].format_map(sl[j]) for j in range(3 * _POOL)]
-            sent = [s[0].upper() + s[1:] if lang == "en" else s for s in sent]
+            sent = [_with_lead(lead[leads[j]], steps[pick[j]].format_map(sl[j])) for j in range(3 * _POOL)]
             resp.extend(steps[pick[j]].format_map(sl[j]) for j in range(_POOL))
             n_sent = rng.integers(1, 4, _POOL).tolist()
             start = rng.integers(0, 3 * _POOL - 3, _POOL).tolist()
