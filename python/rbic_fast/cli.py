@@ -197,12 +197,15 @@ def _synth(args: argparse.Namespace) -> int:
             median_chars=args.median_chars, max_chars=args.max_chars, record_format=args.format,
             progress=not args.quiet,
         )
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"rbic: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rbic: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except OSError as exc:
+        print(f"rbic: failed: {exc}", file=sys.stderr)
+        return 1
     print(f"wrote {info.n} records ({info.bytes / 1e6:.1f} MB) -> {info.path}, embeddings -> "
           f"{info.embeddings_path}, labels -> {info.labels_path}")
     return 0

@@ -69,7 +69,6 @@ _DIFFICULTY_SD = 0.25  # spread of difficulty (subtopic base + per-record noise)
 _LOW_NOISE, _ISO_NOISE = 0.95, math.sqrt(1 - 0.95**2)  # noise amplitude split: subspace / isotropic
 _GROUP_WEIGHT = 0.6
 _MIN_CHARS = 300  # floor of the target reasoning length (English characters)
-_STEP, _VERIFY, _BACKTRACK, _EXPLORE = range(4)
 _DUP_PREFIX = {
     "en": ("", "Question: ", "Problem: ", "Please solve: "),
     "zh": ("", "题目：", "请回答：", "问题："),
