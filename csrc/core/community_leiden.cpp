@@ -9,23 +9,15 @@
 // parallelise without changing results. Randomness (node orders) comes from one seeded stream
 // consumed on the calling thread only.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "rbic/community.hpp"
-
-#ifdef RBIC_WITH_OPENMP
-#include <omp.h>
-#endif
 
 namespace rbic::community {
 
@@ -82,96 +74,10 @@ struct Owned {
     }
 };
 
-// Worker threads kept for a whole Leiden call. A step's tasks are handed out through one atomic
-// counter tagged with the step number; the calling thread works through them too and then waits only
-// for the tasks a worker has taken, never for a worker to wake up. Between steps (e.g. during the
-// sequential move decisions) idle workers sleep instead of spinning, so on a busy machine a
-// descheduled worker costs the calling thread nothing and an idle one takes no CPU from it.
-class Team {
-public:
-    using Fn = std::function<void(i64, int)>;
-
-    // Worker loop of thread `tid` (1..threads-1) until stop().
-    void work(int tid) {
-        std::uint32_t seen = 0;
-        for (;;) {
-            {
-                std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return quit_ || step_ != seen; });
-                if (quit_) return;
-                seen = step_;
-            }
-            take_tasks(seen, tid, nullptr);
-        }
-    }
-
-    void stop() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            quit_ = true;
-        }
-        wake_.notify_all();
-    }
-
-    // Runs fn(task, thread) for every task in [0, n_tasks) on the calling thread (thread 0) and the
-    // workers; `interrupt` is polled on the calling thread between its tasks.
-    void run(i64 n_tasks, const Fn& fn, const std::function<bool()>& interrupt) {
-        std::uint32_t step;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            step = ++step_;
-            fn_.store(&fn, std::memory_order_relaxed);
-            n_tasks_.store(n_tasks, std::memory_order_relaxed);
-            done_.store(0, std::memory_order_relaxed);
-            next_.store(static_cast<std::uint64_t>(step) << 32, std::memory_order_release);
-        }
-        wake_.notify_all();
-        take_tasks(step, 0, &interrupt);
-        for (int spin = 0; done_.load(std::memory_order_acquire) < n_tasks; ++spin) {
-            if (spin > 64) std::this_thread::yield();  // let a preempted worker finish its task
-        }
-        if (error_) std::rethrow_exception(error_);
-    }
-
-private:
-    void take_tasks(std::uint32_t step, int tid, const std::function<bool()>* interrupt) {
-        for (;;) {
-            std::uint64_t v = next_.load(std::memory_order_acquire);
-            if (static_cast<std::uint32_t>(v >> 32) != step) return;
-            const i64 task = static_cast<i64>(v & 0xFFFFFFFFu);
-            if (task >= n_tasks_.load(std::memory_order_relaxed)) return;
-            if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
-            // The step cannot end before this task is counted done, so fn_ is this step's.
-            if (!failed_.load(std::memory_order_relaxed)) {
-                try {
-                    (*fn_.load(std::memory_order_relaxed))(task, tid);
-                    if (interrupt && *interrupt && (*interrupt)()) throw Interrupted();
-                } catch (...) {
-                    std::lock_guard<std::mutex> lock(error_mutex_);
-                    if (!error_) error_ = std::current_exception();
-                    failed_.store(true, std::memory_order_relaxed);
-                }
-            }
-            done_.fetch_add(1, std::memory_order_acq_rel);
-        }
-    }
-
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::uint32_t step_ = 0;  // guarded by mutex_
-    bool quit_ = false;       // guarded by mutex_
-    std::atomic<std::uint64_t> next_{0};  // (step << 32) | next task
-    std::atomic<i64> n_tasks_{0}, done_{0};
-    std::atomic<const Fn*> fn_{nullptr};
-    std::atomic<bool> failed_{false};
-    std::mutex error_mutex_;
-    std::exception_ptr error_;
-};
-
 // Threads, per-thread scratch and throttled Ctrl-C polling (calling thread only).
 struct Ctx {
     int threads;
-    Team team;
+    TaskTeam* team = nullptr;  // the worker team of the whole call (set by with_team)
     Hooks loop_hooks;
     std::vector<std::vector<double>> acc;  // per thread: dense accumulator over community ids, kept all-zero
     std::vector<std::vector<i32>> touched;  // per thread: list of the ids set in acc (capacity n)
@@ -212,38 +118,24 @@ struct Ctx {
             };
         }
     }
-    // Runs body() on the calling thread while the other threads serve `team`.
+    // Runs body() on the calling thread while the other threads serve `team` (one team for the whole
+    // call: a Leiden call runs thousands of short loops, and a thread-team start per loop would cost more
+    // than the loops).
     template <class F>
     void with_team(F&& body) {
-#ifdef RBIC_WITH_OPENMP
-        if (threads > 1) {
-            std::exception_ptr error;
-#pragma omp parallel num_threads(threads)
-            {
-                if (omp_get_thread_num() == 0) {
-                    try {
-                        body();
-                    } catch (...) {
-                        error = std::current_exception();
-                    }
-                    team.stop();
-                } else {
-                    team.work(omp_get_thread_num());
-                }
-            }
-            if (error) std::rethrow_exception(error);
-            return;
-        }
-#endif
-        threads = 1;
-        body();
+        rbic::with_team(threads, [&](TaskTeam& t) {
+            threads = t.threads();
+            team = &t;
+            body();
+            team = nullptr;
+        });
     }
     // Runs fn(task, thread) for every task; inline on the calling thread when `work` (edge visits) is
     // too small to pay for waking a worker.
     template <class F>
     void run(i64 tasks, i64 work, F&& fn) {
         if (threads > 1 && work >= kParallelWork) {
-            team.run(tasks, Team::Fn(std::ref(fn)), loop_hooks.interrupt);
+            team->run(tasks, TaskFn(std::ref(fn)), loop_hooks);
             return;
         }
         for (i64 t = 0; t < tasks; ++t) fn(t, 0);

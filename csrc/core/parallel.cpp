@@ -1,4 +1,6 @@
 #include <chrono>
+#include <stdexcept>
+#include <thread>
 
 #include "rbic/hooks.hpp"
 
@@ -17,83 +19,135 @@ int resolve_threads(int requested) {
 #endif
 }
 
-namespace {
-
-// Shared state of one parallel_for call. Only thread 0 (the caller) touches the hooks.
-struct LoopState {
-    std::atomic<std::int64_t> next{0};
-    std::atomic<std::int64_t> done{0};
-    std::atomic<bool> stop{false};
-    std::mutex error_mutex;
-    std::exception_ptr error;
-
-    void fail(std::exception_ptr e) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = e;
-        stop.store(true, std::memory_order_relaxed);
-    }
-};
-
 // Poll at most this often: an interrupt check may have to wait for the GIL.
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 
-void worker(LoopState& st, std::int64_t n_tasks, std::int64_t total_weight, int tid, const Hooks& hooks,
-            const std::function<void(std::int64_t, int)>& fn,
-            const std::function<std::int64_t(std::int64_t)>& weight) {
-    auto last_poll = std::chrono::steady_clock::now();
-    while (!st.stop.load(std::memory_order_relaxed)) {
-        std::int64_t task = st.next.fetch_add(1, std::memory_order_relaxed);
-        if (task >= n_tasks) break;
-        try {
-            fn(task, tid);
-        } catch (...) {
-            st.fail(std::current_exception());
-            break;
+struct TaskTeam::Loop {
+    const TaskFn* fn;
+    const Hooks* hooks;
+    const TaskWeight* weight;  // null: every task weighs 1
+    std::int64_t total_weight;
+};
+
+void TaskTeam::work(int tid) {
+    std::uint32_t seen = 0;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return quit_ || loop_id_ != seen; });
+            if (quit_) return;
+            seen = loop_id_;
         }
-        st.done.fetch_add(weight ? weight(task) : 1, std::memory_order_relaxed);
-        if (tid != 0) continue;
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_poll < kPollInterval) continue;
-        last_poll = now;
-        try {
-            if (hooks.interrupt && hooks.interrupt()) throw Interrupted();
-            if (hooks.progress) hooks.progress(st.done.load(std::memory_order_relaxed), total_weight);
-        } catch (...) {
-            st.fail(std::current_exception());
-            break;
-        }
+        take_tasks(seen, tid, nullptr);
     }
 }
 
-}  // namespace
-
-void parallel_for(std::int64_t n_tasks, int threads, const Hooks& hooks,
-                  const std::function<void(std::int64_t, int)>& fn,
-                  const std::function<std::int64_t(std::int64_t)>& weight) {
-    if (n_tasks <= 0) return;
-    std::int64_t total_weight = 0;
-    if (weight) {
-        for (std::int64_t t = 0; t < n_tasks; ++t) total_weight += weight(t);
-    } else {
-        total_weight = n_tasks;
+void TaskTeam::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        quit_ = true;
     }
-    LoopState st;
-    int nt = resolve_threads(threads);
-    if (nt > n_tasks) nt = static_cast<int>(n_tasks);
+    wake_.notify_all();
+}
+
+void TaskTeam::take_tasks(std::uint32_t loop_id, int tid, const Hooks* hooks) {
+    auto last_poll = std::chrono::steady_clock::now();
+    for (;;) {
+        std::uint64_t v = next_.load(std::memory_order_acquire);
+        if (static_cast<std::uint32_t>(v >> 32) != loop_id) return;
+        const std::int64_t task = static_cast<std::int64_t>(v & 0xFFFFFFFFu);
+        if (task >= n_tasks_.load(std::memory_order_relaxed)) return;
+        if (!next_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+        // The loop cannot end before this task is counted done, so loop_ is this loop's.
+        const Loop& loop = *loop_.load(std::memory_order_relaxed);
+        if (!failed_.load(std::memory_order_relaxed)) {
+            try {
+                (*loop.fn)(task, tid);
+                done_weight_.fetch_add(loop.weight ? (*loop.weight)(task) : 1, std::memory_order_relaxed);
+                const auto now = std::chrono::steady_clock::now();
+                if (hooks != nullptr && now - last_poll >= kPollInterval) {
+                    last_poll = now;
+                    if (hooks->interrupt && hooks->interrupt()) throw Interrupted();
+                    if (hooks->progress)
+                        hooks->progress(done_weight_.load(std::memory_order_relaxed), loop.total_weight);
+                }
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mutex_);
+                if (!error_) error_ = std::current_exception();
+                failed_.store(true, std::memory_order_relaxed);
+            }
+        }
+        done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+}
+
+void TaskTeam::run(std::int64_t n_tasks, const TaskFn& fn, const Hooks& hooks, const TaskWeight& weight) {
+    if (n_tasks <= 0) return;
+    if (n_tasks > 0xFFFFFFFFll) throw std::invalid_argument("TaskTeam::run: more than 2^32 - 1 tasks");
+    std::int64_t total = n_tasks;
+    if (weight) {
+        total = 0;
+        for (std::int64_t t = 0; t < n_tasks; ++t) total += weight(t);
+    }
+    const Loop loop{&fn, &hooks, weight ? &weight : nullptr, total};
+    std::uint32_t id;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        id = ++loop_id_;
+        // Every task of the previous loop is done: no worker touches these until next_ carries `id`.
+        error_ = nullptr;
+        failed_.store(false, std::memory_order_relaxed);
+        loop_.store(&loop, std::memory_order_relaxed);
+        n_tasks_.store(n_tasks, std::memory_order_relaxed);
+        done_.store(0, std::memory_order_relaxed);
+        done_weight_.store(0, std::memory_order_relaxed);
+        next_.store(static_cast<std::uint64_t>(id) << 32, std::memory_order_release);
+    }
+    if (threads_ > 1) wake_.notify_all();
+    take_tasks(id, 0, &hooks);
+    for (int spin = 0; done_.load(std::memory_order_acquire) < n_tasks; ++spin) {
+        if (spin > 64) std::this_thread::yield();  // let a preempted worker finish its task
+    }
+    if (error_) std::rethrow_exception(error_);
+    if (hooks.interrupt && hooks.interrupt()) throw Interrupted();
+    if (hooks.progress) hooks.progress(total, total);
+}
+
+void with_team(int threads, const std::function<void(TaskTeam&)>& body) {
+    const int nt = resolve_threads(threads);
+    TaskTeam team(nt);
 #ifdef RBIC_WITH_OPENMP
     if (nt > 1) {
-        // Nothing may escape an OpenMP region: worker() catches everything into st.error.
+        // Nothing may escape an OpenMP region: body's exception is carried out by hand, and workers
+        // catch everything into the team's error.
+        std::exception_ptr error;
 #pragma omp parallel num_threads(nt)
-        worker(st, n_tasks, total_weight, omp_get_thread_num(), hooks, fn, weight);
-    } else {
-        worker(st, n_tasks, total_weight, 0, hooks, fn, weight);
+        {
+            if (omp_get_thread_num() == 0) {
+                try {
+                    body(team);
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                team.stop();
+            } else {
+                team.work(omp_get_thread_num());
+            }
+        }
+        if (error) std::rethrow_exception(error);
+        return;
     }
-#else
-    worker(st, n_tasks, total_weight, 0, hooks, fn, weight);
 #endif
-    if (st.error) std::rethrow_exception(st.error);
-    if (hooks.interrupt && hooks.interrupt()) throw Interrupted();
-    if (hooks.progress) hooks.progress(total_weight, total_weight);
+    team.threads_ = 1;
+    body(team);
+}
+
+void parallel_for(std::int64_t n_tasks, int threads, const Hooks& hooks, const TaskFn& fn,
+                  const TaskWeight& weight) {
+    if (n_tasks <= 0) return;
+    int nt = resolve_threads(threads);
+    if (nt > n_tasks) nt = static_cast<int>(n_tasks);
+    with_team(nt, [&](TaskTeam& team) { team.run(n_tasks, fn, hooks, weight); });
 }
 
 }  // namespace rbic

@@ -1,6 +1,7 @@
 """The ``rbic`` command line: ``rbic refine DATA -o OUT --ratio 0.16 [--strategy NAME]``,
-``rbic compare DATA --strategies rbic,random,kcenter -o OUT --ratio 0.16`` and
-``rbic synth OUT.jsonl --n 100000`` (a synthetic corpus for tests and benchmarks).
+``rbic compare DATA --strategies rbic,random,kcenter -o OUT --ratio 0.16``,
+``rbic synth OUT.jsonl --n 100000`` (a synthetic corpus for tests and benchmarks) and ``rbic bench [--n 20000]``
+(the job and each kernel beside its baselines and peers).
 
 Exit codes: 0 success; 2 bad arguments, bad settings or bad input data (nothing is written to OUT);
 1 any other error; 130 interrupted (Ctrl-C; the cache in OUT/cache is complete up to the last finished stage or
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated names from: {', '.join(strategy_names())} (default rbic,random,length,kcenter)",
     )
     _add_synth_parser(sub)
+    _add_bench_parser(sub)
     return parser
 
 
@@ -211,6 +213,48 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="time the whole job and each kernel against its baseline and peers on a synthetic corpus",
+        description="Generates a synthetic corpus with embeddings, runs `rbic refine` on it stage by stage "
+        "(time, peak memory), then times each native kernel beside its pure-Python baseline and the fastest "
+        "peer library, same data and threads, and prints the tables (markdown).",
+    )
+    b.add_argument("--n", type=int, default=20_000, help="corpus records (default 20000: a laptop minute)")
+    b.add_argument("--threads", type=int, help="threads for every tool (default: all cores)")
+    b.add_argument("--kernel-n", type=int, default=20_000,
+                   help="rows for the exact-kNN, community and parser comparisons (default 20000)")
+    b.add_argument("--repeat", type=int, default=1, help="run the job this many times and compare selections")
+    b.add_argument("--seed", type=int, default=0, help="corpus seed")
+    b.add_argument("--workdir", help="keep the corpus and outputs here (default: a temporary folder)")
+    b.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
+    b.add_argument("--no-baselines", action="store_true", help="skip the pure-Python / NumPy baselines")
+    b.add_argument("-o", "--out", help="also write the tables to this markdown file")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+    from .io import write_text_atomic
+
+    try:
+        report = run_benchmark(
+            args.n, threads=args.threads, workdir=args.workdir, seed=args.seed, kernel_n=args.kernel_n,
+            repeat=args.repeat, peers=not args.no_peers, baselines=not args.no_baselines,
+            log=lambda msg: print(f"rbic bench: {msg}", file=sys.stderr, flush=True),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        return 130
+    except ValueError as exc:
+        print(f"rbic: error: {exc}", file=sys.stderr)
+        return 2
+    text = report.to_markdown()
+    print(text, end="")
+    if args.out:
+        write_text_atomic(args.out, text)
+    return 0
+
+
 def _config_from_args(args: argparse.Namespace) -> dict:
     from .pipeline import RefineConfig
 
@@ -229,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "synth":
         return _synth(args)
+    if args.command == "bench":
+        return _bench(args)
     from .pipeline import RefineConfig, load_run_config, refine
 
     if args.quiet:  # model-loading bars of transformers / sentence-transformers (read when they are imported)
