@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from rbic_fast._resources import StageMeter, current_rss, peak_rss
 from rbic_fast.benchmark import run_benchmark
 from rbic_fast.cli import main
