@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from native_contract import assert_interruptible, assert_releases_gil
 from rbic_fast import _core, reference
+from rbic_fast.steps import _encode_list, _parser, prepare_text
 from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
 
 DATA = Path(__file__).parent / "data" / "steps"
@@ -254,6 +255,43 @@ def test_bad_inputs_raise_clear_errors():
         rbic_fast.steps(b"bytes")
     with pytest.raises(ValueError, match="threads"):
         rbic_fast.parse_traces(["x"], threads=-1)
+
+
+def parse_with_isa(texts: list[str], isa: str) -> TraceFeatures:
+    """The native features of texts computed with the byte-parallel kernels `isa`."""
+    data, offsets = _encode_list(texts)
+    return TraceFeatures._from_arrays(*_parser(None).parse(data, offsets, None, 1, None, isa))
+
+
+def test_isa_names_and_errors(monkeypatch):
+    assert _core.StepParser.resolve_isa("portable") == "portable"
+    assert _core.StepParser.resolve_isa("auto") in ("avx512", "portable")
+    assert _core.StepParser.resolve_isa("avx512") == _core.StepParser.resolve_isa("auto")
+    monkeypatch.setenv("RBIC_STEPS_ISA", "sse9")
+    with pytest.raises(ValueError, match="isa must be"):
+        rbic_fast.parse_traces(["x = 1"])
+
+
+# Lengths around the 64-byte blocks of the kernels, so that events sit on block edges.
+EDGE_UNIT = st.sampled_from(["a", "ab", " x ", "12", "3.5", "=", "$", "\\", "<<1=1>>", "\n", "。", "é", "x_1", "_"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(texts_strategy, st.lists(EDGE_UNIT, min_size=20, max_size=90).map("".join)),
+                min_size=1, max_size=6))
+def test_kernel_paths_agree(texts):
+    """The AVX-512 kernels (where the CPU has them) and the portable ones give identical results."""
+    texts = [prepare_text(t) for t in texts]
+    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
+    parser = _parser(None)
+    for t in texts:
+        raw = t.encode()
+        assert parser.spans(raw, "avx512") == parser.spans(raw, "portable")
+
+
+def test_kernel_paths_agree_on_dataset_excerpts():
+    texts = [t for _, _, t in dataset_texts(DATA)]
+    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
 
 
 def test_core_rejects_unconverted_arrays():

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "steps_automaton.hpp"
-#include "steps_simd.hpp"
+#include "steps_kernels.hpp"
 #include "steps_utf8.hpp"
 
 namespace rbic::steps {
@@ -92,15 +92,19 @@ struct Scratch {
     std::vector<std::uint64_t> norms;
     std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
     std::vector<u8> norm_buf;
+    std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
 };
 
 // Buffers live per thread across calls (batches do not reallocate them); a text larger than this releases them.
 constexpr std::int64_t kKeepScratchBytes = 4 << 20;
 
+// On the heap, so that the kernels address it like any other object (a thread_local object's address is a TLS
+// look-up, which the compiler repeats in the hot loops when it specialises them for that address).
 Scratch& thread_scratch() {
-    static thread_local Scratch scratch;
-    return scratch;
+    static thread_local std::unique_ptr<Scratch> scratch;
+    if (!scratch) scratch = std::make_unique<Scratch>();
+    return *scratch;
 }
 
 struct Result {
@@ -110,16 +114,17 @@ struct Result {
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
+// One pass over the '<' bytes: the first "<think>" and the first "</think>" (the open tag only matters before it).
 std::pair<std::int64_t, std::int64_t> think_region(const u8* text, std::int64_t size) {
-    std::string_view s(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
-    const std::size_t close = s.find("</think>");
-    const std::size_t open = s.find("<think>");
-    if (close != std::string_view::npos) {
-        const std::int64_t start = (open != std::string_view::npos && open + 7 <= close) ? open + 7 : 0;
-        return {start, static_cast<std::int64_t>(close)};
+    std::int64_t open = -1;
+    const u8* end = text + size;
+    for (const u8* q = text; q < end && (q = static_cast<const u8*>(std::memchr(q, '<', static_cast<std::size_t>(end - q))));
+         ++q) {
+        if (end - q >= 8 && std::memcmp(q, "</think>", 8) == 0)
+            return {(open >= 0 && open + 7 <= q - text) ? open + 7 : 0, q - text};
+        if (open < 0 && end - q >= 7 && std::memcmp(q, "<think>", 7) == 0) open = q - text;
     }
-    if (open != std::string_view::npos) return {static_cast<std::int64_t>(open) + 7, size};
-    return {0, size};
+    return {open >= 0 ? open + 7 : 0, size};
 }
 
 bool in_set(const u8* begin, const u8* p, int initial) {
@@ -275,23 +280,36 @@ bool list_number_before(const u8* p, std::int64_t i) {
 }
 
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
-void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
+void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.clear();
     sc.sentence.clear();
     sc.entities.clear();
     sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
-    c.letters = simd::count_letters(p, n);
+    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
+    if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
+    std::uint64_t* masks = sc.event_masks.data();
+    c.letters = kernels.event_masks(p, n, masks);
+    masks[n_words] = 0;
+    // The first event at or after i, or n.
+    auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
+        std::size_t w = static_cast<std::size_t>(i >> 6);
+        std::uint64_t m = masks[w] & (~0ull << (i & 63));
+        while (!m) {
+            if (++w >= n_words) return n;
+            m = masks[w];
+        }
+        return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
+    };
     State state = kText;
     std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
     };
-    simd::EventCursor events(p, n);
     while (i < n) {
-        i = events.next(i);
+        i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
         if (b >= 0x80) {
@@ -532,13 +550,14 @@ std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) 
     return h ^ (h >> 29);
 }
 
-void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& sc, Result& out) {
+void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std::int64_t size, Scratch& sc,
+               Result& out) {
     auto [rb, re] = think_region(text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
     find_markers(ac, p, n, sc);
     ScanCounts c;
-    scan(p, n, sc, c);
+    scan(kernels, p, n, sc, c);
     segment(p, n, sc);
 
     std::int64_t cat[kNumCategories] = {};
@@ -589,13 +608,13 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
     // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
     // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
     // unique get the exact normalised hash.
-    sc.sigs.resize(m);
-    for (std::size_t j = 0; j < m; ++j)
-        sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
+    sc.sigs.resize(m < 2 ? 0 : m);
+    for (std::size_t j = 0; j < sc.sigs.size(); ++j)
+        sc.sigs[j] = {kernels.ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
                       static_cast<std::uint32_t>(j)};
     std::sort(sc.sigs.begin(), sc.sigs.end());
-    std::size_t distinct = 0;
-    for (std::size_t a = 0; a < m;) {
+    std::size_t distinct = m < 2 ? m : 0;
+    for (std::size_t a = 0; a < sc.sigs.size();) {
         std::size_t b = a + 1;
         while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
         if (b - a == 1) {
@@ -639,8 +658,9 @@ Parser::~Parser() = default;
 
 template <typename Offset>
 void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
-                   const std::uint8_t* valid, int threads, MatrixView<std::int64_t> ints,
+                   const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int64_t> ints,
                    VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const {
+    const Kernels& kernels = select_kernels(isa);
     if (n < 0) throw std::invalid_argument("parse: negative row count");
     if (ints.rows != kNumFeatures || ints.cols != n || redundancy.size != n || lang.size != n)
         throw std::invalid_argument("parse: output shapes do not match the row count");
@@ -677,7 +697,7 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
                 const bool present = !valid || valid[i];
                 const std::uint8_t* text = present ? data + offsets[i] : data;
                 const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
-                parse_one(ac, text, size, sc, r);
+                parse_one(ac, kernels, text, size, sc, r);
                 if (size > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
                 for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
                 redundancy[i] = r.redundancy;
@@ -688,20 +708,24 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
 }
 
 template void Parser::parse<std::int32_t>(const std::uint8_t*, std::int64_t, const std::int32_t*, std::int64_t,
-                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
-                                          VectorView<std::uint8_t>, const Hooks&) const;
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 template void Parser::parse<std::int64_t>(const std::uint8_t*, std::int64_t, const std::int64_t*, std::int64_t,
-                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
-                                          VectorView<std::uint8_t>, const Hooks&) const;
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 
-std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint8_t* text, std::int64_t size) const {
+std::string Parser::resolve_isa(const std::string& isa) { return select_kernels(isa).name; }
+
+std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint8_t* text, std::int64_t size,
+                                                                 const std::string& isa) const {
+    const Kernels& kernels = select_kernels(isa);
     Scratch sc;
     auto [rb, re] = think_region(text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
     find_markers(*automaton_, p, n, sc);
     ScanCounts c;
-    scan(p, n, sc, c);
+    scan(kernels, p, n, sc, c);
     segment(p, n, sc);
     for (auto& s : sc.spans) {
         s.first += rb;

@@ -1,0 +1,50 @@
+// Portable kernels of the trace parser and the run-time choice between them and the AVX-512 ones.
+#include "steps_kernels.hpp"
+
+#include <stdexcept>
+
+#include "rbic/build_info.hpp"
+#include "steps_simd.hpp"
+
+namespace rbic::steps {
+
+namespace {
+
+std::int64_t portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks) {
+    std::int64_t letters = 0;
+    for (std::int64_t base = 0; base < n; base += 64) {
+        std::uint64_t word = 0;
+#if defined(__SSE2__)
+        std::uint8_t buf[80];
+        std::uint64_t letter_bits = 0;
+        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits) &
+               simd::detail::inside(n, base);
+        letters += __builtin_popcountll(letter_bits & simd::detail::inside(n, base));
+#else
+        const std::int64_t stop = n - base < 64 ? n - base : 64;
+        for (std::int64_t k = 0; k < stop; ++k) {
+            const std::int64_t i = base + k;
+            // The edges are left to the scalar code of scan(), which reads no byte outside [0, n).
+            if (i == 0 || i + 1 >= n || simd::scan_event(p, i)) word |= 1ull << k;
+            letters += utf8::is_letter(p[i]);
+        }
+#endif
+        masks[base / 64] = word;
+    }
+    return letters;
+}
+
+const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature};
+
+}  // namespace
+
+const Kernels& portable_kernels() { return kPortable; }
+
+const Kernels& select_kernels(const std::string& isa) {
+    if (isa != "auto" && isa != "avx512" && isa != "portable")
+        throw std::invalid_argument("isa must be 'auto', 'avx512' or 'portable', got '" + isa + "'");
+    if (isa != "portable" && cpu_has_avx512() && avx512_kernels()) return *avx512_kernels();
+    return kPortable;
+}
+
+}  // namespace rbic::steps
