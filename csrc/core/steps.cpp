@@ -31,7 +31,9 @@ struct Entity {
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
 class FirstDefs {
 public:
-    void reset(std::size_t expected) {
+    /// @param[in] limit end of the text the keys point into (keys are hashed 8 bytes at a time below it).
+    void reset(std::size_t expected, const u8* limit) {
+        limit_ = limit;
         std::size_t cap = 64;
         while (cap < 2 * expected + 2) cap <<= 1;
         if (cap > slots_.size()) {
@@ -43,7 +45,7 @@ public:
     }
     // Step of the first definition of key, or -1.
     std::int32_t find(const u8* key, std::int32_t len) const {
-        const std::uint64_t h = hash(key, len);
+        const std::uint64_t h = hash(key, len, limit_);
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.gen != gen_) return -1;
@@ -51,7 +53,7 @@ public:
         }
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
-        const std::uint64_t h = hash(key, len);
+        const std::uint64_t h = hash(key, len, limit_);
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.gen != gen_) {
@@ -70,14 +72,32 @@ private:
         std::int32_t step = 0;
         std::uint32_t gen = 0;
     };
-    static std::uint64_t hash(const u8* p, std::int32_t len) {
+    // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
+    static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
-        for (std::int32_t i = 0; i < len; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+        std::int32_t i = 0;
+        for (; i + 8 <= len; i += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+            h ^= h >> 31;
+        }
+        if (i < len) {
+            std::uint64_t w = 0;
+            if (limit - (p + i) >= 8) {
+                std::memcpy(&w, p + i, 8);
+                w &= ~0ull >> (8 * (8 - (len - i)));
+            } else {
+                for (std::int32_t k = i; k < len; ++k) w |= static_cast<std::uint64_t>(p[k]) << (8 * (k - i));
+            }
+            h = (h ^ w) * 0x94D049BB133111EBull;
+        }
         return h ^ (h >> 29);
     }
     std::vector<Slot> slots_;
     std::size_t mask_ = 0;
     std::uint32_t gen_ = 0;
+    const u8* limit_ = nullptr;
 };
 
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
@@ -264,6 +284,19 @@ void count_units(const u8* p, const u8* end, ScanCounts& c) {
     }
 }
 
+// The end of the run of ASCII digits starting at k (8 bytes at a time while they lie inside [0, n)).
+inline std::int64_t skip_digits(const u8* p, std::int64_t k, std::int64_t n) {
+    for (; k + 8 <= n; k += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + k, 8);
+        const std::uint64_t x = w ^ 0x3030303030303030ull;  // a digit byte becomes 0..9
+        const std::uint64_t other = (((x & 0x7F7F7F7F7F7F7F7Full) + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+        if (other) return k + (__builtin_ctzll(other) >> 3);
+    }
+    while (k < n && utf8::is_digit(p[k])) ++k;
+    return k;
+}
+
 // True when p[0, i) ends a line-initial list number (1-3 digits after spaces and #*>), as in "3. Hence".
 bool list_number_before(const u8* p, std::int64_t i) {
     std::int64_t j = i;
@@ -315,12 +348,16 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
-                // Fast path: U+5000..U+9FFF (lead bytes E5..E9), all CJK ideographs and none a sentence end.
-                if (static_cast<u8>(p[i] - 0xE5) <= 4 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
-                    (p[i + 2] & 0xC0) == 0x80) {
+                // Fast path without data-dependent branches: a valid 3-byte character with lead E1..EF other than
+                // ED (whose every continuation pair is valid), which is most of Chinese text and its punctuation.
+                const u8 b0 = p[i];
+                if (static_cast<u8>(b0 - 0xE1) <= 0x0E && b0 != 0xED && i + 2 < n &&
+                    ((p[i + 1] & 0xC0) == 0x80) & ((p[i + 2] & 0xC0) == 0x80)) {
+                    const std::uint32_t cp = (b0 & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu);
                     c.chars -= 2;
-                    ++c.cjk;
+                    c.cjk += (cp - 0x4E00u <= 0x51FFu) | (cp - 0x3400u <= 0x19BFu) | (cp - 0xF900u <= 0x1FFu);
                     i += 3;
+                    if ((cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F) && state == kText) sentence_end(i);
                     continue;
                 }
                 utf8::Unit u = utf8::decode(p + i, end);
@@ -405,12 +442,8 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         ++i;
                         break;
                     }
-                    std::int64_t k = i;
-                    while (k < n && utf8::is_digit(p[k])) ++k;
-                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) {
-                        ++k;
-                        while (k < n && utf8::is_digit(p[k])) ++k;
-                    }
+                    std::int64_t k = skip_digits(p, i, n);
+                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
                     ++c.numbers;
                     // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
                     const u8* q = p + (annotation_end == i ? annotation_start : i);
@@ -585,7 +618,7 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
 
     // Dependency DAG, longest path by DP in step order.
     sc.depth.assign(m, 0);
-    sc.first_defs.reset(sc.entities.size());
+    sc.first_defs.reset(sc.entities.size(), p + n);
     std::int32_t max_depth = 0;
     std::size_t ei = 0;
     for (std::size_t j = 0; j < m; ++j) {
