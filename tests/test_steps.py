@@ -294,6 +294,18 @@ def test_kernel_paths_agree_on_dataset_excerpts():
     assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
 
 
+def test_rows_of_unordered_offsets_around_nulls_parse_as_their_bytes():
+    """A null row's offsets are not checked, so valid rows around it may overlap or go back in the buffer."""
+    text = "Wait, x = 2. So y = x + 1.\nBut wait, check: y = 3. Hmm, therefore 3."
+    data = np.frombuffer(text.encode(), dtype=np.uint8)
+    offsets = np.array([0, 40, 20, len(text), 3, 30], dtype=np.int64)  # rows 1 and 3 are null
+    valid = np.array([1, 0, 1, 0, 1], dtype=np.uint8)
+    ints, red, lang = _parser(None).parse(data, offsets, valid, 1, None)
+    rows = [text[0:40], None, text[20:], None, text[3:30]]
+    expected = reference.parse_traces(rows)
+    assert_same(TraceFeatures._from_arrays(ints, red, lang), expected, rows)
+
+
 def test_core_rejects_unconverted_arrays():
     parser = _core.StepParser([(b"wait", 5, 0, b"", [], [], False)])
     data = np.frombuffer(b"wait", dtype=np.uint8)

@@ -22,6 +22,11 @@ struct Hit {
     int category;
 };
 
+struct PatternEnd {
+    std::int64_t pos;      ///< the last byte of the pattern(s)
+    std::uint32_t state;   ///< automaton state there (its outputs are the patterns)
+};
+
 struct Entity {
     std::int64_t pos;
     std::int32_t len;
@@ -103,7 +108,7 @@ private:
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
-    std::vector<Hit> stream_hits[4];
+    std::vector<PatternEnd> ends, stream_ends[4];
     std::vector<std::int64_t> hard, sentence, cuts;
     std::vector<Entity> entities;
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
@@ -203,24 +208,18 @@ bool rule_ok(const CompiledRule& c, const u8* begin, const u8* end, std::int64_t
     return !r.setvar || setvar_ok(e, end);
 }
 
-// Pass 1: every valid marker occurrence, then leftmost-longest selection without overlaps.
-void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
-    sc.hits.clear();
-    sc.kept.clear();
+// Pass 1a, once per run of rows: every position of [p, p + n) where some pattern ends, with the automaton state
+// there, in position order (sc.ends). Positions are relative to p. A row's matches are the ends inside its
+// region whose pattern starts inside it too: the automaton's state after a byte depends only on the max_len - 1
+// bytes before it, so running over the neighbouring rows changes nothing for the patterns within a row.
+void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
+    sc.ends.clear();
     const std::uint32_t* delta = ac.delta.data();
     const std::uint32_t* cls = ac.byte_class.data();
     const std::uint32_t thr = ac.out_threshold;
-    auto emit = [&](std::uint32_t st, std::int64_t i, std::vector<Hit>& out) {
-        const std::uint32_t id = st / ac.n_classes;
-        for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
-            const CompiledRule& c = ac.rules[ac.out_rules[k]];
-            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
-            if (rule_ok(c, p, p + n, start, i + 1)) out.push_back({start, i + 1, c.rule.category});
-        }
-    };
-    // One stream per quarter of the text, interleaved: the four transition loads are independent, which hides
+    // One stream per quarter of the bytes, interleaved: the four transition loads are independent, which hides
     // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
-    // match ending in a quarter is found by exactly that quarter's stream; hits are sorted afterwards anyway.
+    // match ending in a quarter is found by exactly that quarter's stream.
     constexpr int kStreams = 4;
     const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
     const std::int64_t q = n / kStreams;
@@ -228,23 +227,49 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     std::uint32_t tail_state = 0;
     if (q >= warm + 16) {
         std::uint32_t st[kStreams] = {0, 0, 0, 0};
-        for (auto& h : sc.stream_hits) h.clear();
+        for (auto& h : sc.stream_ends) h.clear();
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
         for (std::int64_t t = 0; t < q; ++t) {
             for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
             for (int k = 0; k < kStreams; ++k)
-                if (st[k] >= thr) emit(st[k], k * q + t, sc.stream_hits[k]);
+                if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
         }
-        for (int k = 0; k + 1 < kStreams; ++k) sc.hits.insert(sc.hits.end(), sc.stream_hits[k].begin(), sc.stream_hits[k].end());
+        for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
         tail_from = kStreams * q;
         tail_state = st[kStreams - 1];
-        sc.hits.insert(sc.hits.end(), sc.stream_hits[kStreams - 1].begin(), sc.stream_hits[kStreams - 1].end());
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
         st = delta[st + cls[p[i]]];
-        if (st >= thr) emit(st, i, sc.hits);
+        if (st >= thr) sc.ends.push_back({i, st});
+    }
+}
+
+// Pass 1b, per row: the valid marker occurrences of the region [p, p + n), whose first byte is at `offset` in the
+// coordinates of the pattern ends, then the leftmost-longest selection without overlaps (sc.kept).
+// `cursor` indexes sc.ends; it moves forward across the rows of a run.
+void find_markers(const Automaton& ac, const u8* p, std::int64_t n, std::int64_t offset, Scratch& sc,
+                  std::size_t& cursor) {
+    sc.hits.clear();
+    sc.kept.clear();
+    if (n == 0) return;
+    const auto& ends = sc.ends;
+    if (cursor > 0 && ends[cursor - 1].pos >= offset) {
+        // Rows of a malformed (overlapping) offsets array can go back: search from the start.
+        cursor = static_cast<std::size_t>(
+            std::lower_bound(ends.begin(), ends.end(), offset, [](const PatternEnd& e, std::int64_t v) { return e.pos < v; }) -
+            ends.begin());
+    }
+    while (cursor < ends.size() && ends[cursor].pos < offset) ++cursor;
+    for (std::size_t k = cursor; k < ends.size() && ends[k].pos < offset + n; ++k) {
+        const std::int64_t i = ends[k].pos - offset;
+        const std::uint32_t id = ends[k].state / ac.n_classes;
+        for (std::uint32_t r = ac.out_begin[id]; r < ac.out_begin[id + 1]; ++r) {
+            const CompiledRule& c = ac.rules[ac.out_rules[r]];
+            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
+            if (start >= 0 && rule_ok(c, p, p + n, start, i + 1)) sc.hits.push_back({start, i + 1, c.rule.category});
+        }
     }
     // Hits are in end order, so each is at most a pattern length away from its place in (start, longer first)
     // order: insertion sort is linear here.
@@ -583,12 +608,13 @@ std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) 
     return h ^ (h >> 29);
 }
 
-void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std::int64_t size, Scratch& sc,
-               Result& out) {
+// One row: `base` is where the pattern ends of sc.ends are counted from, `cursor` indexes them (find_markers).
+void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std::int64_t size, const u8* base,
+               std::size_t& cursor, Scratch& sc, Result& out) {
     auto [rb, re] = think_region(text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
-    find_markers(ac, p, n, sc);
+    find_markers(ac, p, n, p - base, sc, cursor);
     ScanCounts c;
     scan(kernels, p, n, sc, c);
     segment(p, n, sc);
@@ -725,17 +751,27 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
         n_tasks, nthreads, hooks,
         [&](std::int64_t t, int) {
             Scratch& sc = thread_scratch();
+            // The bytes of the task's rows (contiguous in a well-formed array), for the automaton pass.
+            std::int64_t lo = data_size, hi = 0;
+            for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
+                if ((valid && !valid[i]) || offsets[i] == offsets[i + 1]) continue;
+                lo = std::min<std::int64_t>(lo, offsets[i]);
+                hi = std::max<std::int64_t>(hi, offsets[i + 1]);
+            }
+            if (lo > hi) lo = hi = 0;
+            find_pattern_ends(ac, data + lo, hi - lo, sc);
+            std::size_t cursor = 0;
             for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
                 Result r;
                 const bool present = !valid || valid[i];
                 const std::uint8_t* text = present ? data + offsets[i] : data;
                 const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
-                parse_one(ac, kernels, text, size, sc, r);
-                if (size > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
+                parse_one(ac, kernels, text, size, data + lo, cursor, sc, r);
                 for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
                 redundancy[i] = r.redundancy;
                 lang[i] = r.lang;
             }
+            if (hi - lo > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
         },
         [&](std::int64_t t) { return task_bytes[t]; });
 }
@@ -756,7 +792,9 @@ std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint
     auto [rb, re] = think_region(text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
-    find_markers(*automaton_, p, n, sc);
+    find_pattern_ends(*automaton_, p, n, sc);
+    std::size_t cursor = 0;
+    find_markers(*automaton_, p, n, 0, sc, cursor);
     ScanCounts c;
     scan(kernels, p, n, sc, c);
     segment(p, n, sc);
