@@ -9,6 +9,7 @@
 
 #include "steps_automaton.hpp"
 #include "steps_kernels.hpp"
+#include "steps_simd.hpp"
 #include "steps_utf8.hpp"
 
 namespace rbic::steps {
@@ -348,7 +349,10 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
     if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
     std::uint64_t* masks = sc.event_masks.data();
-    c.letters = kernels.event_masks(p, n, masks);
+    ByteCounts counts;
+    kernels.event_masks(p, n, masks, counts);
+    c.letters = counts.letters;
+    c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
     // The first event at or after i, or n.
     auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
@@ -438,6 +442,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                     while (k < n && p[k] != '<' && p[k] != '>' && p[k] != '\n' && p[k] != '\r') ++k;
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
+                        for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
                         annotation_start = i;
                         i = annotation_end = k + 2;
                         break;
@@ -446,12 +451,6 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 ++i;
                 break;
             }
-            case '=':
-                if ((i == 0 || (p[i - 1] != '=' && p[i - 1] != '<' && p[i - 1] != '>' && p[i - 1] != '!')) &&
-                    (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>')))
-                    ++c.eq;
-                ++i;
-                break;
             case '.':
                 if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
                 ++i;

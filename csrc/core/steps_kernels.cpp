@@ -10,28 +10,29 @@ namespace rbic::steps {
 
 namespace {
 
-std::int64_t portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks) {
-    std::int64_t letters = 0;
+void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
+    counts = ByteCounts{};
     for (std::int64_t base = 0; base < n; base += 64) {
         std::uint64_t word = 0;
 #if defined(__SSE2__)
         std::uint8_t buf[80];
-        std::uint64_t letter_bits = 0;
-        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits) &
-               simd::detail::inside(n, base);
-        letters += __builtin_popcountll(letter_bits & simd::detail::inside(n, base));
+        std::uint64_t letter_bits = 0, equal_bits = 0;
+        const std::uint64_t in = simd::detail::inside(n, base);
+        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
+        counts.letters += __builtin_popcountll(letter_bits & in);
+        counts.equals += __builtin_popcountll(equal_bits & in);
 #else
         const std::int64_t stop = n - base < 64 ? n - base : 64;
         for (std::int64_t k = 0; k < stop; ++k) {
             const std::int64_t i = base + k;
             // The edges are left to the scalar code of scan(), which reads no byte outside [0, n).
             if (i == 0 || i + 1 >= n || simd::scan_event(p, i)) word |= 1ull << k;
-            letters += utf8::is_letter(p[i]);
+            counts.letters += utf8::is_letter(p[i]);
+            counts.equals += simd::equation_sign(p, i, n);
         }
 #endif
         masks[base / 64] = word;
     }
-    return letters;
 }
 
 const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature};

@@ -8,12 +8,17 @@
 
 namespace rbic::steps {
 
+/// Order-independent counts of a text, taken by the event-mask kernel.
+struct ByteCounts {
+    std::int64_t letters = 0;  ///< ASCII letters
+    std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
+};
+
 struct Kernels {
     const char* name;
     /// Event bits of [p, p + n) into masks[0, (n + 63) / 64): bit i is set when scan() must look at byte i
     /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing).
-    /// @return the number of ASCII letters in [p, p + n).
-    std::int64_t (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks);
+    void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
     /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
     std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);
 };

@@ -30,17 +30,19 @@ RBIC_AVX512 inline __mmask64 inside(std::int64_t rem) { return rem >= 64 ? ~0ull
 
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
 // the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
-RBIC_AVX512 std::int64_t event_masks(const u8* p, std::int64_t n, std::uint64_t* masks) {
-    std::int64_t letters_total = 0;
-    std::uint64_t carry_word = 0, carry_ident = 0;
+RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
+    std::int64_t letters_total = 0, equals_total = 0;
+    std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
         const __m512i x = _mm512_maskz_loadu_epi8(in, p + base);
         const std::uint64_t letters = in_range(_mm512_or_si512(x, _mm512_set1_epi8(0x20)), 'a', 25);
         const std::uint64_t digits = in_range(x, '0', 9);
         const std::uint64_t under = eq(x, '_'), backslash = eq(x, '\\');
-        const std::uint64_t special = eq(x, '\n') | eq(x, '\r') | backslash | eq(x, '$') | eq(x, '<') | eq(x, '=') |
-                                      eq(x, '.') | eq(x, '!') | eq(x, '?');
+        const std::uint64_t lt = eq(x, '<'), equal = eq(x, '='), gt = eq(x, '>');
+        const std::uint64_t special = eq(x, '\n') | eq(x, '\r') | backslash | eq(x, '$') | lt | eq(x, '.') |
+                                      eq(x, '!') | eq(x, '?');
+        const std::uint64_t before_eq = equal | lt | gt | eq(x, '!'), after_eq = equal | gt;
         const std::uint64_t nonascii = _mm512_movepi8_mask(x);
         const u8 z = base + 64 < n ? p[base + 64] : 0;
         const bool z_alnum = static_cast<u8>((z | 0x20) - 'a') <= 25 || static_cast<u8>(z - '0') <= 9;
@@ -49,11 +51,16 @@ RBIC_AVX512 std::int64_t event_masks(const u8* p, std::int64_t n, std::uint64_t*
         const std::uint64_t ident_prev = ident << 1 | carry_ident;
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
         masks[base / 64] = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
+        const std::uint64_t equals = equal & ~(before_eq << 1 | carry_before_eq) &
+                                     ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
         letters_total += __builtin_popcountll(letters);
+        equals_total += __builtin_popcountll(equals);
         carry_word = word >> 63;
         carry_ident = ident >> 63;
+        carry_before_eq = before_eq >> 63;
     }
-    return letters_total;
+    counts.letters = letters_total;
+    counts.equals = equals_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {

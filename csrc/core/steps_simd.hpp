@@ -14,12 +14,18 @@
 
 namespace rbic::steps::simd {
 
-/// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp.
+/// An equation sign at i of [0, n): '=' not after one of =<>! and not before = or >.
+inline bool equation_sign(const std::uint8_t* p, std::int64_t i, std::int64_t n) {
+    return p[i] == '=' && (i == 0 || (p[i - 1] != '=' && p[i - 1] != '<' && p[i - 1] != '>' && p[i - 1] != '!')) &&
+           (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>'));
+}
+
+/// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp. ('=' is counted apart.)
 inline bool scan_event(const std::uint8_t* p, std::int64_t i) {
     const std::uint8_t b = p[i];
     if (b >= 0x80) return true;
     switch (b) {
-        case '\n': case '\r': case '\\': case '$': case '<': case '=': case '.': case '!': case '?': return true;
+        case '\n': case '\r': case '\\': case '$': case '<': case '.': case '!': case '?': return true;
         default: break;
     }
     const std::uint8_t prev = p[i - 1], next = p[i + 1];
@@ -93,16 +99,17 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
 #if defined(__SSE2__)
 namespace detail {
 // Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified once; the
-// neighbour conditions come from the class bits shifted by one. `letters` receives the ASCII letter bits.
-inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters) {
+// neighbour conditions come from the class bits shifted by one. `letters` receives the ASCII letter bits,
+// `equals` the equation signs (equation_sign).
+inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals) {
     letters = 0;
-    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0;
+    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0, eqs = 0, before_eq = 0, after_eq = 0;
     for (int k = 0; k < 4; ++k) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
         const __m128i bs = eq(x, '\\');
         __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(bs, eq(x, '$')));
-        sp = _mm_or_si128(sp, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
-                                           _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+        sp = _mm_or_si128(sp, _mm_or_si128(eq(x, '<'), _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+        const __m128i e = eq(x, '='), gt = eq(x, '>');
         const int shift = 16 * k;
         auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
         letters |= bits(letter(x)) << shift;
@@ -111,8 +118,13 @@ inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters)
         backslash |= bits(bs) << shift;
         special |= bits(sp) << shift;
         nonascii |= bits(x) << shift;
+        eqs |= bits(e) << shift;
+        before_eq |= bits(_mm_or_si128(_mm_or_si128(e, gt), _mm_or_si128(eq(x, '<'), eq(x, '!')))) << shift;
+        after_eq |= bits(_mm_or_si128(e, gt)) << shift;
     }
     const std::uint8_t a = w[0], z = w[65];
+    equals = eqs & ~(before_eq << 1 | (a == '=' || a == '<' || a == '>' || a == '!')) &
+             ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
     const std::uint64_t word_prev = (letters | digits | under) << 1 | utf8::is_word(a);
     const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
     const std::uint64_t alnum_next =
