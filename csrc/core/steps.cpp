@@ -31,7 +31,6 @@ struct PatternEnd {
 struct Entity {
     std::int64_t pos;
     std::int32_t len;
-    bool is_def;
 };
 
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
@@ -111,7 +110,7 @@ struct Scratch {
     std::vector<Hit> hits, kept;
     std::vector<PatternEnd> ends, stream_ends[4];
     std::vector<std::int64_t> hard, sentence, cuts;
-    std::vector<Entity> entities;
+    std::vector<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
@@ -141,11 +140,10 @@ struct Result {
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
 // One pass over the '<' bytes: the first "<think>" and the first "</think>" (the open tag only matters before it).
-std::pair<std::int64_t, std::int64_t> think_region(const u8* text, std::int64_t size) {
+std::pair<std::int64_t, std::int64_t> think_region(const Kernels& kernels, const u8* text, std::int64_t size) {
     std::int64_t open = -1;
     const u8* end = text + size;
-    for (const u8* q = text; q < end && (q = static_cast<const u8*>(std::memchr(q, '<', static_cast<std::size_t>(end - q))));
-         ++q) {
+    for (const u8* q = text + kernels.find_byte(text, size, '<'); q < end; q += 1 + kernels.find_byte(q + 1, end - q - 1, '<')) {
         if (end - q >= 8 && std::memcmp(q, "</think>", 8) == 0)
             return {(open >= 0 && open + 7 <= q - text) ? open + 7 : 0, q - text};
         if (open < 0 && end - q >= 7 && std::memcmp(q, "<think>", 7) == 0) open = q - text;
@@ -342,7 +340,8 @@ bool list_number_before(const u8* p, std::int64_t i) {
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.clear();
     sc.sentence.clear();
-    sc.entities.clear();
+    sc.uses.clear();
+    sc.defs.clear();
     sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
@@ -477,7 +476,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         if (!w) break;
                         q -= w;
                     }
-                    sc.entities.push_back({i, static_cast<std::int32_t>(k - i), q > p && q[-1] == '='});
+                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(k - i)});
                     i = k;
                 } else if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
@@ -514,7 +513,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    sc.entities.push_back({i, static_cast<std::int32_t>(e - i), def});
+                    (def ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(e - i)});
                     i = e;
                 } else {
                     ++i;
@@ -610,7 +609,7 @@ std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) 
 // One row: `base` is where the pattern ends of sc.ends are counted from, `cursor` indexes them (find_markers).
 void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std::int64_t size, const u8* base,
                std::size_t& cursor, Scratch& sc, Result& out) {
-    auto [rb, re] = think_region(text, size);
+    auto [rb, re] = think_region(kernels, text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
     find_markers(ac, p, n, p - base, sc, cursor);
@@ -643,24 +642,26 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
 
     // Dependency DAG, longest path by DP in step order.
     sc.depth.assign(m, 0);
-    sc.first_defs.reset(sc.entities.size(), p + n);
+    // Uses of step j see the definitions of steps before j: its own are entered after its uses are looked up.
+    const bool any_defs = !sc.defs.empty() && !sc.uses.empty();
+    if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
     std::int32_t max_depth = 0;
-    std::size_t ei = 0;
+    std::size_t ui = 0, di = 0;
     for (std::size_t j = 0; j < m; ++j) {
         std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
-        while (ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].first) ++ei;
-        const std::size_t first = ei;
-        for (; ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].second; ++ei) {
-            const Entity& en = sc.entities[ei];
-            if (en.is_def) continue;
-            const std::int32_t i = sc.first_defs.find(p + en.pos, en.len);
-            if (i >= 0) d = std::max(d, sc.depth[i] + 1);
+        if (any_defs) {
+            const std::int64_t first = sc.spans[j].first, stop = sc.spans[j].second;
+            while (ui < sc.uses.size() && sc.uses[ui].pos < first) ++ui;
+            for (; ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
+                const std::int32_t i = sc.first_defs.find(p + sc.uses[ui].pos, sc.uses[ui].len);
+                if (i >= 0) d = std::max(d, sc.depth[i] + 1);
+            }
+            while (di < sc.defs.size() && sc.defs[di].pos < first) ++di;
+            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di)
+                sc.first_defs.insert_first(p + sc.defs[di].pos, sc.defs[di].len, static_cast<std::int32_t>(j));
         }
         sc.depth[j] = d;
         max_depth = std::max(max_depth, d);
-        for (std::size_t q = first; q < ei; ++q)
-            if (sc.entities[q].is_def)
-                sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
     }
 
     // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
@@ -788,7 +789,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint
                                                                  const std::string& isa) const {
     const Kernels& kernels = select_kernels(isa);
     Scratch sc;
-    auto [rb, re] = think_region(text, size);
+    auto [rb, re] = think_region(kernels, text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
     find_pattern_ends(*automaton_, p, n, sc);

@@ -1,6 +1,7 @@
 // Portable kernels of the trace parser and the run-time choice between them and the AVX-512 ones.
 #include "steps_kernels.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 #include "rbic/build_info.hpp"
@@ -35,7 +36,13 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
     }
 }
 
-const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature};
+std::int64_t portable_find_byte(const std::uint8_t* p, std::int64_t n, std::uint8_t b) {
+    if (n <= 0) return 0;
+    const void* q = std::memchr(p, b, static_cast<std::size_t>(n));
+    return q ? static_cast<const std::uint8_t*>(q) - p : n;
+}
+
+const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_byte};
 
 }  // namespace
 

@@ -21,6 +21,8 @@ struct Kernels {
     void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
     /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
     std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);
+    /// Position of the first byte `b` in [p, p + n), or n (memchr).
+    std::int64_t (*find_byte)(const std::uint8_t* p, std::int64_t n, std::uint8_t b);
 };
 
 /// The portable kernels.
