@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from native_contract import assert_interruptible, assert_releases_gil
 from rbic_fast import _core, reference
-from rbic_fast.steps import _encode_list, _parser, prepare_text
-from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
+from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures, _encode_list, _parser, prepare_text
 
 DATA = Path(__file__).parent / "data" / "steps"
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))

@@ -622,7 +622,7 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     const std::size_t m = sc.spans.size();
 
     // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>.
-    sc.heads.assign(m, -1);
+    sc.heads.resize(m);  // every entry is written below
     std::int64_t branching = 0;
     std::size_t k = 0;
     for (std::size_t j = 0; j < m; ++j) {
@@ -636,12 +636,12 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
             h += w;
         }
         while (k < sc.kept.size() && sc.kept[k].start < h) ++k;
-        if (h < e && k < sc.kept.size() && sc.kept[k].start == h) sc.heads[j] = sc.kept[k].category;
+        sc.heads[j] = (h < e && k < sc.kept.size() && sc.kept[k].start == h) ? sc.kept[k].category : -1;
         branching += sc.heads[j] == kBacktrack || sc.heads[j] == kExplore;
     }
 
     // Dependency DAG, longest path by DP in step order.
-    sc.depth.assign(m, 0);
+    sc.depth.resize(m);  // depth[j] is written before any later step reads it
     // Uses of step j see the definitions of steps before j: its own are entered after its uses are looked up.
     const bool any_defs = !sc.defs.empty() && !sc.uses.empty();
     if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
