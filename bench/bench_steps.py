@@ -42,6 +42,13 @@ def test_native_real(benchmark, real, threads):
     _run(benchmark, lambda: rbic_fast.parse_traces(real, threads=threads), real.buffers()[2].size)
 
 
+@pytest.mark.parametrize("isa", ["avx512", "portable"])
+def test_native_real_kernels(benchmark, real, isa, monkeypatch):
+    """One thread with each set of byte-parallel kernels ("avx512" is the portable set on CPUs without it)."""
+    monkeypatch.setenv("RBIC_STEPS_ISA", isa)
+    _run(benchmark, lambda: rbic_fast.parse_traces(real, threads=1), real.buffers()[2].size)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_native_synthetic(benchmark, synthetic, threads):
     _run(benchmark, lambda: rbic_fast.parse_traces(synthetic, threads=threads), synthetic.buffers()[2].size)

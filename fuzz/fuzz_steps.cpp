@@ -54,18 +54,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::int64_t i = 0; i <= rows; ++i) offsets[i] = n_bytes * i / rows;
     std::vector<std::uint8_t> valid(rows, 1);
     if (mode & 4) valid[0] = 0;
-    std::vector<std::int64_t> ints(rbic::steps::kNumFeatures * rows);
-    std::vector<float> red(rows);
-    std::vector<std::uint8_t> lang(rows);
-    parser().parse(buf.data(), n_bytes, offsets.data(), rows, (mode & 4) ? valid.data() : nullptr, 1 + ((mode >> 3) & 1),
-                   rbic::MatrixView<std::int64_t>(ints.data(), rbic::steps::kNumFeatures, rows),
-                   rbic::VectorView<float>(red.data(), rows), rbic::VectorView<std::uint8_t>(lang.data(), rows), {});
-    const auto spans = parser().spans(buf.data(), n_bytes);
+    // Both kernel sets (AVX-512 where the CPU has it, and the portable one) must give identical results.
+    std::vector<std::int64_t> ints[2];
+    std::vector<float> red[2];
+    std::vector<std::uint8_t> lang[2];
+    const char* isas[2] = {"auto", "portable"};
+    for (int k = 0; k < 2; ++k) {
+        ints[k].resize(rbic::steps::kNumFeatures * rows);
+        red[k].resize(rows);
+        lang[k].resize(rows);
+        parser().parse(buf.data(), n_bytes, offsets.data(), rows, (mode & 4) ? valid.data() : nullptr,
+                       1 + ((mode >> 3) & 1), isas[k],
+                       rbic::MatrixView<std::int64_t>(ints[k].data(), rbic::steps::kNumFeatures, rows),
+                       rbic::VectorView<float>(red[k].data(), rows), rbic::VectorView<std::uint8_t>(lang[k].data(), rows),
+                       {});
+    }
+    if (ints[0] != ints[1] || lang[0] != lang[1] || std::memcmp(red[0].data(), red[1].data(), rows * sizeof(float)) != 0)
+        __builtin_trap();
+    const auto spans = parser().spans(buf.data(), n_bytes, "auto");
+    if (spans != parser().spans(buf.data(), n_bytes, "portable")) __builtin_trap();
     std::int64_t last = 0;
     for (const auto& s : spans) {
         if (s.first < last || s.second <= s.first || s.second > n_bytes) __builtin_trap();  // ordered, in bounds
         last = s.second;
     }
-    if (rows == 1 && !(mode & 4) && static_cast<std::int64_t>(spans.size()) != ints[rbic::steps::kSteps]) __builtin_trap();
+    if (rows == 1 && !(mode & 4) && static_cast<std::int64_t>(spans.size()) != ints[0][rbic::steps::kSteps]) __builtin_trap();
     return 0;
 }

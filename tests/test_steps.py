@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from native_contract import assert_interruptible, assert_releases_gil
 from rbic_fast import _core, reference
-from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures
+from rbic_fast.steps import FEATURE_COLUMNS, TraceFeatures, _encode_list, _parser, prepare_text
 
 DATA = Path(__file__).parent / "data" / "steps"
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
@@ -254,6 +254,55 @@ def test_bad_inputs_raise_clear_errors():
         rbic_fast.steps(b"bytes")
     with pytest.raises(ValueError, match="threads"):
         rbic_fast.parse_traces(["x"], threads=-1)
+
+
+def parse_with_isa(texts: list[str], isa: str) -> TraceFeatures:
+    """The native features of texts computed with the byte-parallel kernels `isa`."""
+    data, offsets = _encode_list(texts)
+    return TraceFeatures._from_arrays(*_parser(None).parse(data, offsets, None, 1, None, isa))
+
+
+def test_isa_names_and_errors(monkeypatch):
+    assert _core.StepParser.resolve_isa("portable") == "portable"
+    assert _core.StepParser.resolve_isa("auto") in ("avx512", "portable")
+    assert _core.StepParser.resolve_isa("avx512") == _core.StepParser.resolve_isa("auto")
+    monkeypatch.setenv("RBIC_STEPS_ISA", "sse9")
+    with pytest.raises(ValueError, match="isa must be"):
+        rbic_fast.parse_traces(["x = 1"])
+
+
+# Lengths around the 64-byte blocks of the kernels, so that events sit on block edges.
+EDGE_UNIT = st.sampled_from(["a", "ab", " x ", "12", "3.5", "=", "$", "\\", "<<1=1>>", "\n", "。", "é", "x_1", "_"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(texts_strategy, st.lists(EDGE_UNIT, min_size=20, max_size=90).map("".join)),
+                min_size=1, max_size=6))
+def test_kernel_paths_agree(texts):
+    """The AVX-512 kernels (where the CPU has them) and the portable ones give identical results."""
+    texts = [prepare_text(t) for t in texts]
+    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
+    parser = _parser(None)
+    for t in texts:
+        raw = t.encode()
+        assert parser.spans(raw, "avx512") == parser.spans(raw, "portable")
+
+
+def test_kernel_paths_agree_on_dataset_excerpts():
+    texts = [t for _, _, t in dataset_texts(DATA)]
+    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
+
+
+def test_rows_of_unordered_offsets_around_nulls_parse_as_their_bytes():
+    """A null row's offsets are not checked, so valid rows around it may overlap or go back in the buffer."""
+    text = "Wait, x = 2. So y = x + 1.\nBut wait, check: y = 3. Hmm, therefore 3."
+    data = np.frombuffer(text.encode(), dtype=np.uint8)
+    offsets = np.array([0, 40, 20, len(text), 3, 30], dtype=np.int64)  # rows 1 and 3 are null
+    valid = np.array([1, 0, 1, 0, 1], dtype=np.uint8)
+    ints, red, lang = _parser(None).parse(data, offsets, valid, 1, None)
+    rows = [text[0:40], None, text[20:], None, text[3:30]]
+    expected = reference.parse_traces(rows)
+    assert_same(TraceFeatures._from_arrays(ints, red, lang), expected, rows)
 
 
 def test_core_rejects_unconverted_arrays():

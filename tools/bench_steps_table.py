@@ -79,6 +79,25 @@ def main() -> None:
         print(f"| {name} | {gb:.2f} | {n:,} | {one:.0f} | {two:.0f} | {two / one:.2f}x | {ref:.2f} | {one / ref:.0f}x | "
               f"{cpu:.0f} | {ref_cpu:.2f} | {cpu / ref_cpu:.0f}x |")
 
+    # The portable kernels (what CPUs without AVX-512BW run), side by side with the default choice.
+    arr = replicate(texts, target // 4)
+    size = arr.buffers()[2].size
+    print()
+    print("| kernels (RBIC_STEPS_ISA) | real corpus MB | native 1 thread MB/s | native 1 thread MB/CPU-s |")
+    print("|---|---|---|---|")
+    saved = os.environ.get("RBIC_STEPS_ISA")
+    for isa in ("auto", "portable"):
+        os.environ["RBIC_STEPS_ISA"] = isa
+        wall = best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=1), args.repeats)
+        cpu = best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=1), 1, time.process_time)
+        name = rbic_fast._core.StepParser.resolve_isa(isa)
+        print(f"| {isa} ({name}) | {size / 1e6:.0f} | {size / 1e6 / wall:.0f} | {size / 1e6 / cpu:.0f} |")
+    if saved is None:
+        del os.environ["RBIC_STEPS_ISA"]
+    else:
+        os.environ["RBIC_STEPS_ISA"] = saved
+    del arr
+
     # Linearity: the same mix of real traces replicated to growing sizes.
     print()
     print("| real corpus size MB | native 1 thread MB/s |")

@@ -13,8 +13,9 @@ fi
 out=build/fuzz
 mkdir -p "$out/corpus"
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -fno-omit-frame-pointer -Icsrc/include -Icsrc/core \
-  fuzz/fuzz_steps.cpp csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/parallel.cpp \
+  -fno-omit-frame-pointer -Icsrc/include -Icsrc/core -DRBIC_VERSION='"fuzz"' \
+  fuzz/fuzz_steps.cpp csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/steps_kernels.cpp \
+  csrc/core/steps_kernels_avx512.cpp csrc/core/build_info.cpp csrc/core/parallel.cpp \
   -o "$out/fuzz_steps"
 # Seed corpus: one file per golden trace and per dataset record (mode byte 0 = one row).
 python3 - "$out/corpus" <<'PY'

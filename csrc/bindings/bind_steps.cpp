@@ -30,7 +30,7 @@ std::vector<rbic::steps::MarkerRule> to_rules(const std::vector<RuleTuple>& raw)
 template <typename Offset>
 py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_t, py::array::c_style>& data,
                 const py::array_t<Offset, py::array::c_style>& offsets, const py::object& valid_obj, int threads,
-                py::object progress) {
+                py::object progress, const std::string& isa) {
     require_ndim(data, "data", 1);
     require_ndim(offsets, "offsets", 1);
     if (offsets.shape(0) < 1) throw py::value_error("offsets: need n + 1 entries (at least one)");
@@ -55,7 +55,7 @@ py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_
     const std::int64_t size = data.shape(0);
     const Offset* off = offsets.data();
     rbic::Hooks hooks = make_hooks(std::move(progress));
-    call_nogil([&] { parser.parse(d, size, off, n, valid, threads, iv, rv, lv, hooks); });
+    call_nogil([&] { parser.parse(d, size, off, n, valid, threads, isa, iv, rv, lv, hooks); });
     return py::make_tuple(ints, redundancy, lang);
 }
 
@@ -66,22 +66,24 @@ void bind_steps(py::module_& m) {
         .def(py::init([](const std::vector<RuleTuple>& raw) { return new rbic::steps::Parser(to_rules(raw)); }),
              py::arg("rules"))
         .def("parse", &parse<std::int64_t>, py::arg("data").noconvert(), py::arg("offsets").noconvert(),
-             py::arg("valid"), py::arg("threads"), py::arg("progress"))
+             py::arg("valid"), py::arg("threads"), py::arg("progress"), py::arg("isa") = "auto")
         .def("parse", &parse<std::int32_t>, py::arg("data").noconvert(), py::arg("offsets").noconvert(),
-             py::arg("valid"), py::arg("threads"), py::arg("progress"))
+             py::arg("valid"), py::arg("threads"), py::arg("progress"), py::arg("isa") = "auto")
         .def(
             "spans",
-            [](const rbic::steps::Parser& parser, const py::bytes& text) {
+            [](const rbic::steps::Parser& parser, const py::bytes& text, const std::string& isa) {
                 std::string_view s = text;
                 std::vector<std::pair<std::int64_t, std::int64_t>> out;
                 {
                     py::gil_scoped_release nogil;
                     out = parser.spans(reinterpret_cast<const std::uint8_t*>(s.data()),
-                                       static_cast<std::int64_t>(s.size()));
+                                       static_cast<std::int64_t>(s.size()), isa);
                 }
                 return out;
             },
-            py::arg("text"));
+            py::arg("text"), py::arg("isa") = "auto")
+        .def_static("resolve_isa", &rbic::steps::Parser::resolve_isa, py::arg("isa"),
+                    "The kernels `isa` ('auto', 'avx512', 'portable') resolves to on this CPU.");
 }
 
 }  // namespace rbic_py

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "steps_automaton.hpp"
+#include "steps_kernels.hpp"
 #include "steps_simd.hpp"
 #include "steps_utf8.hpp"
 
@@ -22,16 +23,22 @@ struct Hit {
     int category;
 };
 
+struct PatternEnd {
+    std::int64_t pos;      ///< the last byte of the pattern(s)
+    std::uint32_t state;   ///< automaton state there (its outputs are the patterns)
+};
+
 struct Entity {
     std::int64_t pos;
     std::int32_t len;
-    bool is_def;
 };
 
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
 class FirstDefs {
 public:
-    void reset(std::size_t expected) {
+    /// @param[in] limit end of the text the keys point into (keys are hashed 8 bytes at a time below it).
+    void reset(std::size_t expected, const u8* limit) {
+        limit_ = limit;
         std::size_t cap = 64;
         while (cap < 2 * expected + 2) cap <<= 1;
         if (cap > slots_.size()) {
@@ -43,7 +50,7 @@ public:
     }
     // Step of the first definition of key, or -1.
     std::int32_t find(const u8* key, std::int32_t len) const {
-        const std::uint64_t h = hash(key, len);
+        const std::uint64_t h = hash(key, len, limit_);
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.gen != gen_) return -1;
@@ -51,7 +58,7 @@ public:
         }
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
-        const std::uint64_t h = hash(key, len);
+        const std::uint64_t h = hash(key, len, limit_);
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
             if (s.gen != gen_) {
@@ -70,37 +77,59 @@ private:
         std::int32_t step = 0;
         std::uint32_t gen = 0;
     };
-    static std::uint64_t hash(const u8* p, std::int32_t len) {
+    // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
+    static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
-        for (std::int32_t i = 0; i < len; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+        std::int32_t i = 0;
+        for (; i + 8 <= len; i += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+            h ^= h >> 31;
+        }
+        if (i < len) {
+            std::uint64_t w = 0;
+            if (limit - (p + i) >= 8) {
+                std::memcpy(&w, p + i, 8);
+                w &= ~0ull >> (8 * (8 - (len - i)));
+            } else {
+                for (std::int32_t k = i; k < len; ++k) w |= static_cast<std::uint64_t>(p[k]) << (8 * (k - i));
+            }
+            h = (h ^ w) * 0x94D049BB133111EBull;
+        }
         return h ^ (h >> 29);
     }
     std::vector<Slot> slots_;
     std::size_t mask_ = 0;
     std::uint32_t gen_ = 0;
+    const u8* limit_ = nullptr;
 };
 
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
-    std::vector<Hit> stream_hits[4];
+    std::vector<PatternEnd> ends, stream_ends[4];
     std::vector<std::int64_t> hard, sentence, cuts;
-    std::vector<Entity> entities;
+    std::vector<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
     std::vector<std::uint64_t> norms;
     std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
     std::vector<u8> norm_buf;
+    std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
 };
 
 // Buffers live per thread across calls (batches do not reallocate them); a text larger than this releases them.
 constexpr std::int64_t kKeepScratchBytes = 4 << 20;
 
+// On the heap, so that the kernels address it like any other object (a thread_local object's address is a TLS
+// look-up, which the compiler repeats in the hot loops when it specialises them for that address).
 Scratch& thread_scratch() {
-    static thread_local Scratch scratch;
-    return scratch;
+    static thread_local std::unique_ptr<Scratch> scratch;
+    if (!scratch) scratch = std::make_unique<Scratch>();
+    return *scratch;
 }
 
 struct Result {
@@ -110,16 +139,16 @@ struct Result {
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
-std::pair<std::int64_t, std::int64_t> think_region(const u8* text, std::int64_t size) {
-    std::string_view s(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
-    const std::size_t close = s.find("</think>");
-    const std::size_t open = s.find("<think>");
-    if (close != std::string_view::npos) {
-        const std::int64_t start = (open != std::string_view::npos && open + 7 <= close) ? open + 7 : 0;
-        return {start, static_cast<std::int64_t>(close)};
+// One pass over the '<' bytes: the first "<think>" and the first "</think>" (the open tag only matters before it).
+std::pair<std::int64_t, std::int64_t> think_region(const Kernels& kernels, const u8* text, std::int64_t size) {
+    std::int64_t open = -1;
+    const u8* end = text + size;
+    for (const u8* q = text + kernels.find_byte(text, size, '<'); q < end; q += 1 + kernels.find_byte(q + 1, end - q - 1, '<')) {
+        if (end - q >= 8 && std::memcmp(q, "</think>", 8) == 0)
+            return {(open >= 0 && open + 7 <= q - text) ? open + 7 : 0, q - text};
+        if (open < 0 && end - q >= 7 && std::memcmp(q, "<think>", 7) == 0) open = q - text;
     }
-    if (open != std::string_view::npos) return {static_cast<std::int64_t>(open) + 7, size};
-    return {0, size};
+    return {open >= 0 ? open + 7 : 0, size};
 }
 
 bool in_set(const u8* begin, const u8* p, int initial) {
@@ -178,24 +207,18 @@ bool rule_ok(const CompiledRule& c, const u8* begin, const u8* end, std::int64_t
     return !r.setvar || setvar_ok(e, end);
 }
 
-// Pass 1: every valid marker occurrence, then leftmost-longest selection without overlaps.
-void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
-    sc.hits.clear();
-    sc.kept.clear();
+// Pass 1a, once per run of rows: every position of [p, p + n) where some pattern ends, with the automaton state
+// there, in position order (sc.ends). Positions are relative to p. A row's matches are the ends inside its
+// region whose pattern starts inside it too: the automaton's state after a byte depends only on the max_len - 1
+// bytes before it, so running over the neighbouring rows changes nothing for the patterns within a row.
+void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
+    sc.ends.clear();
     const std::uint32_t* delta = ac.delta.data();
     const std::uint32_t* cls = ac.byte_class.data();
     const std::uint32_t thr = ac.out_threshold;
-    auto emit = [&](std::uint32_t st, std::int64_t i, std::vector<Hit>& out) {
-        const std::uint32_t id = st / ac.n_classes;
-        for (std::uint32_t k = ac.out_begin[id]; k < ac.out_begin[id + 1]; ++k) {
-            const CompiledRule& c = ac.rules[ac.out_rules[k]];
-            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
-            if (rule_ok(c, p, p + n, start, i + 1)) out.push_back({start, i + 1, c.rule.category});
-        }
-    };
-    // One stream per quarter of the text, interleaved: the four transition loads are independent, which hides
+    // One stream per quarter of the bytes, interleaved: the four transition loads are independent, which hides
     // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
-    // match ending in a quarter is found by exactly that quarter's stream; hits are sorted afterwards anyway.
+    // match ending in a quarter is found by exactly that quarter's stream.
     constexpr int kStreams = 4;
     const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
     const std::int64_t q = n / kStreams;
@@ -203,23 +226,49 @@ void find_markers(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc)
     std::uint32_t tail_state = 0;
     if (q >= warm + 16) {
         std::uint32_t st[kStreams] = {0, 0, 0, 0};
-        for (auto& h : sc.stream_hits) h.clear();
+        for (auto& h : sc.stream_ends) h.clear();
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
         for (std::int64_t t = 0; t < q; ++t) {
             for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
             for (int k = 0; k < kStreams; ++k)
-                if (st[k] >= thr) emit(st[k], k * q + t, sc.stream_hits[k]);
+                if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
         }
-        for (int k = 0; k + 1 < kStreams; ++k) sc.hits.insert(sc.hits.end(), sc.stream_hits[k].begin(), sc.stream_hits[k].end());
+        for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
         tail_from = kStreams * q;
         tail_state = st[kStreams - 1];
-        sc.hits.insert(sc.hits.end(), sc.stream_hits[kStreams - 1].begin(), sc.stream_hits[kStreams - 1].end());
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
         st = delta[st + cls[p[i]]];
-        if (st >= thr) emit(st, i, sc.hits);
+        if (st >= thr) sc.ends.push_back({i, st});
+    }
+}
+
+// Pass 1b, per row: the valid marker occurrences of the region [p, p + n), whose first byte is at `offset` in the
+// coordinates of the pattern ends, then the leftmost-longest selection without overlaps (sc.kept).
+// `cursor` indexes sc.ends; it moves forward across the rows of a run.
+void find_markers(const Automaton& ac, const u8* p, std::int64_t n, std::int64_t offset, Scratch& sc,
+                  std::size_t& cursor) {
+    sc.hits.clear();
+    sc.kept.clear();
+    if (n == 0) return;
+    const auto& ends = sc.ends;
+    if (cursor > 0 && ends[cursor - 1].pos >= offset) {
+        // Rows of a malformed (overlapping) offsets array can go back: search from the start.
+        cursor = static_cast<std::size_t>(
+            std::lower_bound(ends.begin(), ends.end(), offset, [](const PatternEnd& e, std::int64_t v) { return e.pos < v; }) -
+            ends.begin());
+    }
+    while (cursor < ends.size() && ends[cursor].pos < offset) ++cursor;
+    for (std::size_t k = cursor; k < ends.size() && ends[k].pos < offset + n; ++k) {
+        const std::int64_t i = ends[k].pos - offset;
+        const std::uint32_t id = ends[k].state / ac.n_classes;
+        for (std::uint32_t r = ac.out_begin[id]; r < ac.out_begin[id + 1]; ++r) {
+            const CompiledRule& c = ac.rules[ac.out_rules[r]];
+            const std::int64_t start = i + 1 - static_cast<std::int64_t>(c.rule.pattern.size());
+            if (start >= 0 && rule_ok(c, p, p + n, start, i + 1)) sc.hits.push_back({start, i + 1, c.rule.category});
+        }
     }
     // Hits are in end order, so each is at most a pattern length away from its place in (start, longer first)
     // order: insertion sort is linear here.
@@ -259,6 +308,19 @@ void count_units(const u8* p, const u8* end, ScanCounts& c) {
     }
 }
 
+// The end of the run of ASCII digits starting at k (8 bytes at a time while they lie inside [0, n)).
+inline std::int64_t skip_digits(const u8* p, std::int64_t k, std::int64_t n) {
+    for (; k + 8 <= n; k += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + k, 8);
+        const std::uint64_t x = w ^ 0x3030303030303030ull;  // a digit byte becomes 0..9
+        const std::uint64_t other = (((x & 0x7F7F7F7F7F7F7F7Full) + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+        if (other) return k + (__builtin_ctzll(other) >> 3);
+    }
+    while (k < n && utf8::is_digit(p[k])) ++k;
+    return k;
+}
+
 // True when p[0, i) ends a line-initial list number (1-3 digits after spaces and #*>), as in "3. Hence".
 bool list_number_before(const u8* p, std::int64_t i) {
     std::int64_t j = i;
@@ -275,34 +337,55 @@ bool list_number_before(const u8* p, std::int64_t i) {
 }
 
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
-void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
+void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.clear();
     sc.sentence.clear();
-    sc.entities.clear();
+    sc.uses.clear();
+    sc.defs.clear();
     sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
-    c.letters = simd::count_letters(p, n);
+    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
+    if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
+    std::uint64_t* masks = sc.event_masks.data();
+    ByteCounts counts;
+    kernels.event_masks(p, n, masks, counts);
+    c.letters = counts.letters;
+    c.eq = counts.equals;  // less those inside GSM8K annotations, below
+    masks[n_words] = 0;
+    // The first event at or after i, or n.
+    auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
+        std::size_t w = static_cast<std::size_t>(i >> 6);
+        std::uint64_t m = masks[w] & (~0ull << (i & 63));
+        while (!m) {
+            if (++w >= n_words) return n;
+            m = masks[w];
+        }
+        return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
+    };
     State state = kText;
     std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
     };
-    simd::EventCursor events(p, n);
     while (i < n) {
-        i = events.next(i);
+        i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
-                // Fast path: U+5000..U+9FFF (lead bytes E5..E9), all CJK ideographs and none a sentence end.
-                if (static_cast<u8>(p[i] - 0xE5) <= 4 && i + 2 < n && (p[i + 1] & 0xC0) == 0x80 &&
-                    (p[i + 2] & 0xC0) == 0x80) {
+                // Fast path without data-dependent branches: a valid 3-byte character with lead E1..EF other than
+                // ED (whose every continuation pair is valid), which is most of Chinese text and its punctuation.
+                const u8 b0 = p[i];
+                if (static_cast<u8>(b0 - 0xE1) <= 0x0E && b0 != 0xED && i + 2 < n &&
+                    ((p[i + 1] & 0xC0) == 0x80) & ((p[i + 2] & 0xC0) == 0x80)) {
+                    const std::uint32_t cp = (b0 & 0x0Fu) << 12 | (p[i + 1] & 0x3Fu) << 6 | (p[i + 2] & 0x3Fu);
                     c.chars -= 2;
-                    ++c.cjk;
+                    c.cjk += (cp - 0x4E00u <= 0x51FFu) | (cp - 0x3400u <= 0x19BFu) | (cp - 0xF900u <= 0x1FFu);
                     i += 3;
+                    if ((cp == 0x3002 || cp == 0xFF01 || cp == 0xFF1F) && state == kText) sentence_end(i);
                     continue;
                 }
                 utf8::Unit u = utf8::decode(p + i, end);
@@ -358,6 +441,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                     while (k < n && p[k] != '<' && p[k] != '>' && p[k] != '\n' && p[k] != '\r') ++k;
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
+                        for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
                         annotation_start = i;
                         i = annotation_end = k + 2;
                         break;
@@ -366,12 +450,6 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                 ++i;
                 break;
             }
-            case '=':
-                if ((i == 0 || (p[i - 1] != '=' && p[i - 1] != '<' && p[i - 1] != '>' && p[i - 1] != '!')) &&
-                    (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>')))
-                    ++c.eq;
-                ++i;
-                break;
             case '.':
                 if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
                 ++i;
@@ -387,12 +465,8 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                         ++i;
                         break;
                     }
-                    std::int64_t k = i;
-                    while (k < n && utf8::is_digit(p[k])) ++k;
-                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) {
-                        ++k;
-                        while (k < n && utf8::is_digit(p[k])) ++k;
-                    }
+                    std::int64_t k = skip_digits(p, i, n);
+                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
                     ++c.numbers;
                     // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
                     const u8* q = p + (annotation_end == i ? annotation_start : i);
@@ -402,7 +476,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                         if (!w) break;
                         q -= w;
                     }
-                    sc.entities.push_back({i, static_cast<std::int32_t>(k - i), q > p && q[-1] == '='});
+                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(k - i)});
                     i = k;
                 } else if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
@@ -439,7 +513,7 @@ void scan(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    sc.entities.push_back({i, static_cast<std::int32_t>(e - i), def});
+                    (def ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(e - i)});
                     i = e;
                 } else {
                     ++i;
@@ -532,13 +606,15 @@ std::uint64_t normalized_hash(const u8* p, const u8* end, std::vector<u8>& buf) 
     return h ^ (h >> 29);
 }
 
-void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& sc, Result& out) {
-    auto [rb, re] = think_region(text, size);
+// One row: `base` is where the pattern ends of sc.ends are counted from, `cursor` indexes them (find_markers).
+void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std::int64_t size, const u8* base,
+               std::size_t& cursor, Scratch& sc, Result& out) {
+    auto [rb, re] = think_region(kernels, text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
-    find_markers(ac, p, n, sc);
+    find_markers(ac, p, n, p - base, sc, cursor);
     ScanCounts c;
-    scan(p, n, sc, c);
+    scan(kernels, p, n, sc, c);
     segment(p, n, sc);
 
     std::int64_t cat[kNumCategories] = {};
@@ -546,7 +622,7 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
     const std::size_t m = sc.spans.size();
 
     // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>.
-    sc.heads.assign(m, -1);
+    sc.heads.resize(m);  // every entry is written below
     std::int64_t branching = 0;
     std::size_t k = 0;
     for (std::size_t j = 0; j < m; ++j) {
@@ -560,42 +636,44 @@ void parse_one(const Automaton& ac, const u8* text, std::int64_t size, Scratch& 
             h += w;
         }
         while (k < sc.kept.size() && sc.kept[k].start < h) ++k;
-        if (h < e && k < sc.kept.size() && sc.kept[k].start == h) sc.heads[j] = sc.kept[k].category;
+        sc.heads[j] = (h < e && k < sc.kept.size() && sc.kept[k].start == h) ? sc.kept[k].category : -1;
         branching += sc.heads[j] == kBacktrack || sc.heads[j] == kExplore;
     }
 
     // Dependency DAG, longest path by DP in step order.
-    sc.depth.assign(m, 0);
-    sc.first_defs.reset(sc.entities.size());
+    sc.depth.resize(m);  // depth[j] is written before any later step reads it
+    // Uses of step j see the definitions of steps before j: its own are entered after its uses are looked up.
+    const bool any_defs = !sc.defs.empty() && !sc.uses.empty();
+    if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
     std::int32_t max_depth = 0;
-    std::size_t ei = 0;
+    std::size_t ui = 0, di = 0;
     for (std::size_t j = 0; j < m; ++j) {
         std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
-        while (ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].first) ++ei;
-        const std::size_t first = ei;
-        for (; ei < sc.entities.size() && sc.entities[ei].pos < sc.spans[j].second; ++ei) {
-            const Entity& en = sc.entities[ei];
-            if (en.is_def) continue;
-            const std::int32_t i = sc.first_defs.find(p + en.pos, en.len);
-            if (i >= 0) d = std::max(d, sc.depth[i] + 1);
+        if (any_defs) {
+            const std::int64_t first = sc.spans[j].first, stop = sc.spans[j].second;
+            while (ui < sc.uses.size() && sc.uses[ui].pos < first) ++ui;
+            for (; ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
+                const std::int32_t i = sc.first_defs.find(p + sc.uses[ui].pos, sc.uses[ui].len);
+                if (i >= 0) d = std::max(d, sc.depth[i] + 1);
+            }
+            while (di < sc.defs.size() && sc.defs[di].pos < first) ++di;
+            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di)
+                sc.first_defs.insert_first(p + sc.defs[di].pos, sc.defs[di].len, static_cast<std::int32_t>(j));
         }
         sc.depth[j] = d;
         max_depth = std::max(max_depth, d);
-        for (std::size_t q = first; q < ei; ++q)
-            if (sc.entities[q].is_def)
-                sc.first_defs.insert_first(p + sc.entities[q].pos, sc.entities[q].len, static_cast<std::int32_t>(j));
     }
 
     // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
     // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
     // unique get the exact normalised hash.
-    sc.sigs.resize(m);
-    for (std::size_t j = 0; j < m; ++j)
-        sc.sigs[j] = {simd::ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
+    sc.sigs.resize(m < 2 ? 0 : m);
+    for (std::size_t j = 0; j < sc.sigs.size(); ++j)
+        sc.sigs[j] = {kernels.ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
                       static_cast<std::uint32_t>(j)};
     std::sort(sc.sigs.begin(), sc.sigs.end());
-    std::size_t distinct = 0;
-    for (std::size_t a = 0; a < m;) {
+    std::size_t distinct = m < 2 ? m : 0;
+    for (std::size_t a = 0; a < sc.sigs.size();) {
         std::size_t b = a + 1;
         while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
         if (b - a == 1) {
@@ -639,8 +717,9 @@ Parser::~Parser() = default;
 
 template <typename Offset>
 void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
-                   const std::uint8_t* valid, int threads, MatrixView<std::int64_t> ints,
+                   const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int64_t> ints,
                    VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const {
+    const Kernels& kernels = select_kernels(isa);
     if (n < 0) throw std::invalid_argument("parse: negative row count");
     if (ints.rows != kNumFeatures || ints.cols != n || redundancy.size != n || lang.size != n)
         throw std::invalid_argument("parse: output shapes do not match the row count");
@@ -672,36 +751,52 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
         n_tasks, nthreads, hooks,
         [&](std::int64_t t, int) {
             Scratch& sc = thread_scratch();
+            // The bytes of the task's rows (contiguous in a well-formed array), for the automaton pass.
+            std::int64_t lo = data_size, hi = 0;
+            for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
+                if ((valid && !valid[i]) || offsets[i] == offsets[i + 1]) continue;
+                lo = std::min<std::int64_t>(lo, offsets[i]);
+                hi = std::max<std::int64_t>(hi, offsets[i + 1]);
+            }
+            if (lo > hi) lo = hi = 0;
+            find_pattern_ends(ac, data + lo, hi - lo, sc);
+            std::size_t cursor = 0;
             for (std::int64_t i = task_begin[t]; i < task_begin[t + 1]; ++i) {
                 Result r;
                 const bool present = !valid || valid[i];
                 const std::uint8_t* text = present ? data + offsets[i] : data;
                 const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
-                parse_one(ac, text, size, sc, r);
-                if (size > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
+                parse_one(ac, kernels, text, size, data + lo, cursor, sc, r);
                 for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
                 redundancy[i] = r.redundancy;
                 lang[i] = r.lang;
             }
+            if (hi - lo > kKeepScratchBytes) sc = Scratch();  // do not keep a huge text's buffers alive
         },
         [&](std::int64_t t) { return task_bytes[t]; });
 }
 
 template void Parser::parse<std::int32_t>(const std::uint8_t*, std::int64_t, const std::int32_t*, std::int64_t,
-                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
-                                          VectorView<std::uint8_t>, const Hooks&) const;
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 template void Parser::parse<std::int64_t>(const std::uint8_t*, std::int64_t, const std::int64_t*, std::int64_t,
-                                          const std::uint8_t*, int, MatrixView<std::int64_t>, VectorView<float>,
-                                          VectorView<std::uint8_t>, const Hooks&) const;
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 
-std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint8_t* text, std::int64_t size) const {
+std::string Parser::resolve_isa(const std::string& isa) { return select_kernels(isa).name; }
+
+std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint8_t* text, std::int64_t size,
+                                                                 const std::string& isa) const {
+    const Kernels& kernels = select_kernels(isa);
     Scratch sc;
-    auto [rb, re] = think_region(text, size);
+    auto [rb, re] = think_region(kernels, text, size);
     const u8* p = text + rb;
     const std::int64_t n = re - rb;
-    find_markers(*automaton_, p, n, sc);
+    find_pattern_ends(*automaton_, p, n, sc);
+    std::size_t cursor = 0;
+    find_markers(*automaton_, p, n, 0, sc, cursor);
     ScanCounts c;
-    scan(p, n, sc, c);
+    scan(kernels, p, n, sc, c);
     segment(p, n, sc);
     for (auto& s : sc.spans) {
         s.first += rb;

@@ -1,6 +1,6 @@
-// SSE2 helpers of the trace parser (private), each with a scalar fallback giving identical results: the scan's
-// skip-ahead (the first position whose byte the scalar code would not treat as a no-op), letter counts and
-// the step signature used to find candidate duplicate steps.
+// SSE2 helpers of the portable kernels of the trace parser (private; steps_kernels.cpp), each with a scalar
+// fallback giving identical results: the scan's event bits (the positions whose byte the scalar code would not
+// treat as a no-op) and the step signature used to find candidate duplicate steps.
 #pragma once
 
 #include <cstdint>
@@ -14,12 +14,18 @@
 
 namespace rbic::steps::simd {
 
-/// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp.
+/// An equation sign at i of [0, n): '=' not after one of =<>! and not before = or >.
+inline bool equation_sign(const std::uint8_t* p, std::int64_t i, std::int64_t n) {
+    return p[i] == '=' && (i == 0 || (p[i - 1] != '=' && p[i - 1] != '<' && p[i - 1] != '>' && p[i - 1] != '!')) &&
+           (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>'));
+}
+
+/// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp. ('=' is counted apart.)
 inline bool scan_event(const std::uint8_t* p, std::int64_t i) {
     const std::uint8_t b = p[i];
     if (b >= 0x80) return true;
     switch (b) {
-        case '\n': case '\r': case '\\': case '$': case '<': case '=': case '.': case '!': case '?': return true;
+        case '\n': case '\r': case '\\': case '$': case '<': case '.': case '!': case '?': return true;
         default: break;
     }
     const std::uint8_t prev = p[i - 1], next = p[i + 1];
@@ -90,36 +96,20 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
     return ((count << 40) ^ sum) + squares * 0x9E3779B97F4A7C15ull;
 }
 
-/// Number of ASCII letters in [p, p + n).
-inline std::int64_t count_letters(const std::uint8_t* p, std::int64_t n) {
-    std::int64_t total = 0, i = 0;
-#if defined(__SSE2__)
-    using namespace detail;
-    while (i + 16 <= n) {
-        // Byte lanes count up to 255 blocks, then psadbw folds them into two 64-bit sums.
-        __m128i acc = _mm_setzero_si128();
-        for (int k = 0; k < 255 && i + 16 <= n; ++k, i += 16)
-            acc = _mm_sub_epi8(acc, letter(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i))));
-        const __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
-        total += _mm_cvtsi128_si32(sums) + _mm_extract_epi16(sums, 4);
-    }
-#endif
-    for (; i < n; ++i) total += utf8::is_letter(p[i]);
-    return total;
-}
-
 #if defined(__SSE2__)
 namespace detail {
 // Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified once; the
-// neighbour conditions come from the class bits shifted by one.
-inline std::uint64_t event_mask64(const std::uint8_t* w) {
-    std::uint64_t letters = 0, digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0;
+// neighbour conditions come from the class bits shifted by one. `letters` receives the ASCII letter bits,
+// `equals` the equation signs (equation_sign).
+inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals) {
+    letters = 0;
+    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0, eqs = 0, before_eq = 0, after_eq = 0;
     for (int k = 0; k < 4; ++k) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
         const __m128i bs = eq(x, '\\');
         __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(bs, eq(x, '$')));
-        sp = _mm_or_si128(sp, _mm_or_si128(_mm_or_si128(eq(x, '<'), eq(x, '=')),
-                                           _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+        sp = _mm_or_si128(sp, _mm_or_si128(eq(x, '<'), _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
+        const __m128i e = eq(x, '='), gt = eq(x, '>');
         const int shift = 16 * k;
         auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
         letters |= bits(letter(x)) << shift;
@@ -128,8 +118,13 @@ inline std::uint64_t event_mask64(const std::uint8_t* w) {
         backslash |= bits(bs) << shift;
         special |= bits(sp) << shift;
         nonascii |= bits(x) << shift;
+        eqs |= bits(e) << shift;
+        before_eq |= bits(_mm_or_si128(_mm_or_si128(e, gt), _mm_or_si128(eq(x, '<'), eq(x, '!')))) << shift;
+        after_eq |= bits(_mm_or_si128(e, gt)) << shift;
     }
     const std::uint8_t a = w[0], z = w[65];
+    equals = eqs & ~(before_eq << 1 | (a == '=' || a == '<' || a == '>' || a == '!')) &
+             ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
     const std::uint64_t word_prev = (letters | digits | under) << 1 | utf8::is_word(a);
     const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
     const std::uint64_t alnum_next =
@@ -156,43 +151,5 @@ inline std::uint64_t inside(std::int64_t n, std::int64_t base) {
 }
 }  // namespace detail
 #endif
-
-/// Finds scan events (positions where scan_event holds) in increasing order. The event bits of a 64-byte
-/// window are computed once and reused by the following queries, since events depend on the bytes only.
-class EventCursor {
-public:
-    EventCursor(const std::uint8_t* p, std::int64_t n) : p_(p), n_(n) {}
-
-    /// First i' >= i with scan_event(p, i'), or n. Outside [0, n) the text reads as NUL bytes (at the edges
-    /// an event is then what the scalar code of scan() would not skip).
-    std::int64_t next(std::int64_t i) {
-#if defined(__SSE2__)
-        while (i < n_) {
-            if (i < base_ || i >= base_ + 64) {
-                base_ = i;
-                std::uint8_t buf[80];
-                const std::uint8_t* w = detail::window(p_, n_, i, buf);
-                mask_ = detail::event_mask64(w) & detail::inside(n_, i);
-            }
-            const std::uint64_t m = mask_ & (~0ull << (i - base_));
-            if (m) return base_ + __builtin_ctzll(m);
-            i = base_ + 64;
-        }
-        return n_;
-#else
-        for (; i < n_; ++i) {
-            if (i == 0 || i + 1 >= n_) return i;  // the edges are left to the scalar code
-            if (scan_event(p_, i)) return i;
-        }
-        return n_;
-#endif
-    }
-
-private:
-    const std::uint8_t* p_;
-    std::int64_t n_;
-    std::int64_t base_ = -1000;
-    std::uint64_t mask_ = 0;
-};
 
 }  // namespace rbic::steps::simd

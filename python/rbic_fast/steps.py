@@ -7,6 +7,7 @@ pure-Python implementation of exactly the same definitions, which the tests use 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -26,6 +27,13 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 #: Values of ``lang``, indexed by the native language code.
 LANGS: tuple[str, ...] = ("en", "zh", "mixed")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Byte-parallel kernels of the native parser: "auto" (AVX-512BW where the CPU has it), "avx512" or "portable".
+# Every choice gives identical results; RBIC_STEPS_ISA=portable exercises the portable kernels on any CPU.
+_ISA_ENV = "RBIC_STEPS_ISA"
+
+
+def _isa() -> str:
+    return os.environ.get(_ISA_ENV, "auto")
 
 
 def prepare_text(text: str) -> str:
@@ -232,14 +240,14 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a list of str, not a single string; wrap it: parse_traces([text])")
         data, offsets = _encode_list(list(texts))
-        return TraceFeatures._from_arrays(*parser.parse(data, offsets, None, nthreads, callback))
+        return TraceFeatures._from_arrays(*parser.parse(data, offsets, None, nthreads, callback, _isa()))
     finally:
         close()
 
 
 def _parse_arrow(parser: Any, arr: Any, nthreads: int, callback: Any) -> tuple:
     data, offsets, valid = _arrow_buffers(arr)
-    return parser.parse(data, offsets, valid, nthreads, callback)
+    return parser.parse(data, offsets, valid, nthreads, callback, _isa())
 
 
 def _empty() -> TraceFeatures:
@@ -257,7 +265,7 @@ def steps(text: str, *, lexicon: LexiconArg = None) -> list[str]:
     if not isinstance(text, str):
         raise TypeError(f"text must be str, got {type(text).__name__}")
     raw = prepare_text(text).encode("utf-8")
-    return [raw[s:e].decode("utf-8", "replace") for s, e in _parser(lexicon).spans(raw)]
+    return [raw[s:e].decode("utf-8", "replace") for s, e in _parser(lexicon).spans(raw, _isa())]
 
 
 __all__ = ["CATEGORIES", "FEATURE_COLUMNS", "LANGS", "TraceFeatures", "parse_traces", "steps"]

@@ -51,14 +51,20 @@ public:
     /// Parses rows [offsets[i], offsets[i+1]) of `data`.
     /// @param[in] data UTF-8 bytes (invalid sequences read as U+FFFD); @param[in] offsets n+1 row offsets.
     /// @param[in] valid optional per-row flags (0 = null row, parsed as empty); may be null.
+    /// @param[in] isa byte-parallel kernels: "auto" (the fastest the CPU runs), "avx512" or "portable"; every
+    ///            choice gives identical results. Throws std::invalid_argument for another name.
     /// @param[out] ints kNumFeatures x n matrix (one row per feature); @param[out] redundancy, lang length n.
     template <typename Offset>
     void parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
-               const std::uint8_t* valid, int threads, MatrixView<std::int64_t> ints, VectorView<float> redundancy,
-               VectorView<std::uint8_t> lang, const Hooks& hooks) const;
+               const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int64_t> ints,
+               VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const;
 
-    /// The steps of one text as [begin, end) byte ranges of `text`.
-    std::vector<std::pair<std::int64_t, std::int64_t>> spans(const std::uint8_t* text, std::int64_t size) const;
+    /// The steps of one text as [begin, end) byte ranges of `text` (`isa` as in parse()).
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans(const std::uint8_t* text, std::int64_t size,
+                                                             const std::string& isa = "auto") const;
+
+    /// The kernels `isa` resolves to on this CPU ("avx512" or "portable").
+    static std::string resolve_isa(const std::string& isa);
 
 private:
     std::unique_ptr<Automaton> automaton_;

@@ -1,0 +1,58 @@
+// Portable kernels of the trace parser and the run-time choice between them and the AVX-512 ones.
+#include "steps_kernels.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "rbic/build_info.hpp"
+#include "steps_simd.hpp"
+
+namespace rbic::steps {
+
+namespace {
+
+void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
+    counts = ByteCounts{};
+    for (std::int64_t base = 0; base < n; base += 64) {
+        std::uint64_t word = 0;
+#if defined(__SSE2__)
+        std::uint8_t buf[80];
+        std::uint64_t letter_bits = 0, equal_bits = 0;
+        const std::uint64_t in = simd::detail::inside(n, base);
+        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
+        counts.letters += __builtin_popcountll(letter_bits & in);
+        counts.equals += __builtin_popcountll(equal_bits & in);
+#else
+        const std::int64_t stop = n - base < 64 ? n - base : 64;
+        for (std::int64_t k = 0; k < stop; ++k) {
+            const std::int64_t i = base + k;
+            // The edges are left to the scalar code of scan(), which reads no byte outside [0, n).
+            if (i == 0 || i + 1 >= n || simd::scan_event(p, i)) word |= 1ull << k;
+            counts.letters += utf8::is_letter(p[i]);
+            counts.equals += simd::equation_sign(p, i, n);
+        }
+#endif
+        masks[base / 64] = word;
+    }
+}
+
+std::int64_t portable_find_byte(const std::uint8_t* p, std::int64_t n, std::uint8_t b) {
+    if (n <= 0) return 0;
+    const void* q = std::memchr(p, b, static_cast<std::size_t>(n));
+    return q ? static_cast<const std::uint8_t*>(q) - p : n;
+}
+
+const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_byte};
+
+}  // namespace
+
+const Kernels& portable_kernels() { return kPortable; }
+
+const Kernels& select_kernels(const std::string& isa) {
+    if (isa != "auto" && isa != "avx512" && isa != "portable")
+        throw std::invalid_argument("isa must be 'auto', 'avx512' or 'portable', got '" + isa + "'");
+    if (isa != "portable" && cpu_has_avx512() && avx512_kernels()) return *avx512_kernels();
+    return kPortable;
+}
+
+}  // namespace rbic::steps

@@ -1,0 +1,36 @@
+// Byte-parallel kernels of the trace parser (private), chosen at run time: AVX-512BW where the CPU has it,
+// else the portable version (SSE2 on x86-64, scalar elsewhere). Every kernel gives identical results on
+// every path; RBIC_STEPS_ISA (python/rbic_fast/steps.py) forces one for tests and comparisons.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace rbic::steps {
+
+/// Order-independent counts of a text, taken by the event-mask kernel.
+struct ByteCounts {
+    std::int64_t letters = 0;  ///< ASCII letters
+    std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
+};
+
+struct Kernels {
+    const char* name;
+    /// Event bits of [p, p + n) into masks[0, (n + 63) / 64): bit i is set when scan() must look at byte i
+    /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing).
+    void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
+    /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
+    std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);
+    /// Position of the first byte `b` in [p, p + n), or n (memchr).
+    std::int64_t (*find_byte)(const std::uint8_t* p, std::int64_t n, std::uint8_t b);
+};
+
+/// The portable kernels.
+const Kernels& portable_kernels();
+/// The AVX-512BW kernels, or nullptr when this build has none.
+const Kernels* avx512_kernels();
+/// Kernels for `isa` ("auto": the fastest this CPU runs; "avx512"; "portable"). Throws std::invalid_argument
+/// for another name; "avx512" on a CPU without AVX-512BW falls back to the portable kernels.
+const Kernels& select_kernels(const std::string& isa);
+
+}  // namespace rbic::steps
