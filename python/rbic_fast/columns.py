@@ -115,7 +115,7 @@ class TextColumnWriter:
         self._fh = None
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.folder / f"{name}.blob.npy", "wb")
+            self._fh = open(self.folder / f"{name}.blob.npy", "wb")  # noqa: SIM115 (closed by finish/abort)
             self._fh.write(b"\x00" * self._HEADER)
 
     def append(self, texts: Any) -> None:

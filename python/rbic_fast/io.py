@@ -777,6 +777,10 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
         yield from _iter_memory(source.obj, batch_size)
 
 
+#: bytes of JSONL read per batch by :func:`iter_batches` (pass 1 holds about three times this much at once)
+JSONL_BATCH_BYTES = 32 << 20
+
+
 @dataclass
 class RawBatch:
     """Raw records from :func:`iter_batches`.
@@ -810,7 +814,7 @@ def iter_batches(
     text_key: str | None = None,
     head_chars: int = 512,
     batch_size: int = 4096,
-    batch_bytes: int = 32 << 20,
+    batch_bytes: int | None = None,
 ) -> Iterator[RawBatch]:
     """Stream the records of ``source`` in batches (same records, positions and bad-record reports as
     :func:`iter_raw`).
@@ -825,10 +829,11 @@ def iter_batches(
     :param source: the source. :param bad: collects undecodable records.
     :param text_key: key of the long text column, or None (plain records).
     :param head_chars: characters of ``text_key`` kept in the records.
-    :param batch_size: records per batch for record sources. :param batch_bytes: bytes per JSONL chunk.
+    :param batch_size: records per batch for record sources.
+    :param batch_bytes: bytes per JSONL chunk (default :data:`JSONL_BATCH_BYTES`).
     """
     if source.kind == "jsonl":
-        yield from _jsonl_batches(source.path, bad, text_key, head_chars, batch_bytes)
+        yield from _jsonl_batches(source.path, bad, text_key, head_chars, batch_bytes or JSONL_BATCH_BYTES)
         return
     arrow_batches = None
     if source.kind == "parquet":
@@ -875,22 +880,23 @@ def _arrow_records(
     texts = batch.column(text_key)
     if texts.type not in (pa.string(), pa.large_string()) or texts.null_count:
         return None
-    head = pc.utf8_slice_codeunits(texts, 0, head_chars)
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)
-    # a long whitespace run at the start would make a non-empty text look empty in its head
-    head = pc.if_else(blank, "", pc.if_else(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(head)), 0),
-                                            pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(texts), 0,
-                                                                    head_chars), head))
+    heads = pc.utf8_slice_codeunits(texts, 0, head_chars).to_pylist()
+    # a head of blanks: the whole text is blank (the adapter then reports it empty), or a long run of blanks
+    # opens it and the head starts at its first non-blank character instead
+    blank_head = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pa.array(heads, pa.large_string()))), 0)
+    for i in np.flatnonzero(blank_head.to_numpy(zero_copy_only=False)):
+        heads[i] = texts[int(i)].as_py().lstrip()[:head_chars]
     rest = batch.drop_columns([text_key])
     records = rest.to_pylist()
     if integral_doubles:  # pyarrow.json reads a column mixing ints and floats as floats; json reads 3 as int
         for name, col in zip(rest.schema.names, rest.columns):
             if pa.types.is_floating(col.type):
-                for rec in records:
-                    v = rec[name]
-                    if v is not None and math.isfinite(v) and v == int(v):
-                        rec[name] = int(v)
-    for rec, h in zip(records, head.to_pylist()):
+                x = col.to_numpy(zero_copy_only=False)
+                with np.errstate(invalid="ignore"):
+                    integral = np.isfinite(x) & (x == np.floor(x))
+                for i in np.flatnonzero(integral):
+                    records[i][name] = int(x[i])
+    for rec, h in zip(records, heads):
         rec[text_key] = h
     return records, texts
 

@@ -268,9 +268,6 @@ class Loaded:
         )
 
 
-_CJK_RE = "[\\x{3400}-\\x{9fff}\\x{f900}-\\x{faff}]"
-
-
 def lang_and_tokens(
     question: Any, reasoning_head: Any, n_reasoning: np.ndarray, n_response: np.ndarray, stated: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -291,16 +288,38 @@ def lang_and_tokens(
     q = question if isinstance(question, pa.Array) else pa.array(question, pa.large_string())
     h = reasoning_head if isinstance(reasoning_head, pa.Array) else pa.array(reasoning_head, pa.large_string())
     q, h = q.cast(pa.large_string()), h.cast(pa.large_string())
-    sample = pc.utf8_slice_codeunits(pc.binary_join_element_wise(q, pc.utf8_slice_codeunits(h, 0, 500), pa.scalar("", pa.large_string())), 0, 2000)
-    length = pc.utf8_length(sample).to_numpy(zero_copy_only=False)
-    nonspace = length - pc.count_substring(sample, " ").to_numpy(zero_copy_only=False)
-    cjk = pc.count_substring_regex(sample, _CJK_RE).to_numpy(zero_copy_only=False)
+    sep = pa.scalar("", pa.large_string())
+    sample = pc.utf8_slice_codeunits(pc.binary_join_element_wise(q, pc.utf8_slice_codeunits(h, 0, 500), sep), 0, 2000)
+    length, nonspace, cjk = _utf8_counts(sample)
     zh = (length > 0) & (cjk >= 0.1 * nonspace)
     per = np.where(zh, 1.5, 4.0)
     n_q = pc.utf8_length(q).to_numpy(zero_copy_only=False)
     est = sum(np.ceil(np.asarray(x, np.float64) / per) for x in (n_q, n_reasoning, n_response)).astype(np.int64)
     stated = np.asarray(stated, np.int64)
     return np.where(zh, "zh", "en").astype("<U2"), np.where(stated >= 0, stated, est)
+
+
+def _utf8_counts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per string of a pyarrow large_string array: code points, code points other than U+0020, and CJK ideographs
+    U+3400–U+9FFF and U+F900–U+FAFF (the set of :func:`rbic_fast.io.detect_lang`), counted on the UTF-8 bytes."""
+    n = len(arr)
+    _, offs_buf, data_buf = arr.buffers()
+    offs = np.frombuffer(offs_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    b = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    b = b[int(offs[0]) : int(offs[-1])]
+    offs = offs - offs[0]
+    nxt = np.empty_like(b)
+    nxt[:-1], nxt[-1:] = b[1:], 0
+    lead = (b & 0xC0) != 0x80
+    cjk = ((b == 0xE3) & (nxt >= 0x90)) | ((b >= 0xE4) & (b <= 0xE9)) | ((b == 0xEF) & (nxt >= 0xA4) & (nxt <= 0xAB))
+
+    def per_row(mask: np.ndarray) -> np.ndarray:
+        c = np.zeros(mask.size + 1, dtype=np.int64)
+        np.cumsum(mask, out=c[1:])
+        return c[offs[1:]] - c[offs[:-1]]
+
+    length = per_row(lead)
+    return length, length - per_row(b == 0x20), per_row(cjk)
 
 
 def _features_of(texts: Any, threads: int | None) -> dict[str, np.ndarray]:
@@ -957,17 +976,16 @@ def prepare_stages(
         if hit is not None:
             loaded = Loaded.load(hit)
     spill = None
-    if loaded is None:
-        if source.path is not None:
-            paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
-            size = sum(p.stat().st_size for p in paths if p.is_file())
-            _log(f"reading {source.name} ({size / 2**20:.1f} MiB, streamed in batches)", quiet)
-            # text columns spill next to OUT (not into it: bad input must leave OUT untouched), then move into
-            # OUT/cache; without a cache they live in a temporary folder, unlinked once memory-mapped
-            parent = out_dir.resolve().parent if out_dir is not None else None
-            if parent is not None:
-                parent.mkdir(parents=True, exist_ok=True)
-            spill = Path(tempfile.mkdtemp(prefix=".rbic-load-", dir=parent))
+    if loaded is None and source.path is not None:
+        paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
+        size = sum(p.stat().st_size for p in paths if p.is_file())
+        _log(f"reading {source.name} ({size / 2**20:.1f} MiB, streamed in batches)", quiet)
+        # text columns spill next to OUT (not into it: bad input must leave OUT untouched), then move into
+        # OUT/cache; without a cache they live in a temporary folder, unlinked once memory-mapped
+        parent = out_dir.resolve().parent if out_dir is not None else None
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        spill = Path(tempfile.mkdtemp(prefix=".rbic-load-", dir=parent))
     try:
         if loaded is None:
             loaded = load_dataset(source, cfg, progress=progress, spill=spill)
