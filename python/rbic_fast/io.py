@@ -871,7 +871,8 @@ def iter_batches(
 def _arrow_records(
     batch: Any, text_key: str | None, head_chars: int, *, integral_doubles: bool
 ) -> tuple[list, Any] | None:
-    """``(records with the text head, whole text column)`` of an arrow batch, or None when it does not qualify."""
+    """``(records with the text head, whole text column)`` of an arrow batch or table, or None when it does not
+    qualify."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -947,10 +948,7 @@ def _jsonl_arrow(
         return None
     if table.num_rows != n_lines:
         return None
-    batch = table.combine_chunks().to_batches()
-    if len(batch) != 1:
-        return None
-    got = _arrow_records(batch[0], text_key, head_chars, integral_doubles=True)
+    got = _arrow_records(table, text_key, head_chars, integral_doubles=True)
     if got is None:
         return None
     return RawBatch(np.arange(line0, line0 + n_lines, dtype=np.int64), got[0], got[1], where, True)

@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -290,8 +291,7 @@ def lang_and_tokens(
     q, h = q.cast(pa.large_string()), h.cast(pa.large_string())
     sep = pa.scalar("", pa.large_string())
     sample = pc.utf8_slice_codeunits(pc.binary_join_element_wise(q, pc.utf8_slice_codeunits(h, 0, 500), sep), 0, 2000)
-    length, nonspace, cjk = _utf8_counts(sample)
-    zh = (length > 0) & (cjk >= 0.1 * nonspace)
+    zh = _zh_mask(sample)
     per = np.where(zh, 1.5, 4.0)
     n_q = pc.utf8_length(q).to_numpy(zero_copy_only=False)
     est = sum(np.ceil(np.asarray(x, np.float64) / per) for x in (n_q, n_reasoning, n_response)).astype(np.int64)
@@ -299,27 +299,52 @@ def lang_and_tokens(
     return np.where(zh, "zh", "en").astype("<U2"), np.where(stated >= 0, stated, est)
 
 
-def _utf8_counts(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per string of a pyarrow large_string array: code points, code points other than U+0020, and CJK ideographs
-    U+3400–U+9FFF and U+F900–U+FAFF (the set of :func:`rbic_fast.io.detect_lang`), counted on the UTF-8 bytes."""
-    n = len(arr)
-    _, offs_buf, data_buf = arr.buffers()
-    offs = np.frombuffer(offs_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+def _zh_mask(sample: Any) -> np.ndarray:
+    """Per string of a pyarrow large_string array: does it count as Chinese for :func:`rbic_fast.io.detect_lang`
+    (non-empty, CJK ideographs U+3400–U+9FFF or U+F900–U+FAFF >= 10% of the characters other than U+0020)?
+
+    CJK ideographs are found on the UTF-8 bytes (lead byte E3 with a second byte >= 0x90, E4–E9, or EF with
+    A4–AB); the other counts are taken only for the strings that hold some, so English text costs two passes.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(sample)
+    _, offs_buf, data_buf = sample.buffers()
+    offs = np.frombuffer(offs_buf, dtype=np.int64)[sample.offset : sample.offset + n + 1]
     b = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     b = b[int(offs[0]) : int(offs[-1])]
     offs = offs - offs[0]
-    nxt = np.empty_like(b)
-    nxt[:-1], nxt[-1:] = b[1:], 0
-    lead = (b & 0xC0) != 0x80
-    cjk = ((b == 0xE3) & (nxt >= 0x90)) | ((b >= 0xE4) & (b <= 0xE9)) | ((b == 0xEF) & (nxt >= 0xA4) & (nxt <= 0xAB))
+    p = np.flatnonzero((b >= 0xE3) & (b <= 0xEF))
+    b0, b1 = b[p], b[np.minimum(p + 1, max(b.size - 1, 0))]
+    is_cjk = ((b0 == 0xE3) & (b1 >= 0x90)) | ((b0 >= 0xE4) & (b0 <= 0xE9)) | ((b0 == 0xEF) & (b1 >= 0xA4) & (b1 <= 0xAB))
+    cjk = np.diff(np.searchsorted(p[is_cjk], offs))
+    zh = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(cjk > 0)
+    if rows.size:
+        sub = sample.take(pa.array(rows))
+        nonspace = pc.subtract(pc.utf8_length(sub), pc.count_substring(sub, " ")).to_numpy(zero_copy_only=False)
+        zh[rows] = cjk[rows] >= 0.1 * nonspace
+    # without CJK: Chinese only when every character is a space (0 >= 0.1 * 0)
+    blank = pc.match_substring_regex(sample, "^ +$").to_numpy(zero_copy_only=False)
+    return zh | blank
 
-    def per_row(mask: np.ndarray) -> np.ndarray:
-        c = np.zeros(mask.size + 1, dtype=np.int64)
-        np.cumsum(mask, out=c[1:])
-        return c[offs[1:]] - c[offs[:-1]]
 
-    length = per_row(lead)
-    return length, length - per_row(b == 0x20), per_row(cjk)
+def _batch_features(
+    traces: Any, questions: Any, heads: Any, n_response: np.ndarray, stated: np.ndarray, threads: int | None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Parser features, language and tokens of a batch (runs in the parser thread: native code, numpy and pyarrow
+    compute, all with the GIL released)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    feats = _features_of(traces, threads)
+    if isinstance(traces, (pa.Array, pa.ChunkedArray)):
+        n_reason = pc.utf8_length(traces).to_numpy(zero_copy_only=False)
+    else:
+        n_reason = np.fromiter((len(t) for t in traces), np.int64, len(traces))
+    lang, tokens = lang_and_tokens(questions, heads, n_reason, n_response, stated)
+    return feats, lang, tokens
 
 
 def _features_of(texts: Any, threads: int | None) -> dict[str, np.ndarray]:
@@ -349,7 +374,6 @@ def load_dataset(
         empty dataset, or duplicate ids.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     norm = rio.Normalizer(cfg.format, rio.parse_field_map(cfg.fields), cfg.accuracy_field)
     if norm.format is None:  # detect on the first record so that the batch reader knows the reasoning key
@@ -361,14 +385,17 @@ def load_dataset(
                 raise rio.DataError(f"{first[1]}: {exc}") from None
     bad = rio.BadRecords()
     text = {name: TextColumnWriter(spill, name) for name in Loaded._STR}
-    num: dict[str, list] = {k: [] for k in ("tokens", "level", "quality_score", "answer_verified", "accuracy")}
+    num: dict[str, list] = {k: [] for k in ("level", "quality_score", "answer_verified", "accuracy")}
     positions: list[np.ndarray] = []
-    langs: list[np.ndarray] = []
-    feats: list[dict[str, np.ndarray]] = []
+    feats: list[Any] = []  # futures of (features, lang, tokens), one per batch
     n = 0
     update, close = make_progress(progress, "load+parse")
+    # the native parser (GIL released) works on one batch in a thread while this thread reads and normalises the
+    # next one; bad records are met and reported in file order by this thread alone
+    parser = ThreadPoolExecutor(1, thread_name_prefix="rbic-parse")
+    batches = rio.iter_batches(source, bad, text_key=norm.reasoning_key, head_chars=_REASONING_HEAD)
     try:
-        for batch in rio.iter_batches(source, bad, text_key=norm.reasoning_key, head_chars=_REASONING_HEAD):
+        for batch in batches:
             if cfg.on_error == "fail" and bad.count >= 5:
                 break
             recs, ok = _normalise_batch(batch, norm, bad)
@@ -377,29 +404,30 @@ def load_dataset(
             if bad.count and cfg.on_error == "fail":
                 continue  # keep scanning for the first few bad records, skip the work
             rows = np.asarray(ok, np.int64)
-            heads = [r.reasoning[:_REASONING_HEAD] for r in recs]
+            questions = pa.array([r.question for r in recs], pa.large_string())
+            heads = pa.array([r.reasoning[:_REASONING_HEAD] for r in recs], pa.large_string())
             if batch.texts is not None:
-                whole = batch.texts if rows.size == len(batch.texts) else batch.texts.take(pa.array(rows))
-                feats.append(_features_of(whole, cfg.threads))
-                n_reason = pc.utf8_length(whole).to_numpy(zero_copy_only=False)
+                traces = batch.texts if rows.size == len(batch.texts) else batch.texts.take(pa.array(rows))
             else:
-                feats.append(_features_of([r.reasoning for r in recs], cfg.threads))
-                n_reason = np.fromiter((len(r.reasoning) for r in recs), np.int64, len(recs))
-            questions = [r.question for r in recs]
-            lang, tokens = lang_and_tokens(
-                questions,
-                heads,
-                n_reason,
-                np.fromiter((len(r.response) for r in recs), np.int64, len(recs)),
-                np.fromiter((r.tokens for r in recs), np.int64, len(recs)),
+                traces = [r.reasoning for r in recs]
+            if len(feats) >= 2:
+                feats[-2].result()  # at most two batches of traces wait for the parser
+            feats.append(
+                parser.submit(
+                    _batch_features,
+                    traces,
+                    questions,
+                    heads,
+                    np.fromiter((len(r.response) for r in recs), np.int64, len(recs)),
+                    np.fromiter((r.tokens for r in recs), np.int64, len(recs)),
+                    cfg.threads,
+                )
             )
             text["ids"].append([r.id for r in recs])
             text["question"].append(questions)
             text["reasoning_head"].append(heads)
             text["final_answer"].append([r.final_answer or "" for r in recs])
             text["domain_hint"].append([r.domain_hint or "" for r in recs])
-            langs.append(lang)
-            num["tokens"].append(tokens)
             num["level"].append(np.fromiter((r.level for r in recs), np.float32, len(recs)))
             num["quality_score"].append(np.fromiter((r.quality_score for r in recs), np.float32, len(recs)))
             num["answer_verified"].append(np.fromiter((r.answer_verified for r in recs), np.int8, len(recs)))
@@ -408,11 +436,14 @@ def load_dataset(
             n += len(recs)
             if update:
                 update(n, 0)
+        done = [f.result() for f in feats]
     except BaseException:
         for w in text.values():
             w.abort()
         raise
     finally:
+        batches.close()
+        parser.shutdown(wait=True, cancel_futures=True)
         close()
     if (bad.count and cfg.on_error == "fail") or n == 0:
         for w in text.values():
@@ -429,11 +460,11 @@ def load_dataset(
     cols = {name: w.finish() for name, w in text.items()}
     if norm.has_native_ids:
         _check_unique_ids(cols["ids"], source.name)
-    features = {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
+    features = {k: np.concatenate([f[0][k] for f in done]) for k in done[0][0]}
     return Loaded(
         **cols,
-        lang=np.concatenate(langs),
-        tokens=np.concatenate(num["tokens"]),
+        lang=np.concatenate([f[1] for f in done]),
+        tokens=np.concatenate([f[2] for f in done]),
         level=np.concatenate(num["level"]),
         quality_score=np.concatenate(num["quality_score"]),
         answer_verified=np.concatenate(num["answer_verified"]),
