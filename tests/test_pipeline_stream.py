@@ -208,3 +208,14 @@ def test_streaming_memory_stays_below_the_corpus_size(tmp_path):
     held_grew = (held["peak_kib"] - held["base_kib"]) / 1024
     print(f"refine grew by {grew:.0f} MiB streaming, {held_grew:.0f} MiB from records in memory")
     assert held_grew > cap_mib
+
+
+def test_chunks_pyarrow_would_read_differently_take_the_exact_path(tmp_path):
+    recs = _records()[:6]
+    recs[2] = {k: v for k, v in recs[2].items() if k != "subject"}  # a missing key (pyarrow: null)
+    recs[4]["meta"] = {"a": 1}  # a nested object (pyarrow: a struct with the keys of every row)
+    path = tmp_path / "r.jsonl"
+    _write_jsonl(path, recs)
+    batches = list(rio.iter_batches(rio.open_source(path), rio.BadRecords(), text_key="reasoning"))
+    assert [b.texts for b in batches] == [None]
+    assert [r for b in batches for r in b.records] == recs

@@ -823,8 +823,9 @@ def iter_batches(
     ``pyarrow.json`` in ``batch_bytes`` chunks, Parquet, ``datasets`` folders, pyarrow tables) hand that column over
     whole as a pyarrow array (``RawBatch.texts``) and put only its first ``head_chars`` characters into the records,
     so that the long texts never become Python objects. A JSONL chunk that pyarrow cannot read exactly (malformed
-    or non-UTF-8 lines, blank lines, a field that is null or not a string) is read line by line instead, which
-    reports each bad line; JSON numbers with an integral value read as int on the pyarrow path (``3.0`` as ``3``).
+    or non-UTF-8 lines, blank lines, nulls or missing keys, nested objects, a text that is not a string) is read
+    line by line instead, which reports each bad line; JSON numbers with an integral value read as int on the
+    pyarrow path (``3.0`` as ``3``).
 
     :param source: the source. :param bad: collects undecodable records.
     :param text_key: key of the long text column, or None (plain records).
@@ -948,10 +949,24 @@ def _jsonl_arrow(
         return None
     if table.num_rows != n_lines:
         return None
+    # nulls may stand for missing keys, and objects come back with the keys of every row: both read differently
+    # from json.loads, so such chunks take the exact path
+    if any(col.null_count or _has_struct(col.type) for col in table.columns):
+        return None
     got = _arrow_records(table, text_key, head_chars, integral_doubles=True)
     if got is None:
         return None
     return RawBatch(np.arange(line0, line0 + n_lines, dtype=np.int64), got[0], got[1], where, True)
+
+
+def _has_struct(t: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_struct(t.value_type)
+    return False
 
 
 _SKIP = object()
