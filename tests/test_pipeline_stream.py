@@ -2,6 +2,7 @@
 the in-memory path."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -194,8 +195,8 @@ def test_streaming_memory_stays_below_the_corpus_size(tmp_path):
     def child(mode: str) -> dict:
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, str(corpus), str(emb), str(tmp_path / f"out-{mode}")],
-            capture_output=True, text=True, timeout=600, env={**__import__("os").environ,
-                                                              "PYTHONPATH": str(ROOT / "python")},
+            capture_output=True, text=True, timeout=600, check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])
