@@ -2,8 +2,9 @@
 
 Stages, each cached under ``OUT/cache`` with an explicit key (:mod:`rbic_fast.cache`):
 
-1. ``load``: stream the records, normalise them (:mod:`rbic_fast.io`) and parse every trace with the native
-   parser as the records stream by (the whole input is never held in memory);
+1. ``load``: stream the records in batches, normalise them (:mod:`rbic_fast.io`) and parse every trace with the
+   native parser as the batches stream by; the whole input is never held in memory, and the kept text columns are
+   packed and memory-mapped (:mod:`rbic_fast.columns`, ``OUT/cache/load-<key>/``);
 2. ``embed``: sentence embeddings (:mod:`rbic_fast.embed`), or precomputed ones;
 3. ``graph``: kNN graph → Leiden domains → centrality (native kernels);
 4. ``accuracy``: measured (model rollouts or a field), propagated over the graph, or the length proxy; tiers;
