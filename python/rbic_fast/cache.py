@@ -88,7 +88,14 @@ class StageCache:
         self.root.mkdir(parents=True, exist_ok=True)
         if final.exists():
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another file system: copy next to it, then rename
+            staging = self.root / f".{final.name}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(tmp, staging)
+            os.replace(staging, final)
+            shutil.rmtree(tmp, ignore_errors=True)
         return final
 
     def get_npy(self, stage: str, key: str) -> np.ndarray | None:

@@ -1015,9 +1015,12 @@ def prepare_stages(
         # text columns spill next to OUT (not into it: bad input must leave OUT untouched), then move into
         # OUT/cache; without a cache they live in a temporary folder, unlinked once memory-mapped
         parent = out_dir.resolve().parent if out_dir is not None else None
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        spill = Path(tempfile.mkdtemp(prefix=".rbic-load-", dir=parent))
+        try:
+            if parent is not None:
+                parent.mkdir(parents=True, exist_ok=True)
+            spill = Path(tempfile.mkdtemp(prefix=".rbic-load-", dir=parent))
+        except OSError:  # OUT's parent is not writable: the system's temporary folder (then copied into the cache)
+            spill = Path(tempfile.mkdtemp(prefix=".rbic-load-"))
     try:
         if loaded is None:
             loaded = load_dataset(source, cfg, progress=progress, spill=spill)
