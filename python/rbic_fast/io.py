@@ -733,10 +733,9 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
     if source.kind == "jsonl":
         with open(source.path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                loc = f"{source.path}:{lineno}"
-                rec = _json_line(line, loc, bad)
+                rec = _json_line(line, source.path, lineno, bad)
                 if rec is not _SKIP:
-                    yield lineno - 1, loc, rec
+                    yield lineno - 1, f"{source.path}:{lineno}", rec
     elif source.kind == "json":
         try:
             with open(source.path, encoding="utf-8") as fh:
@@ -920,7 +919,7 @@ def _jsonl_batches(
             if batch is None:
                 positions, records = [], []
                 for i, line in enumerate(chunk.split(b"\n")[:n_lines]):
-                    rec = _json_line(line, f"{where}:{line0 + i + 1}", bad)
+                    rec = _json_line(line, where, line0 + i + 1, bad)
                     if rec is not _SKIP:
                         positions.append(line0 + i)
                         records.append(rec)
@@ -972,19 +971,19 @@ def _has_struct(t: Any) -> bool:
 _SKIP = object()
 
 
-def _json_line(line: bytes, loc: str, bad: BadRecords) -> Any:
-    """One decoded JSONL record, or ``_SKIP`` for a blank or bad line (reported to ``bad``)."""
+def _json_line(line: bytes, where: Any, lineno: int, bad: BadRecords) -> Any:
+    """One decoded JSONL record, or ``_SKIP`` for a blank or bad line (reported to ``bad`` as ``where:lineno``)."""
     if not line.strip():
         return _SKIP
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        bad.add(loc, f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8")
+        bad.add(f"{where}:{lineno}", f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8")
         return _SKIP
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        bad.add(loc, f"malformed JSON: {exc.msg} at column {exc.colno}")
+        bad.add(f"{where}:{lineno}", f"malformed JSON: {exc.msg} at column {exc.colno}")
         return _SKIP
 
 
