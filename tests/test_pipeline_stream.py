@@ -229,18 +229,3 @@ def test_chunks_pyarrow_would_read_differently_take_the_exact_path(tmp_path):
     batches = list(rio.iter_batches(rio.open_source(path), rio.BadRecords(), text_key="reasoning"))
     assert [b.texts for b in batches] == [None]
     assert [r for b in batches for r in b.records] == recs
-
-
-def test_pass_two_line_finder_matches_line_iteration():
-    import io
-
-    rng = np.random.default_rng(1)
-    for _ in range(300):
-        n = int(rng.integers(0, 30))
-        lines = [bytes(rng.integers(97, 100, int(rng.integers(0, 12))).astype(np.uint8)) for _ in range(n)]
-        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")  # with and without a last newline
-        ref = list(enumerate(io.BytesIO(data)))
-        keep = np.sort(rng.choice(len(ref), size=min(len(ref), int(rng.integers(0, 10))), replace=False)) if ref \
-            else np.zeros(0, np.int64)
-        got = list(rio._kept_lines(io.BytesIO(data), keep, block=int(rng.integers(1, 20))))
-        assert got == [(i, line) for i, line in ref if i in set(keep.tolist())]

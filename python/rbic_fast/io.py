@@ -776,7 +776,7 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
         yield from _iter_memory(source.obj, batch_size)
 
 
-#: bytes of JSONL read per batch by :func:`iter_batches` and by the pass-2 writer (each holds a few times this much)
+#: bytes of JSONL read per batch by :func:`iter_batches` (pass 1 holds about three times this much at once)
 JSONL_BATCH_BYTES = 32 << 20
 
 
@@ -1142,8 +1142,10 @@ def write_selected(
     with atomic_path(path) as tmp:
         if source.kind == "jsonl":
             with open(source.path, "rb") as fin, open(tmp, "wb") as fout:
-                for line_i, line in _kept_lines(fin, np.sort(kept_raw)):
-                    fout.write(_jsonl_with_fields(line, extras(kept_pos[line_i])))
+                for line_i, line in enumerate(fin):
+                    j = kept_pos.get(line_i)
+                    if j is not None:
+                        fout.write(_jsonl_with_fields(line, extras(j)))
         elif source.kind in ("json", "csv"):
             bad = BadRecords()
             rows = []
@@ -1188,28 +1190,6 @@ def write_selected(
                     writer.close()
         else:
             raise ValueError(f"write_selected needs a file source, got {source.kind}")
-
-
-def _kept_lines(fh: Any, lines: np.ndarray, block: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """``(index, bytes)`` of the lines (0-based, ascending ``lines``) of a binary file, read in blocks of ``block``
-    bytes (default :data:`JSONL_BATCH_BYTES`): newlines are found with numpy, so only the kept lines cost Python
-    work."""
-    block = block or JSONL_BATCH_BYTES
-    line0, carry = 0, b""
-    while True:
-        data = fh.read(block)
-        buf = carry + data
-        if not data:  # a last line without a newline
-            if buf and lines.size and lines[np.searchsorted(lines, line0) :][:1].tolist() == [line0]:
-                yield line0, buf
-            return
-        nl = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
-        starts = np.r_[0, nl[:-1] + 1]
-        for li in lines[np.searchsorted(lines, line0) : np.searchsorted(lines, line0 + nl.size)].tolist():
-            r = li - line0
-            yield li, buf[starts[r] : nl[r] + 1]
-        carry = buf[nl[-1] + 1 :] if nl.size else buf
-        line0 += nl.size
 
 
 def select_memory(
