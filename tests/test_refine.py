@@ -104,7 +104,8 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
     monkeypatch.setattr(refine_mod, "_graph_stage", interrupted)
     assert main(["refine", str(R1), "-o", str(out), "--token-budget", "0.16", "-q"]) == 130
     assert not (out / "selected.jsonl").exists() and not (out / "scores.parquet").exists()
-    assert list((out / "cache").glob("embed-*.npz")) and list((out / "cache").glob("load-*.npz"))
+    # load: a folder of memory-mappable .npy columns (meta.json written last); embed: one memory-mappable .npy
+    assert list((out / "cache").glob("embed-*.npy")) and list((out / "cache").glob("load-*/meta.json"))
     monkeypatch.setattr(refine_mod, "_graph_stage", real)
     assert main(["refine", "--resume", "-o", str(out), "-q"]) == 0
     run = json.loads((out / "run.json").read_text())

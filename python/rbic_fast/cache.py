@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,75 @@ class StageCache:
             np.savez(fh, **arrays)
         for part in self.root.glob(f"{stage}-{key}.part*.npz"):
             part.unlink()
+
+    def folder(self, stage: str, key: str) -> Path:
+        """``<root>/<stage>-<key>/``: a stage stored as a folder of ``.npy`` files (memory-mapped when read)."""
+        assert self.root is not None
+        return self.root / f"{stage}-{key}"
+
+    def get_folder(self, stage: str, key: str) -> Path | None:
+        """The stage's folder when complete (it holds ``meta.json``, written last), else None."""
+        if self.root is None:
+            return None
+        f = self.folder(stage, key)
+        if not (f / "meta.json").is_file():
+            return None
+        self.hits.append(stage)
+        return f
+
+    def put_folder(self, stage: str, key: str, tmp: Path) -> Path:
+        """Move a finished folder (same file system) into place atomically; returns its final path."""
+        assert self.root is not None
+        final = self.folder(stage, key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another file system: copy next to it, then rename
+            staging = self.root / f".{final.name}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(tmp, staging)
+            os.replace(staging, final)
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def get_npy(self, stage: str, key: str) -> np.ndarray | None:
+        """The stage's single array ``<stage>-<key>.npy``, memory-mapped, or None."""
+        if self.root is None:
+            return None
+        f = self.root / f"{stage}-{key}.npy"
+        if not f.is_file():
+            return None
+        try:
+            arr = np.load(f, mmap_mode="r")
+        except (OSError, ValueError):
+            return None
+        self.hits.append(stage)
+        return arr
+
+    def gather_parts(self, stage: str, key: str, name: str, n: int) -> np.ndarray:
+        """Concatenate the rows of array ``name`` of the parts ``0, 1, ...`` (n rows in all) into
+        ``<stage>-<key>.npy`` without holding them all in memory, drop the parts, return the file memory-mapped."""
+        assert self.root is not None
+        first = self.get_part(stage, key, 0)
+        assert first is not None
+        shape = (n, *first[name].shape[1:])
+        with atomic_path(self.root / f"{stage}-{key}.npy") as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=first[name].dtype, shape=shape)
+            row, i = 0, 0
+            while row < n:
+                part = self.get_part(stage, key, i)
+                if part is None:
+                    raise RuntimeError(f"cache part {i} of {stage}-{key} is missing")
+                x = part[name]
+                out[row : row + x.shape[0]] = x
+                row, i = row + x.shape[0], i + 1
+            out.flush()
+            del out
+        for f in self.root.glob(f"{stage}-{key}.part*.npz"):
+            f.unlink()
+        return np.load(self.root / f"{stage}-{key}.npy", mmap_mode="r")
 
     def get_part(self, stage: str, key: str, part: int) -> dict[str, np.ndarray] | None:
         if self.root is None:

@@ -405,6 +405,9 @@ class RecordFormat:
     keys: frozenset[str]
     adapt: Callable[[dict], dict]
     description: str
+    #: the raw key whose value the adapter passes through unchanged as the reasoning (None: derived), so that a
+    #: batch reader may hand the adapter only its first characters and the parser the whole column
+    reasoning_key: str | None = None
 
 
 # Most specific first: detection picks the first format whose keys are all present.
@@ -414,21 +417,28 @@ FORMATS: tuple[RecordFormat, ...] = (
         frozenset({"input", "reasoning_content", "content"}),
         _r1_distill_raw,
         "Chinese-DeepSeek-R1-Distill-data-110k raw (input / reasoning_content / content)",
+        "reasoning_content",
     ),
     RecordFormat(
         "s1k_1.1",
         frozenset({"question", "deepseek_thinking_trajectory"}),
         _s1k_11,
         "s1K-1.1 (R1 trace in deepseek_thinking_trajectory)",
+        "deepseek_thinking_trajectory",
     ),
     RecordFormat(
-        "s1k", frozenset({"question", "thinking_trajectories"}), _s1k, "s1K (thinking_trajectories)"
+        "s1k",
+        frozenset({"question", "thinking_trajectories"}),
+        _s1k,
+        "s1K (thinking_trajectories)",
+        "thinking_trajectories",
     ),
     RecordFormat(
         "r1_mmlupro",
         frozenset({"question", "reasoning", "answer_text"}),
         _r1_mmlupro,
         "R1 traces on MMLU-Pro (question / options / reasoning / answer_text)",
+        "reasoning",
     ),
     RecordFormat(
         "r1_bangla_mmlu",
@@ -448,7 +458,9 @@ FORMATS: tuple[RecordFormat, ...] = (
         _gsm8k_model_solutions,
         "GSM8K example_model_solutions (ground_truth + per-model is_correct labels as accuracy)",
     ),
-    RecordFormat("aqua", frozenset({"question", "options", "rationale", "correct"}), _aqua, "AQuA-RAT"),
+    RecordFormat(
+        "aqua", frozenset({"question", "options", "rationale", "correct"}), _aqua, "AQuA-RAT", "rationale"
+    ),
     RecordFormat("math", frozenset({"problem", "solution"}), _math, "MATH / MATH-500 (problem / solution)"),
     RecordFormat("limo", frozenset({"question", "solution"}), _limo, "LIMO (question / solution / answer)"),
     RecordFormat("gsm8k", frozenset({"question", "answer"}), _gsm8k, "GSM8K (question / answer with #### n)"),
@@ -591,6 +603,14 @@ class Normalizer:
         return rec
 
     @property
+    def reasoning_key(self) -> str | None:
+        """The top-level raw key holding the reasoning unchanged (see :attr:`RecordFormat.reasoning_key`), or None."""
+        key = self.fields.get("reasoning")
+        if key is None and self.format is not None:
+            key = self.format.reasoning_key
+        return key if key is not None and "." not in key else None
+
+    @property
     def has_native_ids(self) -> bool:
         return "id" in self.fields or (self.format is not None and self.format.name != "custom")
 
@@ -713,18 +733,9 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
     if source.kind == "jsonl":
         with open(source.path, "rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                loc = f"{source.path}:{lineno}"
-                if not line.strip():
-                    continue
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    bad.add(loc, f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8")
-                    continue
-                try:
-                    yield lineno - 1, loc, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    bad.add(loc, f"malformed JSON: {exc.msg} at column {exc.colno}")
+                rec = _json_line(line, source.path, lineno, bad)
+                if rec is not _SKIP:
+                    yield lineno - 1, f"{source.path}:{lineno}", rec
     elif source.kind == "json":
         try:
             with open(source.path, encoding="utf-8") as fh:
@@ -763,6 +774,217 @@ def iter_raw(source: Source, bad: BadRecords, *, batch_size: int = 4096) -> Iter
                 yield start + j, f"{source.path}[{start + j}]", {k: chunk[k][j] for k in keys}
     else:
         yield from _iter_memory(source.obj, batch_size)
+
+
+#: bytes of JSONL read per batch by :func:`iter_batches` (pass 1 holds about three times this much at once)
+JSONL_BATCH_BYTES = 32 << 20
+
+
+@dataclass
+class RawBatch:
+    """Raw records from :func:`iter_batches`.
+
+    :ivar positions: (m,) int64 position of each record, as :func:`iter_raw` numbers them.
+    :ivar records: the raw records. When ``texts`` is given, each record's ``text_key`` value holds only its first
+        ``head_chars`` characters (whitespace-only texts are emptied) and ``texts`` holds the whole values.
+    :ivar texts: a pyarrow string array of the whole ``text_key`` values, or None.
+    :ivar where: the file (or ``row``) the records come from; :meth:`location` names record i as :func:`iter_raw`
+        does (``locs`` when given, else ``file:line`` with ``line_numbers``, else ``file[i]``).
+    """
+
+    positions: np.ndarray
+    records: list
+    texts: Any = None
+    where: str = ""
+    line_numbers: bool = False
+    locs: list[str] | None = None
+
+    def location(self, i: int) -> str:
+        if self.locs is not None:
+            return self.locs[i]
+        pos = int(self.positions[i])
+        return f"{self.where}:{pos + 1}" if self.line_numbers else f"{self.where}[{pos}]"
+
+
+def iter_batches(
+    source: Source,
+    bad: BadRecords,
+    *,
+    text_key: str | None = None,
+    head_chars: int = 512,
+    batch_size: int = 4096,
+    batch_bytes: int | None = None,
+) -> Iterator[RawBatch]:
+    """Stream the records of ``source`` in batches (same records, positions and bad-record reports as
+    :func:`iter_raw`).
+
+    With ``text_key`` (a top-level key holding a long text, e.g. the reasoning), columnar sources (JSONL read with
+    ``pyarrow.json`` in ``batch_bytes`` chunks, Parquet, ``datasets`` folders, pyarrow tables) hand that column over
+    whole as a pyarrow array (``RawBatch.texts``) and put only its first ``head_chars`` characters into the records,
+    so that the long texts never become Python objects. A JSONL chunk that pyarrow cannot read exactly (malformed
+    or non-UTF-8 lines, blank lines, nulls or missing keys, nested objects, a text that is not a string) is read
+    line by line instead, which reports each bad line; JSON numbers with an integral value read as int on the
+    pyarrow path (``3.0`` as ``3``).
+
+    :param source: the source. :param bad: collects undecodable records.
+    :param text_key: key of the long text column, or None (plain records).
+    :param head_chars: characters of ``text_key`` kept in the records.
+    :param batch_size: records per batch for record sources.
+    :param batch_bytes: bytes per JSONL chunk (default :data:`JSONL_BATCH_BYTES`).
+    """
+    if source.kind == "jsonl":
+        yield from _jsonl_batches(source.path, bad, text_key, head_chars, batch_bytes or JSONL_BATCH_BYTES)
+        return
+    arrow_batches = None
+    if source.kind == "parquet":
+        arrow_batches = _pyarrow_parquet().ParquetFile(source.path).iter_batches(batch_size=batch_size)
+    elif source.kind == "hf_disk":
+        arrow_batches = iter(_load_hf_disk(source.path).data.table.to_batches(max_chunksize=batch_size))
+    elif source.kind == "memory" and type(source.obj).__module__.split(".")[0] == "pyarrow":
+        obj = source.obj
+        arrow_batches = iter(obj.to_batches(max_chunksize=batch_size) if hasattr(obj, "to_batches") else [obj])
+    if arrow_batches is not None:
+        where = str(source.path) if source.path is not None else ""
+        start = 0
+        for batch in arrow_batches:
+            pos = np.arange(start, start + batch.num_rows, dtype=np.int64)
+            start += batch.num_rows
+            got = _arrow_records(batch, text_key, head_chars, integral_doubles=False)
+            records, texts = (batch.to_pylist(), None) if got is None else got
+            locs = None if source.path is not None else [f"row {int(p)}" for p in pos]
+            yield RawBatch(pos, records, texts, where, locs=locs)
+        return
+    positions: list[int] = []
+    records: list = []
+    locs: list[str] = []
+    for pos, loc, rec in iter_raw(source, bad, batch_size=batch_size):
+        positions.append(pos)
+        records.append(rec)
+        locs.append(loc)
+        if len(records) >= batch_size:
+            yield RawBatch(np.asarray(positions, np.int64), records, locs=locs)
+            positions, records, locs = [], [], []
+    if records:
+        yield RawBatch(np.asarray(positions, np.int64), records, locs=locs)
+
+
+def _arrow_records(
+    batch: Any, text_key: str | None, head_chars: int, *, integral_doubles: bool
+) -> tuple[list, Any] | None:
+    """``(records with the text head, whole text column)`` of an arrow batch or table, or None when it does not
+    qualify."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if text_key is None or text_key not in batch.schema.names:
+        return None
+    texts = batch.column(text_key)
+    if texts.type not in (pa.string(), pa.large_string()) or texts.null_count:
+        return None
+    heads = pc.utf8_slice_codeunits(texts, 0, head_chars).to_pylist()
+    # a head of blanks: the whole text is blank (the adapter then reports it empty), or a long run of blanks
+    # opens it and the head starts at its first non-blank character instead
+    blank_head = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pa.array(heads, pa.large_string()))), 0)
+    for i in np.flatnonzero(blank_head.to_numpy(zero_copy_only=False)):
+        heads[i] = texts[int(i)].as_py().lstrip()[:head_chars]
+    rest = batch.drop_columns([text_key])
+    records = rest.to_pylist()
+    if integral_doubles:  # pyarrow.json reads a column mixing ints and floats as floats; json reads 3 as int
+        for name, col in zip(rest.schema.names, rest.columns):
+            if pa.types.is_floating(col.type):
+                x = col.to_numpy(zero_copy_only=False)
+                with np.errstate(invalid="ignore"):
+                    integral = np.isfinite(x) & (x == np.floor(x))
+                for i in np.flatnonzero(integral):
+                    records[i][name] = int(x[i])
+    for rec, h in zip(records, heads):
+        rec[text_key] = h
+    return records, texts
+
+
+def _jsonl_batches(
+    path: Path, bad: BadRecords, text_key: str | None, head_chars: int, batch_bytes: int
+) -> Iterator[RawBatch]:
+    where = str(path)
+    line0 = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(batch_bytes)
+            if not chunk:
+                break
+            if not chunk.endswith(b"\n"):
+                chunk += fh.readline()
+            n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+            batch = _jsonl_arrow(chunk, line0, n_lines, where, text_key, head_chars) if text_key else None
+            if batch is None:
+                positions, records = [], []
+                for i, line in enumerate(chunk.split(b"\n")[:n_lines]):
+                    rec = _json_line(line, where, line0 + i + 1, bad)
+                    if rec is not _SKIP:
+                        positions.append(line0 + i)
+                        records.append(rec)
+                batch = RawBatch(np.asarray(positions, np.int64), records, None, where, True)
+            yield batch
+            line0 += n_lines
+
+
+def _jsonl_arrow(
+    chunk: bytes, line0: int, n_lines: int, where: str, text_key: str, head_chars: int
+) -> RawBatch | None:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    raw = np.frombuffer(chunk, dtype=np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(raw == 10) + 1])[:n_lines]
+    if (raw[starts] != ord("{")).any():  # blank lines, leading spaces, non-objects: the exact line path
+        return None
+    try:
+        table = pj.read_json(
+            pa.BufferReader(chunk),
+            read_options=pj.ReadOptions(block_size=max(1 << 20, min(len(chunk), 8 << 20))),
+            parse_options=pj.ParseOptions(newlines_in_values=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    # nulls may stand for missing keys, and objects come back with the keys of every row: both read differently
+    # from json.loads, so such chunks take the exact path
+    if any(col.null_count or _has_struct(col.type) for col in table.columns):
+        return None
+    got = _arrow_records(table, text_key, head_chars, integral_doubles=True)
+    if got is None:
+        return None
+    return RawBatch(np.arange(line0, line0 + n_lines, dtype=np.int64), got[0], got[1], where, True)
+
+
+def _has_struct(t: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_struct(t.value_type)
+    return False
+
+
+_SKIP = object()
+
+
+def _json_line(line: bytes, where: Any, lineno: int, bad: BadRecords) -> Any:
+    """One decoded JSONL record, or ``_SKIP`` for a blank or bad line (reported to ``bad`` as ``where:lineno``)."""
+    if not line.strip():
+        return _SKIP
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad.add(f"{where}:{lineno}", f"not UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file as UTF-8")
+        return _SKIP
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        bad.add(f"{where}:{lineno}", f"malformed JSON: {exc.msg} at column {exc.colno}")
+        return _SKIP
 
 
 def _decoded_lines(fh: Any, path: Path, bad: BadRecords) -> Iterator[str]:

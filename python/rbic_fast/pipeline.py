@@ -2,8 +2,9 @@
 
 Stages, each cached under ``OUT/cache`` with an explicit key (:mod:`rbic_fast.cache`):
 
-1. ``load``: stream the records, normalise them (:mod:`rbic_fast.io`) and parse every trace with the native
-   parser as the records stream by (the whole input is never held in memory);
+1. ``load``: stream the records in batches, normalise them (:mod:`rbic_fast.io`) and parse every trace with the
+   native parser as the batches stream by; the whole input is never held in memory, and the kept text columns are
+   packed and memory-mapped (:mod:`rbic_fast.columns`, ``OUT/cache/load-<key>/``);
 2. ``embed``: sentence embeddings (:mod:`rbic_fast.embed`), or precomputed ones;
 3. ``graph``: kNN graph → Leiden domains → centrality (native kernels);
 4. ``accuracy``: measured (model rollouts or a field), propagated over the graph, or the length proxy; tiers;
@@ -18,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +46,8 @@ from .accuracy import (
     tiers_from_accuracy,
 )
 from .budget import Budget
-from .cache import StageCache, pack_strings, stage_key, unpack_strings
+from .cache import StageCache, stage_key
+from .columns import TextColumn, TextColumnWriter
 from .contribution import FEATURE_NAMES, ContributionWeights, inference_contribution, logical_complexity
 from .select import DEFAULT_TIER_WEIGHTS, REASONS, Selection, select_rbic
 
@@ -208,14 +213,19 @@ class RefineConfig:
 
 @dataclass
 class Loaded:
-    """Normalised columns of the valid records plus their parsed trace features."""
+    """Normalised columns of the valid records plus their parsed trace features.
 
-    ids: list[str]
-    question: list[str]
-    reasoning_head: list[str]
-    final_answer: list[str]  # "" when none
-    domain_hint: list[str]  # "" when none
-    lang: list[str]
+    Text columns are :class:`~rbic_fast.columns.TextColumn` (packed UTF-8, memory-mapped from the stage cache for
+    file inputs), so a million records cost a few arrays, not millions of Python strings; ``reasoning_head`` holds
+    the first 512 characters of each trace (the whole traces are never kept).
+    """
+
+    ids: TextColumn
+    question: TextColumn
+    reasoning_head: TextColumn
+    final_answer: TextColumn  # "" when none
+    domain_hint: TextColumn  # "" when none
+    lang: np.ndarray  # "en" | "zh" (<U2)
     tokens: np.ndarray
     level: np.ndarray
     quality_score: np.ndarray
@@ -230,119 +240,215 @@ class Loaded:
     def __len__(self) -> int:
         return len(self.ids)
 
-    _STR = ("ids", "question", "reasoning_head", "final_answer", "domain_hint", "lang")
-    _NUM = ("tokens", "level", "quality_score", "answer_verified", "accuracy", "positions")
+    _STR = ("ids", "question", "reasoning_head", "final_answer", "domain_hint")
+    _NUM = ("lang", "tokens", "level", "quality_score", "answer_verified", "accuracy", "positions")
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
+    def save(self, folder: Path) -> None:
+        """Write every column into ``folder`` as ``.npy`` files (text columns already spilled there are kept)."""
+        folder.mkdir(parents=True, exist_ok=True)
         for name in self._STR:
-            out[f"s_{name}"], out[f"o_{name}"] = pack_strings(getattr(self, name))
+            col = getattr(self, name)
+            if not (folder / f"{name}.offsets.npy").exists():
+                col.save(folder, name)
         for name in self._NUM:
-            out[name] = getattr(self, name)
+            np.save(folder / f"{name}.npy", getattr(self, name))
         for name, arr in self.features.items():
-            out[f"f_{name}"] = arr
-        out["meta"] = np.frombuffer(
-            json.dumps({"format": self.format, "n_bad": self.n_bad, "bad": self.bad_examples}).encode(),
-            dtype=np.uint8,
-        )
-        return out
+            np.save(folder / f"f_{name}.npy", arr)
+        meta = {"format": self.format, "n_bad": self.n_bad, "bad": self.bad_examples,
+                "features": list(self.features)}
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> Loaded:
-        meta = json.loads(a["meta"].tobytes().decode())
-        kw: dict[str, Any] = {name: unpack_strings(a[f"s_{name}"], a[f"o_{name}"]) for name in cls._STR}
-        kw.update({name: a[name] for name in cls._NUM})
-        kw["features"] = {k[2:]: v for k, v in a.items() if k.startswith("f_")}
+    def load(cls, folder: Path) -> Loaded:
+        """The columns written by :meth:`save`, memory-mapped."""
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        kw: dict[str, Any] = {name: TextColumn.load(folder, name) for name in cls._STR}
+        kw.update({name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in cls._NUM})
+        kw["features"] = {k: np.load(folder / f"f_{k}.npy", mmap_mode="r") for k in meta["features"]}
         return cls(
             format=meta["format"], n_bad=meta["n_bad"], bad_examples=[tuple(x) for x in meta["bad"]], **kw
         )
 
 
-def _features_of(texts: list[str], threads: int | None) -> dict[str, np.ndarray]:
+def lang_and_tokens(
+    question: Any, reasoning_head: Any, n_reasoning: np.ndarray, n_response: np.ndarray, stated: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Language and token count of a batch of records, vectorised (pyarrow compute).
+
+    The language is :func:`rbic_fast.io.detect_lang` of the question followed by the first 500 reasoning
+    characters; tokens are the dataset's own count where stated (>= 0), else :func:`rbic_fast.io.estimate_tokens`
+    of the question, reasoning and response lengths.
+
+    :param question: the questions (list of str or pyarrow string array). :param reasoning_head: the reasoning
+        heads (at least 500 characters where the trace is longer). :param n_reasoning: (m,) reasoning lengths in
+        code points. :param n_response: (m,) response lengths. :param stated: (m,) stated tokens or -1.
+    :return: ``(lang (m,) "<U2", tokens (m,) int64)``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    q = question if isinstance(question, pa.Array) else pa.array(question, pa.large_string())
+    h = reasoning_head if isinstance(reasoning_head, pa.Array) else pa.array(reasoning_head, pa.large_string())
+    q, h = q.cast(pa.large_string()), h.cast(pa.large_string())
+    sep = pa.scalar("", pa.large_string())
+    sample = pc.utf8_slice_codeunits(pc.binary_join_element_wise(q, pc.utf8_slice_codeunits(h, 0, 500), sep), 0, 2000)
+    zh = _zh_mask(sample)
+    per = np.where(zh, 1.5, 4.0)
+    n_q = pc.utf8_length(q).to_numpy(zero_copy_only=False)
+    est = sum(np.ceil(np.asarray(x, np.float64) / per) for x in (n_q, n_reasoning, n_response)).astype(np.int64)
+    stated = np.asarray(stated, np.int64)
+    return np.where(zh, "zh", "en").astype("<U2"), np.where(stated >= 0, stated, est)
+
+
+def _zh_mask(sample: Any) -> np.ndarray:
+    """Per string of a pyarrow large_string array: does it count as Chinese for :func:`rbic_fast.io.detect_lang`
+    (non-empty, CJK ideographs U+3400–U+9FFF or U+F900–U+FAFF >= 10% of the characters other than U+0020)?
+
+    CJK ideographs are found on the UTF-8 bytes (lead byte E3 with a second byte >= 0x90, E4–E9, or EF with
+    A4–AB); the other counts are taken only for the strings that hold some, so English text costs two passes.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(sample)
+    _, offs_buf, data_buf = sample.buffers()
+    offs = np.frombuffer(offs_buf, dtype=np.int64)[sample.offset : sample.offset + n + 1]
+    b = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    b = b[int(offs[0]) : int(offs[-1])]
+    offs = offs - offs[0]
+    p = np.flatnonzero((b >= 0xE3) & (b <= 0xEF))
+    b0, b1 = b[p], b[np.minimum(p + 1, max(b.size - 1, 0))]
+    is_cjk = ((b0 == 0xE3) & (b1 >= 0x90)) | ((b0 >= 0xE4) & (b0 <= 0xE9)) | ((b0 == 0xEF) & (b1 >= 0xA4) & (b1 <= 0xAB))
+    cjk = np.diff(np.searchsorted(p[is_cjk], offs))
+    zh = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(cjk > 0)
+    if rows.size:
+        sub = sample.take(pa.array(rows))
+        nonspace = pc.subtract(pc.utf8_length(sub), pc.count_substring(sub, " ")).to_numpy(zero_copy_only=False)
+        zh[rows] = cjk[rows] >= 0.1 * nonspace
+    # without CJK: Chinese only when every character is a space (0 >= 0.1 * 0)
+    blank = pc.match_substring_regex(sample, "^ +$").to_numpy(zero_copy_only=False)
+    return zh | blank
+
+
+def _batch_features(
+    traces: Any, questions: Any, heads: Any, n_response: np.ndarray, stated: np.ndarray, threads: int | None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Parser features, language and tokens of a batch (runs in the parser thread: native code, numpy and pyarrow
+    compute, all with the GIL released)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    feats = _features_of(traces, threads)
+    if isinstance(traces, (pa.Array, pa.ChunkedArray)):
+        n_reason = pc.utf8_length(traces).to_numpy(zero_copy_only=False)
+    else:
+        n_reason = np.fromiter((len(t) for t in traces), np.int64, len(traces))
+    lang, tokens = lang_and_tokens(questions, heads, n_reason, n_response, stated)
+    return feats, lang, tokens
+
+
+def _features_of(texts: Any, threads: int | None) -> dict[str, np.ndarray]:
     from . import parse_traces
 
     tf = parse_traces(texts, threads=threads)
     return {name: np.asarray(getattr(tf, name)) for name in FEATURE_NAMES}
 
 
-def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg = None) -> Loaded:
-    """Stream, normalise and parse all records of ``source`` (stage 1).
+def load_dataset(
+    source: rio.Source,
+    cfg: RefineConfig,
+    *,
+    progress: ProgressArg = None,
+    spill: str | os.PathLike | None = None,
+) -> Loaded:
+    """Stream, normalise and parse all records of ``source`` (stage 1, the first pass over the input).
 
+    Records arrive in batches (:func:`rbic_fast.io.iter_batches`: pyarrow for JSONL, Parquet and arrow inputs
+    whose format passes the reasoning through unchanged, record by record otherwise); each batch is normalised,
+    its traces go through the native parser, and only ids, positions, lengths, features and the short text
+    columns are kept (appended to ``spill`` on disk when given).
+
+    :param source: the input. :param cfg: the config. :param progress: see :func:`refine`.
+    :param spill: folder for the text columns (memory-mapped afterwards); None keeps them in memory.
     :raises DataError: bad records (with ``on_error="fail"``; the first 5 are listed with their location), an
         empty dataset, or duplicate ids.
     """
+    import pyarrow as pa
+
     norm = rio.Normalizer(cfg.format, rio.parse_field_map(cfg.fields), cfg.accuracy_field)
+    if norm.format is None:  # detect on the first record so that the batch reader knows the reasoning key
+        first = next(rio.iter_raw(source, rio.BadRecords()), None)
+        if first is not None and isinstance(first[2], dict):
+            try:
+                norm.format = rio.detect_format(first[2])
+            except rio.DataError as exc:
+                raise rio.DataError(f"{first[1]}: {exc}") from None
     bad = rio.BadRecords()
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "ids",
-            "question",
-            "reasoning_head",
-            "final_answer",
-            "domain_hint",
-            "lang",
-            "tokens",
-            "level",
-            "quality_score",
-            "answer_verified",
-            "accuracy",
-            "positions",
-        )
-    }
-    feats: list[dict[str, np.ndarray]] = []
-    pending: list[str] = []
+    text = {name: TextColumnWriter(spill, name) for name in Loaded._STR}
+    num: dict[str, list] = {k: [] for k in ("level", "quality_score", "answer_verified", "accuracy")}
+    positions: list[np.ndarray] = []
+    feats: list[Any] = []  # futures of (features, lang, tokens), one per batch
+    n = 0
     update, close = make_progress(progress, "load+parse")
+    # the native parser (GIL released) works on one batch in a thread while this thread reads and normalises the
+    # next one; bad records are met and reported in file order by this thread alone
+    parser = ThreadPoolExecutor(1, thread_name_prefix="rbic-parse")
+    batches = rio.iter_batches(source, bad, text_key=norm.reasoning_key, head_chars=_REASONING_HEAD)
     try:
-        for pos, loc, raw in rio.iter_raw(source, bad):
+        for batch in batches:
             if cfg.on_error == "fail" and bad.count >= 5:
                 break
-            try:
-                rec = norm(raw, pos)
-            except KeyError as exc:
-                fmt = norm.format.name if norm.format else "?"
-                bad.add(
-                    loc,
-                    f"missing field {exc.args[0]!r} for format {fmt!r} (use --format / --field to map it)",
-                )
-                continue
-            except (rio.DataError, ValueError, TypeError) as exc:
-                if isinstance(exc, rio.DataError) and str(exc).startswith("cannot detect"):
-                    raise rio.DataError(f"{loc}: {exc}") from None
-                bad.add(loc, str(exc))
+            recs, ok = _normalise_batch(batch, norm, bad)
+            if not ok:
                 continue
             if bad.count and cfg.on_error == "fail":
                 continue  # keep scanning for the first few bad records, skip the work
-            lang = rio.detect_lang(rec.question + rec.reasoning[:500])
-            tokens = (
-                rec.tokens
-                if rec.tokens >= 0
-                else rio.estimate_tokens(rec.question, lang)
-                + rio.estimate_tokens(rec.reasoning, lang)
-                + rio.estimate_tokens(rec.response, lang)
+            rows = np.asarray(ok, np.int64)
+            questions = pa.array([r.question for r in recs], pa.large_string())
+            heads = pa.array([r.reasoning[:_REASONING_HEAD] for r in recs], pa.large_string())
+            if batch.texts is not None:
+                traces = batch.texts if rows.size == len(batch.texts) else batch.texts.take(pa.array(rows))
+            else:
+                traces = [r.reasoning for r in recs]
+            if len(feats) >= 2:
+                feats[-2].result()  # at most two batches of traces wait for the parser
+            feats.append(
+                parser.submit(
+                    _batch_features,
+                    traces,
+                    questions,
+                    heads,
+                    np.fromiter((len(r.response) for r in recs), np.int64, len(recs)),
+                    np.fromiter((r.tokens for r in recs), np.int64, len(recs)),
+                    cfg.threads,
+                )
             )
-            cols["ids"].append(rec.id)
-            cols["question"].append(rec.question)
-            cols["reasoning_head"].append(rec.reasoning[:_REASONING_HEAD])
-            cols["final_answer"].append(rec.final_answer or "")
-            cols["domain_hint"].append(rec.domain_hint or "")
-            cols["lang"].append(lang)
-            cols["tokens"].append(tokens)
-            cols["level"].append(rec.level)
-            cols["quality_score"].append(rec.quality_score)
-            cols["answer_verified"].append(rec.answer_verified)
-            cols["accuracy"].append(rec.accuracy)
-            cols["positions"].append(pos)
-            pending.append(rec.reasoning)
-            if len(pending) >= _PARSE_CHUNK:
-                feats.append(_features_of(pending, cfg.threads))
-                pending = []
-                if update:
-                    update(len(cols["ids"]), 0)
-        if pending:
-            feats.append(_features_of(pending, cfg.threads))
+            text["ids"].append([r.id for r in recs])
+            text["question"].append(questions)
+            text["reasoning_head"].append(heads)
+            text["final_answer"].append([r.final_answer or "" for r in recs])
+            text["domain_hint"].append([r.domain_hint or "" for r in recs])
+            num["level"].append(np.fromiter((r.level for r in recs), np.float32, len(recs)))
+            num["quality_score"].append(np.fromiter((r.quality_score for r in recs), np.float32, len(recs)))
+            num["answer_verified"].append(np.fromiter((r.answer_verified for r in recs), np.int8, len(recs)))
+            num["accuracy"].append(np.fromiter((r.accuracy for r in recs), np.float32, len(recs)))
+            positions.append(batch.positions[rows])
+            n += len(recs)
+            if update:
+                update(n, 0)
+        done = [f.result() for f in feats]
+    except BaseException:
+        for w in text.values():
+            w.abort()
+        raise
     finally:
+        batches.close()
+        parser.shutdown(wait=True, cancel_futures=True)
         close()
+    if (bad.count and cfg.on_error == "fail") or n == 0:
+        for w in text.values():
+            w.abort()
     if bad.count:
         if cfg.on_error == "fail":
             raise rio.DataError(
@@ -350,38 +456,68 @@ def load_dataset(source: rio.Source, cfg: RefineConfig, *, progress: ProgressArg
                 "fix them, or pass --on-error skip to leave them out"
             )
         print(f"rbic: skipped {bad.count} bad record(s):\n{bad.message()}", file=sys.stderr)
-    n = len(cols["ids"])
     if n == 0:
         raise rio.DataError(f"no usable records in {source.name} (the dataset is empty)")
+    cols = {name: w.finish() for name, w in text.items()}
     if norm.has_native_ids:
-        uniq, _first, counts = np.unique(
-            np.array(cols["ids"], dtype=object), return_index=True, return_counts=True
-        )
-        if (counts > 1).any():
-            dups = [str(u) for u in uniq[counts > 1][:5]]
-            raise rio.DataError(
-                f"duplicate ids in {source.name}: {dups} ({int((counts > 1).sum())} ids repeat); "
-                "ids must be unique (map another key with --field id=KEY)"
-            )
-    features = {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
+        _check_unique_ids(cols["ids"], source.name)
+    features = {k: np.concatenate([f[0][k] for f in done]) for k in done[0][0]}
     return Loaded(
-        ids=cols["ids"],
-        question=cols["question"],
-        reasoning_head=cols["reasoning_head"],
-        final_answer=cols["final_answer"],
-        domain_hint=cols["domain_hint"],
-        lang=cols["lang"],
-        tokens=np.asarray(cols["tokens"], dtype=np.int64),
-        level=np.asarray(cols["level"], dtype=np.float32),
-        quality_score=np.asarray(cols["quality_score"], dtype=np.float32),
-        answer_verified=np.asarray(cols["answer_verified"], dtype=np.int8),
-        accuracy=np.asarray(cols["accuracy"], dtype=np.float32),
-        positions=np.asarray(cols["positions"], np.int64),
+        **cols,
+        lang=np.concatenate([f[1] for f in done]),
+        tokens=np.concatenate([f[2] for f in done]),
+        level=np.concatenate(num["level"]),
+        quality_score=np.concatenate(num["quality_score"]),
+        answer_verified=np.concatenate(num["answer_verified"]),
+        accuracy=np.concatenate(num["accuracy"]),
+        positions=np.concatenate(positions),
         features=features,
         format=norm.format.name if norm.format else "?",
         n_bad=bad.count,
         bad_examples=bad.items[:20],
     )
+
+
+def _normalise_batch(batch: rio.RawBatch, norm: rio.Normalizer, bad: rio.BadRecords) -> tuple[list, list[int]]:
+    """The normalised records of a batch and their row indices in it; bad records go to ``bad``."""
+    recs: list[rio.NormRecord] = []
+    ok: list[int] = []
+    for i, raw in enumerate(batch.records):
+        pos = int(batch.positions[i])
+        try:
+            rec = norm(raw, pos)
+        except KeyError as exc:
+            fmt = norm.format.name if norm.format else "?"
+            bad.add(
+                batch.location(i),
+                f"missing field {exc.args[0]!r} for format {fmt!r} (use --format / --field to map it)",
+            )
+            continue
+        except (rio.DataError, ValueError, TypeError) as exc:
+            if isinstance(exc, rio.DataError) and str(exc).startswith("cannot detect"):
+                raise rio.DataError(f"{batch.location(i)}: {exc}") from None
+            bad.add(batch.location(i), str(exc))
+            continue
+        recs.append(rec)
+        ok.append(i)
+    return recs, ok
+
+
+def _check_unique_ids(ids: TextColumn, name: str) -> None:
+    import pyarrow.compute as pc
+
+    arr = ids.to_arrow()
+    if len(arr) < 2:
+        return
+    srt = arr.take(pc.sort_indices(arr))
+    same = pc.equal(srt.slice(1), srt.slice(0, len(srt) - 1))
+    if pc.any(same).as_py():
+        repeated = pc.unique(srt.slice(1).filter(same))
+        dups = repeated.slice(0, 5).to_pylist()
+        raise rio.DataError(
+            f"duplicate ids in {name}: {dups} ({len(repeated)} ids repeat); "
+            "ids must be unique (map another key with --field id=KEY)"
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -442,9 +578,8 @@ def _log(msg: str, quiet: bool) -> None:
 def _content_hash(loaded: Loaded) -> str:
     h = hashlib.sha256()
     for col in (loaded.ids, loaded.question, loaded.reasoning_head, loaded.final_answer):
-        for s in col:
-            h.update(s.encode("utf-8", "surrogatepass"))
-            h.update(b"\x00")
+        h.update(np.ascontiguousarray(col.offsets).tobytes())
+        h.update(np.asarray(col.blob).tobytes())
     h.update(loaded.tokens.tobytes())
     for k in sorted(loaded.features):
         h.update(np.ascontiguousarray(loaded.features[k]).tobytes())
@@ -491,30 +626,32 @@ def _embed_stage(
         return emb, stage_key("embed", file=str(p), size=p.stat().st_size, mtime=p.stat().st_mtime_ns)
     model_path = resolve_model_path(cfg.embed_model)
     key = stage_key("embed", data=data_key, model=str(model_path.resolve()), chars=cfg.embed_reasoning_chars)
-    hit = cache.get("embed", key)
+    hit = cache.get_npy("embed", key)
     if hit is not None:
-        return hit["embeddings"], key
-    texts = [
-        embedding_text(q, r, cfg.embed_reasoning_chars)
-        for q, r in zip(loaded.question, loaded.reasoning_head)
-    ]
+        return hit, key
     embedder = Embedder(model_path, device=cfg.device, batch_size=cfg.embed_batch_size)
-    parts = []
+    parts: list[np.ndarray] = []  # only without a cache
     update, close = make_progress(progress, "embed")
     try:
+        # chunks are cached as they finish (a resumed run continues), then gathered into one memory-mapped
+        # .npy; sentence-transformers sorts each chunk by length, so padding stays small
         for i, start in enumerate(range(0, n, _EMBED_CHUNK)):
-            part = cache.get_part("embed", key, i)
-            if part is None:
-                part = {"x": embedder.encode(texts[start : start + _EMBED_CHUNK])}
-                cache.put_part("embed", key, i, part)
-            parts.append(part["x"])
+            if cache.root is None or cache.get_part("embed", key, i) is None:
+                stop = min(n, start + _EMBED_CHUNK)
+                questions = loaded.question.to_arrow(start, stop).to_pylist()
+                heads = loaded.reasoning_head.to_arrow(start, stop).to_pylist()
+                x = embedder.encode([embedding_text(q, r, cfg.embed_reasoning_chars) for q, r in zip(questions, heads)])
+                if cache.root is None:
+                    parts.append(x)
+                else:
+                    cache.put_part("embed", key, i, {"x": x})
             if update:
                 update(min(n, start + _EMBED_CHUNK), n)
     finally:
         close()
-    emb = np.concatenate(parts).astype(np.float32, copy=False)
-    cache.put("embed", key, {"embeddings": emb})
-    return emb, key
+    if cache.root is None:
+        return np.concatenate(parts), key
+    return cache.gather_parts("embed", key, "x", n), key
 
 
 @dataclass
@@ -680,7 +817,7 @@ def _accuracy_stage(
     n_samples = cfg.samples
     model_id = None
     if cfg.accuracy_model is not None:
-        eligible = np.array([bool(a) for a in loaded.final_answer])
+        eligible = loaded.final_answer.byte_lengths() > 0
         if not eligible.any():
             raise rio.DataError(
                 "no record has a reference answer, so accuracy cannot be measured; "
@@ -724,10 +861,10 @@ def _accuracy_stage(
                         part = {
                             "c": measure_accuracy(
                                 backend,
-                                [loaded.question[j] for j in sl],
-                                [loaded.final_answer[j] for j in sl],
+                                loaded.question.take(sl),
+                                loaded.final_answer.take(sl),
                                 cfg.sampling(),
-                                langs=[loaded.lang[j] for j in sl],
+                                langs=loaded.lang[sl].tolist(),
                                 workers=cfg.verify_workers,
                             )
                         }
@@ -867,40 +1004,55 @@ def prepare_stages(
             on_error=cfg.on_error,
             accuracy_field=cfg.accuracy_field,
         )
-        hit = cache.get("load", load_key)
+        hit = cache.get_folder("load", load_key)
         if hit is not None:
-            loaded = Loaded.from_arrays(hit)
-    if loaded is None:
-        if source.path is not None:
-            paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
-            size = sum(p.stat().st_size for p in paths if p.is_file())
-            _log(
-                f"reading {source.name} ({size / 2**20:.1f} MiB, streamed; about {size * 0.15 / 2**20:.0f} MiB "
-                "of memory for the kept columns)",
-                quiet,
+            loaded = Loaded.load(hit)
+    spill = None
+    if loaded is None and source.path is not None:
+        paths = [source.path] if source.path.is_file() else list(source.path.rglob("*"))
+        size = sum(p.stat().st_size for p in paths if p.is_file())
+        _log(f"reading {source.name} ({size / 2**20:.1f} MiB, streamed in batches)", quiet)
+        # text columns spill next to OUT (not into it: bad input must leave OUT untouched), then move into
+        # OUT/cache; without a cache they live in a temporary folder, unlinked once memory-mapped
+        parent = out_dir.resolve().parent if out_dir is not None else None
+        try:
+            if parent is not None:
+                parent.mkdir(parents=True, exist_ok=True)
+            spill = Path(tempfile.mkdtemp(prefix=".rbic-load-", dir=parent))
+        except OSError:  # OUT's parent is not writable: the system's temporary folder (then copied into the cache)
+            spill = Path(tempfile.mkdtemp(prefix=".rbic-load-"))
+    try:
+        if loaded is None:
+            loaded = load_dataset(source, cfg, progress=progress, spill=spill)
+        n = len(loaded)
+        data_key = load_key or _content_hash(loaded)
+        cfg.budget().n_samples(n)  # a count larger than the dataset fails here
+        if cfg.accuracy_field is not None and not np.isfinite(loaded.accuracy).any():
+            raise rio.DataError(
+                f"no record has a value in the accuracy field {cfg.accuracy_field!r}; check the key (dotted keys "
+                "reach nested fields) or drop --accuracy-field"
             )
-        loaded = load_dataset(source, cfg, progress=progress)
-    n = len(loaded)
-    data_key = load_key or _content_hash(loaded)
-    cfg.budget().n_samples(n)  # a count larger than the dataset fails here
-    if cfg.accuracy_field is not None and not np.isfinite(loaded.accuracy).any():
-        raise rio.DataError(
-            f"no record has a value in the accuracy field {cfg.accuracy_field!r}; check the key (dotted keys "
-            "reach nested fields) or drop --accuracy-field"
-        )
-    if cfg.embeddings is not None:
-        from .embed import load_embeddings
+        if cfg.embeddings is not None:
+            from .embed import load_embeddings
 
-        load_embeddings(cfg.embeddings, n)
-    validation = load_validation_records(cfg) if cfg.validation is not None else None
+            load_embeddings(cfg.embeddings, n)
+        validation = load_validation_records(cfg) if cfg.validation is not None else None
+    except BaseException:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+        raise
     timings["load"] = time.perf_counter() - t0
     _log(f"loaded {n} records (format {loaded.format}) in {timings['load']:.1f}s", quiet)
     if not quiet:  # the estimate imports torch to look for a GPU
         _log("estimate: " + estimate(n, cfg), quiet)
+    if spill is not None:
+        if load_key is not None and cache.root is not None:
+            loaded.save(spill)
+            cache.put_folder("load", load_key, spill)
+        else:
+            shutil.rmtree(spill, ignore_errors=True)  # the open memory maps keep the data
     if load_key is not None and cache.root is not None:
         save_run_config(out_dir, str(source.path), cfg)
-        if "load" not in cache.hits:
-            cache.put("load", load_key, loaded.to_arrays())
 
     # 2. embed
     t0 = time.perf_counter()
@@ -1072,7 +1224,7 @@ def _summary(
         "near_duplicates": int((sel.reason == REASONS.index("near_duplicate")).sum()),
         "accuracy_sources": {s: int((accr.source == i).sum()) for i, s in enumerate(ACCURACY_SOURCES)},
         "accuracy_model": accr.model,
-        "languages": {lang: int(c) for lang, c in zip(*np.unique(np.array(loaded.lang), return_counts=True))},
+        "languages": {str(lang): int(c) for lang, c in zip(*np.unique(loaded.lang, return_counts=True))},
         "budget": cfg.budget().describe(),
         "settings": {k: v for k, v in asdict(cfg).items() if v is not None},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -18,23 +17,23 @@ def scores_table(loaded: Any, graph: Any, accr: Any, lc: np.ndarray, ic: np.ndar
     """One row per scored record: id, domain, centrality, accuracy and its source, tier, every feature, LC,
     contribution, kept, reason code and rank (a pyarrow Table)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from .pipeline import ACCURACY_SOURCES
 
-    ids = np.asarray(loaded.ids, dtype=object)
-    dup = sel.duplicate_of
+    ids = _strings(loaded.ids)
+    dup = np.asarray(sel.duplicate_of)
+    hint = _strings(loaded.domain_hint)
     cols: dict[str, Any] = {
-        "id": pa.array(loaded.ids, pa.string()),
+        "id": ids,
         "row": pa.array(loaded.positions, pa.int64()),
         "domain": pa.array(graph.membership.astype(np.int32)),
-        "domain_hint": pa.array([h or None for h in loaded.domain_hint], pa.string()),
-        "lang": pa.array(loaded.lang, pa.string()),
+        "domain_hint": pc.if_else(pc.equal(hint, ""), pa.scalar(None, pa.string()), hint),
+        "lang": pa.array(np.asarray(loaded.lang), pa.string()),
         "tokens": pa.array(loaded.tokens),
         "centrality": pa.array(graph.centrality.astype(np.float32)),
         "accuracy": pa.array(accr.accuracy.astype(np.float32)),
-        "accuracy_source": pa.array(
-            np.asarray(ACCURACY_SOURCES, dtype=object)[accr.source].tolist(), pa.string()
-        ),
+        "accuracy_source": pa.array(ACCURACY_SOURCES, pa.string()).take(pa.array(accr.source.astype(np.int64))),
         "tier": pa.array(accr.tier.astype(np.int8)),
         "difficulty": pa.array(accr.difficulty.astype(np.float32)),
         # dataset-provided signals (null when the format has none)
@@ -49,13 +48,21 @@ def scores_table(loaded: Any, graph: Any, accr: Any, lc: np.ndarray, ic: np.ndar
             "logical_complexity": pa.array(np.asarray(lc, np.float32)),
             "contribution": pa.array(np.asarray(ic, np.float32)),
             "is_duplicate": pa.array(dup >= 0),
-            "duplicate_of": pa.array([ids[j] if j >= 0 else None for j in dup.tolist()], pa.string()),
+            "duplicate_of": ids.take(pa.array(np.where(dup >= 0, dup, 0), mask=dup < 0)),
             "kept": pa.array(sel.keep),
-            "reason": pa.array(sel.reason_names().tolist(), pa.string()),
+            "reason": pa.array(REASONS, pa.string()).take(pa.array(np.asarray(sel.reason, np.int64))),
             "rank": pa.array(sel.rank),
         }
     )
     return pa.table(cols)
+
+
+def _strings(col: Any) -> Any:
+    """A pyarrow ``string`` array of a text column (a :class:`~rbic_fast.columns.TextColumn` or a list)."""
+    import pyarrow as pa
+
+    arr = col.to_arrow() if hasattr(col, "to_arrow") else pa.array(list(col), pa.large_string())
+    return arr.cast(pa.string())
 
 
 def _svg_bars(
@@ -147,20 +154,28 @@ def report_blocks(
     )
     sizes = np.bincount(dom, minlength=n_dom)
     kept_d = np.bincount(dom[keep], minlength=n_dom)
+    top = np.argsort(-sizes, kind="stable")[:max_domains]
+    # representative = most central member (first on ties); top hint = most frequent non-empty hint (first seen
+    # on ties), all from one sort of the records by domain
+    by_dom = np.lexsort((np.arange(dom.size), -np.asarray(graph.centrality, np.float64), dom))
+    first_of = np.searchsorted(dom[by_dom], np.arange(n_dom))
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(_strings(loaded.domain_hint)) if len(dom) else None
+    codes = np.asarray(enc.indices, np.int64) if enc is not None else np.zeros(0, np.int64)
+    names = enc.dictionary.to_pylist() if enc is not None else []
     rows = []
-    for d in np.argsort(-sizes, kind="stable")[:max_domains]:
+    for d in top:
+        rep = int(by_dom[first_of[d]])
         members = np.flatnonzero(dom == d)
-        rep = members[np.argmax(graph.centrality[members])]
-        hints = Counter(loaded.domain_hint[i] for i in members if loaded.domain_hint[i])
-        rows.append(
-            [
-                int(d),
-                int(sizes[d]),
-                int(kept_d[d]),
-                hints.most_common(1)[0][0] if hints else "",
-                _short(loaded.question[rep]),
-            ]
-        )
+        c = codes[members]
+        c = c[np.asarray(names, dtype=object)[c] != ""] if names else c
+        hint = ""
+        if c.size:
+            counts = np.bincount(c, minlength=len(names))
+            best = np.flatnonzero(counts == counts.max())
+            hint = names[int(best[np.argmin([np.flatnonzero(c == b)[0] for b in best])])]
+        rows.append([int(d), int(sizes[d]), int(kept_d[d]), hint, _short(loaded.question[rep])])
     blocks.append(("table", ["domain", "records", "kept", "top hint", "representative question"], rows))
     if n_dom > max_domains:
         blocks.append(("p", f"({n_dom - max_domains} smaller domains not listed; see scores.parquet.)"))
@@ -236,12 +251,14 @@ def report_blocks(
             ),
         )
     )
+    cell_tot = np.bincount(cell, minlength=n_dom * 5)
+    cell_kept = np.bincount(cell[keep], minlength=n_dom * 5)
     rows = []
-    for d in np.argsort(-sizes, kind="stable")[:max_domains]:
+    for d in top:
         row: list[Any] = [int(d)]
         for t in range(5):
-            tot = int(((dom == d) & (accr.tier == t)).sum())
-            row.append(f"{int(((dom == d) & (accr.tier == t) & keep).sum())}/{tot}" if tot else "")
+            tot = int(cell_tot[d * 5 + t])
+            row.append(f"{int(cell_kept[d * 5 + t])}/{tot}" if tot else "")
         rows.append(row)
     blocks.append(("table", ["domain"] + [n.split()[0] for n in TIER_NAMES], rows))
 
