@@ -48,6 +48,7 @@ class StageMeter:
         self._current: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._t0 = 0.0
 
     def _sample(self) -> None:
         rss = current_rss()
@@ -60,30 +61,46 @@ class StageMeter:
         while not self._stop.wait(self._interval):
             self._sample()
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Measure the body as stage ``name`` (stages do not nest)."""
+    def start(self, name: str) -> None:
+        """Begin stage ``name`` (ends the running one, if any)."""
+        if self._current is not None:
+            self.stop()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rbic-stage-meter", daemon=True)
             self._thread.start()
         with self._lock:
             self._current = name
         self._sample()
-        t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        """End the running stage; return its wall seconds (this run of it)."""
+        name = self._current
+        if name is None:
+            raise RuntimeError("StageMeter.stop() without a running stage")
+        seconds = time.perf_counter() - self._t0
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self._sample()
+        with self._lock:
+            self._current = None
+        return seconds
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Measure the body as stage ``name`` (stages do not nest)."""
+        self.start(name)
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
-            self._sample()
-            with self._lock:
-                self._current = None
+            self.stop()
 
     def close(self) -> None:
-        """Stop the sampling thread (the recorded figures stay)."""
+        """Stop the sampling thread (the recorded figures stay; a later :meth:`start` restarts it)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._stop = threading.Event()  # a later start() samples again
 
     def table(self) -> dict[str, dict[str, float]]:
         """``{stage: {"seconds": s, "peak_rss_mb": mb}}`` in the order the stages first ran."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import io as rio
 from ._progress import ProgressArg, make_progress
+from ._resources import StageMeter, peak_rss
 from .accuracy import (
     SOURCE_MEASURED,
     SOURCE_PROPAGATED,
@@ -963,6 +964,7 @@ class Stages:
     started: float
     validation: Any = None
     strategy_input: Any = None  # the StrategyInput of the stage arrays, built once (strategy_select.strategy_input)
+    meter: StageMeter | None = None  # time and peak memory per stage (``run.json``'s ``stages``)
 
 
 def prepare_stages(
@@ -988,11 +990,12 @@ def prepare_stages(
     source = rio.open_source(data)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
+    meter = StageMeter()
     out_dir = Path(out) if out is not None else None
     cache = StageCache(out_dir / "cache" if (out_dir is not None and use_cache) else None)
 
     # 1. load (+ parse) -- validated completely before OUT is touched
-    t0 = time.perf_counter()
+    meter.start("load")
     load_key = None
     loaded = None
     if source.kind != "memory":
@@ -1041,7 +1044,7 @@ def prepare_stages(
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)
         raise
-    timings["load"] = time.perf_counter() - t0
+    timings["load"] = meter.stop()
     _log(f"loaded {n} records (format {loaded.format}) in {timings['load']:.1f}s", quiet)
     if not quiet:  # the estimate imports torch to look for a GPU
         _log("estimate: " + estimate(n, cfg), quiet)
@@ -1055,27 +1058,27 @@ def prepare_stages(
         save_run_config(out_dir, str(source.path), cfg)
 
     # 2. embed
-    t0 = time.perf_counter()
+    meter.start("embed")
     emb, embed_key = _embed_stage(loaded, cfg, cache, data_key, progress)
-    timings["embed"] = time.perf_counter() - t0
+    timings["embed"] = meter.stop()
     _log(f"embeddings {emb.shape} in {timings['embed']:.1f}s", quiet)
 
     # 3. graph
-    t0 = time.perf_counter()
+    meter.start("graph")
     graph, graph_key = _graph_stage(emb, cfg, cache, embed_key, progress)
-    timings["graph"] = time.perf_counter() - t0
+    timings["graph"] = meter.stop()
     _log(
         f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s",
         quiet,
     )
 
     # 4. accuracy / tiers
-    t0 = time.perf_counter()
+    meter.start("accuracy")
     accr = _accuracy_stage(loaded, graph, cfg, cache, graph_key, progress, quiet)
-    timings["accuracy"] = time.perf_counter() - t0
+    timings["accuracy"] = meter.stop()
 
     # 5. contribution (RBIC's score; the report and the comparison's complexity use it for every strategy)
-    t0 = time.perf_counter()
+    meter.start("contribution")
     weights = cfg.weights()
     lc = logical_complexity(loaded.features, graph.membership, weights, mode=cfg.lc_mode)
     ic = inference_contribution(lc, accr.difficulty, graph.centrality, weights)
@@ -1084,9 +1087,10 @@ def prepare_stages(
         valid = ~(loaded.quality_score < cfg.min_score)  # records without a score pass
         if not valid.any():
             raise rio.DataError(f"no record has a quality score >= {cfg.min_score}; lower --min-score")
-    timings["contribution"] = time.perf_counter() - t0
+    timings["contribution"] = meter.stop()
+    meter.close()
     return Stages(source, loaded, emb, graph, accr, lc, ic, valid, cache, out_dir, data_key, timings, t_all,
-                  validation)
+                  validation, meter=meter)
 
 
 def select_stage(st: Stages, cfg: RefineConfig, *, progress: ProgressArg = None) -> Selection:
@@ -1150,10 +1154,20 @@ def refine(
         settings["strategy"] = strategy
     cfg = make_config(config, ratio, count, token_budget, settings)
     st = prepare_stages(data, cfg, out, progress=progress, quiet=quiet, use_cache=use_cache)
+    meter = st.meter or StageMeter()
+    try:
+        return _select_and_write(st, cfg, meter, progress, quiet)
+    finally:
+        meter.close()
+
+
+def _select_and_write(
+    st: Stages, cfg: RefineConfig, meter: StageMeter, progress: ProgressArg, quiet: bool
+) -> RefineResult:
     timings, loaded, out_dir = st.timings, st.loaded, st.out_dir
-    t0 = time.perf_counter()
+    meter.start("select")
     sel = select_stage(st, cfg, progress=progress)
-    timings["select"] = time.perf_counter() - t0
+    timings["select"] = meter.stop()
 
     # outputs
     from .report import build_report, scores_table
@@ -1169,10 +1183,18 @@ def refine(
     summary = _summary(loaded, st.graph, st.accr, st.ic, sel, cfg, st.source, timings, st.cache)
     report_md, report_html = build_report(summary, loaded, st.graph, st.accr, st.ic, sel)
     if out_dir is not None:
-        t0 = time.perf_counter()
+        meter.start("write")
         _write_outputs(out_dir, st.source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
-        timings["write"] = time.perf_counter() - t0
+        timings["write"] = meter.stop()
+        # run.json again, now with the write stage and the peak memory of every stage
+        summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        summary["stages"] = meter.table()
+        summary["peak_rss_mb"] = round(peak_rss() / 2**20, 1)
+        rio.write_text_atomic(out_dir / "run.json", json.dumps(summary, indent=1, default=_json_default))
         _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {len(loaded)} records kept)", quiet)
+    else:
+        summary["stages"] = meter.table()
+        summary["peak_rss_mb"] = round(peak_rss() / 2**20, 1)
     return RefineResult(
         scores=_as_frame(scores),
         keep=sel.keep,
