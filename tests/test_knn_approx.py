@@ -13,7 +13,9 @@ from rbic_fast.synthetic import clustered_embeddings
 def recall(approx: KnnGraph, exact: KnnGraph) -> float:
     """Share of each row's exact neighbours that the approximate graph found, averaged."""
     k = exact.k
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(approx.indices.tolist(), exact.indices.tolist())]))
+    return float(
+        np.mean([len(set(a) & set(b)) / k for a, b in zip(approx.indices.tolist(), exact.indices.tolist())])
+    )
 
 
 def oracle_sims(x: np.ndarray, normalize: bool = True) -> np.ndarray:
@@ -96,8 +98,16 @@ def test_auto_picks_exact_for_small_n_and_approx_for_large(monkeypatch):
     assert g.method == "approx"
 
 
-@pytest.mark.parametrize("n,d,k,nlist,nprobe", [(2, 3, 1, None, None), (37, 5, 1, 5, 1), (1001, 17, 7, 33, 2),
-                                                (333, 130, 16, 300, 1), (90, 8, 40, 9, 1)])
+@pytest.mark.parametrize(
+    "n,d,k,nlist,nprobe",
+    [
+        (2, 3, 1, None, None),
+        (37, 5, 1, 5, 1),
+        (1001, 17, 7, 33, 2),
+        (333, 130, 16, 300, 1),
+        (90, 8, 40, 9, 1),
+    ],
+)
 def test_odd_sizes_tiny_lists_and_k(n, d, k, nlist, nprobe):
     x = np.random.default_rng(n + d).standard_normal((n, d)).astype(np.float32)
     g = knn_graph(x, k, method="approx", nlist=nlist, nprobe=nprobe)

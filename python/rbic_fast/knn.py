@@ -194,8 +194,8 @@ def knn_graph(
     :param progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)`` called from the
         calling thread; ``None`` for no reporting.
     :param nlist: approximate method: number of inverted lists (default ``round(sqrt(n))``).
-    :param nprobe: approximate method: lists each list is joined with, itself included (default 8; more is
-        slower and closer to exact). Grown for a list whose probed lists hold fewer than ``k + 1`` rows.
+    :param nprobe: approximate method: lists each list is joined with, itself included (more is
+        slower and closer to exact; default 4). Grown for a list whose probed lists hold fewer than ``k + 1`` rows.
     :param recall_sample: approximate method: rows checked exactly for ``KnnGraph.recall`` (default 256;
         ``0`` skips the estimate). Costs about ``recall_sample / n`` of an exact self-join.
     :return: :class:`KnnGraph`.
@@ -210,13 +210,17 @@ def knn_graph(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
     if method == "approx" and precision != "fp32":
-        raise ValueError(f"method='approx' scores in fp32; got precision={precision!r} (use precision='fp32')")
+        raise ValueError(
+            f"method='approx' scores in fp32; got precision={precision!r} (use precision='fp32')"
+        )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     if k <= 0:
         raise ValueError(f"k must be >= 1, got k={k}")
     for name, value, low in (("nlist", nlist, 1), ("nprobe", nprobe, 1), ("recall_sample", recall_sample, 0)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
+        ):
             raise ValueError(f"{name} must be an int >= {low} or None, got {value!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
