@@ -188,7 +188,7 @@ def main() -> None:
                 if r.get("estimated_recall") is not None:
                     notes = f"own estimate {r['estimated_recall']:.3f}, {r['scored_per_row']:.0f} rows scored per row"
                 print(
-                    f"| {name} | {settings} | {r['seconds']:.1f} | {rec:.3f} | {r['hwm_mb']:.0f} "
+                    f"| {name} | {settings} | {r['seconds']:.3g} | {rec:.3f} | {r['hwm_mb']:.0f} "
                     f"| {r['hwm_mb'] - r['input_rss_mb']:.0f} | {notes} |",
                     flush=True,
                 )

@@ -627,9 +627,9 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
 
 }  // namespace
 
-const Kernels& detail::best_kernels(const std::string& isa) {
+const Kernels& detail::fp32_kernels(const std::string& isa) {
     Mode mode = Mode::f32;
-    return pick_kernels(isa, Precision::bf16, 1, mode);
+    return pick_kernels(isa, Precision::fp32, 1, mode);
 }
 
 KnnRunInfo knn_graph(const KnnParams& params, MatrixView<const float> x, MatrixView<std::int32_t> indices,

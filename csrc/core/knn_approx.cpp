@@ -128,10 +128,8 @@ template <typename T>
 class ApproxJoin {
 public:
     ApproxJoin(const ApproxParams& p, MatrixView<const T> x, const Kernels& kern)
-        : p_(p), x_(x), n_(x.rows), d_(x.cols), d2_((x.cols + 1) / 2), kern_(kern),
-          bf16_(kern.block_dot_bf16 != nullptr), nt_(resolve_threads(p.threads)) {
+        : p_(p), x_(x), n_(x.rows), d_(x.cols), kern_(kern), nt_(resolve_threads(p.threads)) {
         zero_row_.assign(d_, 0.0f);
-        zero_words_.assign(d2_, 0);
         bs_ = std::clamp<std::int64_t>(131072 / d_, 48, 384);
     }
 
@@ -437,26 +435,9 @@ private:
         for (std::int64_t c = 0; c < nlist_; ++c) rows[c] = cent_.data() + c * d_;
         const std::vector<float> ones(nlist_, 1.0f);
         cpanels_.pack(rows.data(), ones.data(), nlist_, d_);
-        if (!bf16_) return;
-        // The same panels as bf16 pairs (element (k2, c) of panel p: words of row p * kPanel + c).
-        cwords_.assign(cpanels_.padded * d2_, 0);
-        std::vector<std::uint32_t> w(d2_);
-        for (std::int64_t c = 0; c < nlist_; ++c) {
-            to_words(rows[c], w.data());
-            std::uint32_t* dst = cwords_.data() + (c / kPanel) * d2_ * kPanel + c % kPanel;
-            for (std::int64_t k = 0; k < d2_; ++k) dst[k * kPanel] = w[k];
-        }
-    }
-
-    // A fp32 row as d2_ words of two bf16 (zero padded).
-    void to_words(const float* row, std::uint32_t* words) const {
-        words[d2_ - 1] = 0;
-        kern_.f32_to_bf16(row, reinterpret_cast<std::uint16_t*>(words), d_);
     }
 
     // assign[r] = the most similar centroid of row r (ties: the smaller centroid), best[r] its score.
-    // Scored with bf16 dot products where the CPU has them (twice the fp32 rate): an assignment only
-    // needs to be good, not exact, and bf16 rounding moves a score by ~1e-3 at most.
     // row_of(r, buf) gives row r as fp32 (float16 rows converted into buf, d floats); inv[r] its scale (irrelevant to the argmax unless zero).
     template <typename RowOf>
     void nearest_centroids(std::int64_t count, RowOf row_of, const float* inv, std::int32_t* assign, float* best,
@@ -464,8 +445,6 @@ private:
         struct Scratch {
             std::vector<const float*> rows;
             std::vector<float> inv, ct, conv;
-            std::vector<std::uint32_t> words;
-            std::vector<const std::uint32_t*> rows_w;
         };
         std::vector<Scratch> scratch(nt_);
         const std::int64_t chunks = (count + kAssignRows - 1) / kAssignRows;
@@ -483,27 +462,15 @@ private:
                     // The argmax does not depend on the row's scale; a zero scale would zero every score.
                     s.inv[r] = inv[r0 + r] > 0 ? inv[r0 + r] : 1.0f;
                 }
-                if (bf16_) {
-                    s.words.resize(nr * d2_);
-                    s.rows_w.assign(padded, zero_words_.data());
-                    for (std::int64_t r = 0; r < nr; ++r) {
-                        to_words(s.rows[r], s.words.data() + r * d2_);
-                        s.rows_w[r] = s.words.data() + r * d2_;
-                    }
-                }
+
                 std::fill_n(best + r0, nr, -std::numeric_limits<float>::infinity());
                 std::fill_n(assign + r0, nr, 0);
                 for (std::int64_t c0 = 0; c0 < cpanels_.padded; c0 += kCentroidBlock) {
                     const std::int64_t nc = std::min(kCentroidBlock, cpanels_.padded - c0);
                     const std::int64_t valid = std::min(nc, nlist_ - c0);
                     s.ct.resize(padded * nc);
-                    if (bf16_) {
-                        kern_.block_dot_bf16(s.rows_w.data(), s.inv.data(), padded, cwords_.data() + c0 * d2_,
-                                             cpanels_.inv.data() + c0, nc, d2_, s.ct.data(), nc);
-                    } else {
-                        kern_.block_dot_f32(s.rows.data(), s.inv.data(), padded, cpanels_.panel(c0, d_),
-                                            cpanels_.inv.data() + c0, nc, d_, s.ct.data(), nc);
-                    }
+                    kern_.block_dot_f32(s.rows.data(), s.inv.data(), padded, cpanels_.panel(c0, d_),
+                                        cpanels_.inv.data() + c0, nc, d_, s.ct.data(), nc);
                     for (std::int64_t r = 0; r < nr; ++r) {
                         const float* sc = s.ct.data() + r * nc;
                         for (std::int64_t j = 0; j < valid; ++j) {
@@ -594,15 +561,12 @@ private:
 
     const ApproxParams& p_;
     MatrixView<const T> x_;
-    std::int64_t n_, d_, d2_, bs_ = 1, nlist_ = 0, scored_ = 0;
+    std::int64_t n_, d_, bs_ = 1, nlist_ = 0, scored_ = 0;
     const Kernels& kern_;
-    bool bf16_;  // centroid scores in bf16
     int nt_;
     std::vector<float> inv_, zero_row_;
-    std::vector<std::uint32_t> zero_words_;
     std::vector<float> cent_;  // nlist x d unit centroids
     Panels cpanels_;
-    std::vector<std::uint32_t> cwords_;  // cpanels_ as bf16 words (bf16_ only)
     std::vector<std::int64_t> offsets_;  // list l holds positions [offsets_[l], offsets_[l + 1])
     std::vector<std::int32_t> ids_;      // original row of each position
     std::vector<float> xr_, invr_;       // rows and inverse norms by position
@@ -640,7 +604,7 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
         throw std::invalid_argument(
             "nlist, nprobe, recall_sample and kmeans_iters must be >= 0 and train_per_list >= 1");
     }
-    const Kernels& kern = detail::best_kernels(p.isa);
+    const Kernels& kern = detail::fp32_kernels(p.isa);
     const std::int64_t k = p.k;
     const std::int64_t nlist = std::min(n, p.nlist > 0 ? p.nlist : default_nlist(n));
     const std::int64_t nprobe = std::min(nlist, p.nprobe > 0 ? p.nprobe : kDefaultNprobe);

@@ -17,9 +17,8 @@
 
 namespace rbic::knn::detail {
 
-/// The best kernels for an instruction-set cap (KnnParams::isa): those with bf16 dot products when the
-/// CPU and cap allow, else fp32 only. Throws on an unknown cap.
-const Kernels& best_kernels(const std::string& isa);
+/// The fp32 kernels for an instruction-set cap (KnnParams::isa); throws on an unknown cap.
+const Kernels& fp32_kernels(const std::string& isa);
 
 /// "3, 17, 42, ... (n more)": the first rows of a list, for error messages.
 inline std::string list_rows(const std::vector<std::int64_t>& rows) {

@@ -23,7 +23,7 @@ _PRECISIONS = ("fp32", "bf16", "int8")
 _METHODS = ("exact", "approx", "auto")
 # method="auto" runs the exact self-join below this many rows and the approximate one from it on: the
 # measured crossover of the two on clustered d=384 data (bench/knn_approx_table.py, README section knn).
-AUTO_APPROX_MIN_ROWS = 50_000
+AUTO_APPROX_MIN_ROWS = 5_000
 # Rows checked exactly for KnnGraph.recall when recall_sample is not given.
 _DEFAULT_RECALL_SAMPLE = 256
 

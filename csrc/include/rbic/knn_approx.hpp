@@ -27,7 +27,7 @@ struct ApproxParams {
 
 /// What a call ran, and how well.
 struct ApproxRunInfo {
-    std::string kernel;            ///< "avx512_bf16" (bf16 centroid scores), "avx512" or "portable"
+    std::string kernel;            ///< "avx512" or "portable"
     std::int64_t nlist = 0;        ///< lists actually used
     std::int64_t nprobe = 0;       ///< lists joined with each list
     double candidates = 0;         ///< mean rows scored per row (n would be the exact self-join)
