@@ -136,7 +136,7 @@ public:
     // Phase 0: checks and inverse norms (throws on bad rows).
     void norms(const Hooks& hooks) { inv_ = detail::checked_inverse_norms(x_, p_.normalize, p_.threads, hooks, kern_); }
 
-    // Phase 1: spherical k-means on a seeded sample of unit rows; returns the centroids (nlist x d).
+    // Phase 1: spherical k-means on a seeded sample of unit rows: the centroids (cent_, packed in cpanels_).
     void train(std::int64_t nlist, const Hooks& hooks) {
         const std::int64_t ts = std::min(n_, std::max(nlist, p_.train_per_list * nlist));
         const std::vector<std::int32_t> pick = sample_without_replacement(n_, ts, p_.seed);

@@ -189,7 +189,8 @@ def knn_graph(
         Costs ``n * d`` extra bytes for the codes; ``KnnGraph.shortlist`` is the mean number re-scored
         per row (large when many rows crowd near a row's ``k``-th similarity, e.g. a dense cluster).
         Falls back to the fp32 kernel on a CPU without AVX512_VNNI or for ``d > 65536``. The approximate
-        method always scores in fp32 (``method="approx"`` with another precision is an error).
+        method always scores in fp32 (``method="approx"`` with another precision is an error; with
+        ``method="auto"`` the precision applies when the exact method runs).
     :param threads: worker threads (default: all cores / ``OMP_NUM_THREADS``).
     :param progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)`` called from the
         calling thread; ``None`` for no reporting.
