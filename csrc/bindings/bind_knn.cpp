@@ -42,6 +42,8 @@ py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exc
 
 }  // namespace
 
+void bind_knn_approx(py::module_& m);  // bind_knn_approx.cpp
+
 void bind_knn(py::module_& m) {
     const char* doc =
         "Exact top-k cosine neighbours of every row (private; use rbic_fast.knn_graph). float32 rows, or float16 "
@@ -55,6 +57,7 @@ void bind_knn(py::module_& m) {
     };
     bind(float{});
     bind(std::uint16_t{});
+    bind_knn_approx(m);
 }
 
 }  // namespace rbic_py

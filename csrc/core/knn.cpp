@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "knn_kernels.hpp"
+#include "knn_rows.hpp"
 #include "rbic/build_info.hpp"
 
 namespace rbic::knn {
@@ -56,14 +57,6 @@ const Kernels& pick_kernels(const std::string& isa, Precision want, std::int64_t
     }
     if (avx512) return *detail::avx512_kernels();
     return detail::portable_kernels();
-}
-
-std::string list_rows(const std::vector<std::int64_t>& rows) {
-    std::string s;
-    const std::size_t shown = std::min<std::size_t>(rows.size(), 10);
-    for (std::size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + std::to_string(rows[i]);
-    if (rows.size() > shown) s += ", ... (" + std::to_string(rows.size() - shown) + " more)";
-    return s;
 }
 
 // Certified bound of |fp32 score - int8 score| on the int8 path, and each row's pool gate from it.
@@ -273,45 +266,7 @@ public:
     std::int64_t block_rows() const { return bs_; }
 
     void compute_norms(const Hooks& hooks) {
-        inv_.assign(n_, 1.0f);
-        constexpr std::int64_t kChunk = 4096;
-        const std::int64_t chunks = (n_ + kChunk - 1) / kChunk;
-        std::vector<std::vector<std::int64_t>> bad(chunks), zero(chunks);
-        const int nt = resolve_threads(p_.threads);
-        std::vector<std::vector<float>> tmp(nt);
-        Hooks interrupt_only{hooks.interrupt, {}};
-        parallel_for(chunks, nt, interrupt_only, [&](std::int64_t c, int tid) {
-            for (std::int64_t r = c * kChunk; r < std::min(n_, (c + 1) * kChunk); ++r) {
-                const float* row = row_f32(r, tmp[tid]);
-                double ss = 0.0;
-                for (std::int64_t k = 0; k < d_; ++k) ss += static_cast<double>(row[k]) * row[k];
-                // Also rejects finite rows whose fp32 dot products would overflow (|x|^2 > FLT_MAX).
-                if (!(ss <= std::numeric_limits<float>::max())) {
-                    bad[c].push_back(r);
-                } else if (p_.normalize) {
-                    if (ss == 0.0) zero[c].push_back(r);
-                    else inv_[r] = static_cast<float>(1.0 / std::sqrt(ss));
-                }
-            }
-        });
-        std::vector<std::int64_t> all_bad, all_zero;
-        for (std::int64_t c = 0; c < chunks; ++c) {
-            all_bad.insert(all_bad.end(), bad[c].begin(), bad[c].end());
-            all_zero.insert(all_zero.end(), zero[c].begin(), zero[c].end());
-        }
-        if (!all_bad.empty()) {
-            throw std::invalid_argument(
-                "embeddings has " + std::to_string(all_bad.size()) +
-                " row(s) containing NaN or Inf (or with a squared norm above the float32 range): rows " +
-                list_rows(all_bad) +
-                ". Drop or re-embed these rows before building the kNN graph.");
-        }
-        if (!all_zero.empty()) {
-            throw std::invalid_argument(
-                "embeddings has " + std::to_string(all_zero.size()) + " all-zero row(s): rows " + list_rows(all_zero) +
-                ". Cosine similarity is undefined for a zero vector: drop these rows, or pass normalize=False to "
-                "rank by raw inner product.");
-        }
+        inv_ = detail::checked_inverse_norms(x_, p_.normalize, p_.threads, hooks, kern_);
     }
 
     // int8 codes of every row and the error bound (Int8Bound). Row r is a = x_r * inv_r; its codes
@@ -463,15 +418,7 @@ public:
 
 private:
     // Row r as fp32: the input itself for float32, converted into `tmp` for float16.
-    const float* row_f32(std::int64_t r, std::vector<float>& tmp) const {
-        if constexpr (std::is_same_v<T, float>) {
-            return x_.row(r);
-        } else {
-            tmp.resize(d_);
-            kern_.fp16_to_f32(x_.row(r), tmp.data(), d_);
-            return tmp.data();
-        }
-    }
+    const float* row_f32(std::int64_t r, std::vector<float>& tmp) const { return detail::row_as_f32(x_, r, kern_, tmp); }
 
     // Block `blk` as transposed panels of kPanel rows: panel p holds (k, c) = row p*kPanel + c, column k.
     void pack_fixed(std::int64_t blk, Scratch& s) {
@@ -679,6 +626,11 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
 }
 
 }  // namespace
+
+const Kernels& detail::fp32_kernels(const std::string& isa) {
+    Mode mode = Mode::f32;
+    return pick_kernels(isa, Precision::fp32, 1, mode);
+}
 
 KnnRunInfo knn_graph(const KnnParams& params, MatrixView<const float> x, MatrixView<std::int32_t> indices,
                      MatrixView<float> similarities, const Hooks& hooks) {

@@ -1,0 +1,91 @@
+// Private: row checks and inverse norms shared by the exact (knn.cpp) and approximate
+// (knn_approx.cpp) kNN graphs, so both reject the same inputs with the same messages.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "knn_kernels.hpp"
+#include "rbic/hooks.hpp"
+#include "rbic/types.hpp"
+
+namespace rbic::knn::detail {
+
+/// The fp32 kernels for an instruction-set cap (KnnParams::isa); throws on an unknown cap.
+const Kernels& fp32_kernels(const std::string& isa);
+
+/// "3, 17, 42, ... (n more)": the first rows of a list, for error messages.
+inline std::string list_rows(const std::vector<std::int64_t>& rows) {
+    std::string s;
+    const std::size_t shown = std::min<std::size_t>(rows.size(), 10);
+    for (std::size_t i = 0; i < shown; ++i) s += (i ? ", " : "") + std::to_string(rows[i]);
+    if (rows.size() > shown) s += ", ... (" + std::to_string(rows.size() - shown) + " more)";
+    return s;
+}
+
+/// Row r of x as fp32: the row itself for float32, converted into `tmp` for float16 bits.
+template <typename T>
+const float* row_as_f32(MatrixView<const T> x, std::int64_t r, const Kernels& kern, std::vector<float>& tmp) {
+    if constexpr (std::is_same_v<T, float>) {
+        return x.row(r);
+    } else {
+        tmp.resize(x.cols);
+        kern.fp16_to_f32(x.row(r), tmp.data(), x.cols);
+        return tmp.data();
+    }
+}
+
+/// 1 / |x_r| for every row (1 when !normalize). Throws std::invalid_argument naming the rows with
+/// NaN/Inf (or a squared norm beyond float32) and, when normalising, the all-zero rows.
+template <typename T>
+std::vector<float> checked_inverse_norms(MatrixView<const T> x, bool normalize, int threads, const Hooks& hooks,
+                                         const Kernels& kern) {
+    const std::int64_t n = x.rows, d = x.cols;
+    std::vector<float> inv(n, 1.0f);
+    constexpr std::int64_t kChunk = 4096;
+    const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<std::vector<std::int64_t>> bad(chunks), zero(chunks);
+    const int nt = resolve_threads(threads);
+    std::vector<std::vector<float>> tmp(nt);
+    Hooks interrupt_only{hooks.interrupt, {}};
+    parallel_for(chunks, nt, interrupt_only, [&](std::int64_t c, int tid) {
+        for (std::int64_t r = c * kChunk; r < std::min(n, (c + 1) * kChunk); ++r) {
+            const float* row = row_as_f32(x, r, kern, tmp[tid]);
+            double ss = 0.0;
+            for (std::int64_t k = 0; k < d; ++k) ss += static_cast<double>(row[k]) * row[k];
+            // Also rejects finite rows whose fp32 dot products would overflow (|x|^2 > FLT_MAX).
+            if (!(ss <= std::numeric_limits<float>::max())) {
+                bad[c].push_back(r);
+            } else if (normalize) {
+                if (ss == 0.0) zero[c].push_back(r);
+                else inv[r] = static_cast<float>(1.0 / std::sqrt(ss));
+            }
+        }
+    });
+    std::vector<std::int64_t> all_bad, all_zero;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        all_bad.insert(all_bad.end(), bad[c].begin(), bad[c].end());
+        all_zero.insert(all_zero.end(), zero[c].begin(), zero[c].end());
+    }
+    if (!all_bad.empty()) {
+        throw std::invalid_argument("embeddings has " + std::to_string(all_bad.size()) +
+                                    " row(s) containing NaN or Inf (or with a squared norm above the float32 range): "
+                                    "rows " +
+                                    list_rows(all_bad) + ". Drop or re-embed these rows before building the kNN graph.");
+    }
+    if (!all_zero.empty()) {
+        throw std::invalid_argument(
+            "embeddings has " + std::to_string(all_zero.size()) + " all-zero row(s): rows " + list_rows(all_zero) +
+            ". Cosine similarity is undefined for a zero vector: drop these rows, or pass normalize=False to "
+            "rank by raw inner product.");
+    }
+    return inv;
+}
+
+}  // namespace rbic::knn::detail
