@@ -39,6 +39,8 @@ def test_bench_runs_the_job_and_each_kernel_side_by_side(tmp_path):
     knn = [r for r in report.rows if r.section == "knn"]
     assert [r.role for r in knn] == ["ours", "baseline"]
     assert knn[1].quality == "recall@16 1.000"  # NumPy's exact kNN agrees with ours
+    knn_all = [r for r in report.rows if r.section == "knn_all"]  # every row through method="auto"
+    assert [(r.tool, r.size) for r in knn_all] == [("rbic_fast (exact)", "600 x 384")]  # 600 < the auto threshold
     comm = [r for r in report.rows if r.section == "communities"]
     assert [r.role for r in comm] == ["ours", "baseline"]
     assert all(float(r.quality.split()[-1]) > 0.3 for r in comm)

@@ -34,7 +34,8 @@ _REFERENCE_PARSER_BYTES = 2_000_000  # the pure-Python parser runs at ~1 MB/s: t
 class Measurement:
     """One timed run.
 
-    :param section: ``"job"`` (a stage of ``rbic refine``), ``"knn"``, ``"communities"`` or ``"parser"``.
+    :param section: ``"job"`` (a stage of ``rbic refine``), ``"knn"`` (exact, ``kernel_n`` rows), ``"knn_all"``
+        (``method="auto"`` on every row), ``"communities"`` or ``"parser"``.
     :param tool: what ran (``"rbic_fast"``, ``"numpy"``, ``"faiss_flat"``, a stage name, ...).
     :param role: ``"ours"``, ``"baseline"`` (pure Python / NumPy), ``"peer"`` or ``"stage"``.
     :param seconds: wall time.
@@ -70,7 +71,7 @@ class BenchReport:
             out += ["| stage | seconds | peak RSS MB | |", "|---|---|---|---|"]
             out += [f"| {r.tool} | {r.seconds:.2f} | {_mb(r.peak_rss_mb)} | {r.quality} |" for r in job]
             out.append("")
-        for section in ("knn", "communities", "parser"):
+        for section in ("knn", "knn_all", "communities", "parser"):
             rows = [r for r in self.rows if r.section == section]
             if not rows:
                 continue
@@ -189,7 +190,7 @@ def _approx_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> 
     size = f"{x.shape[0]} x {x.shape[1]}"
     g, t, peak = _timed(lambda: knn_graph(x, _K, method="auto", threads=threads))
     est = f"recall@16 ~{g.recall:.3f} (estimated)" if g.recall is not None else "exact"
-    rows = [Measurement("knn", f"rbic_fast ({g.method})", "ours", t, peak, est, size)]
+    rows = [Measurement("knn_all", f"rbic_fast ({g.method})", "ours", t, peak, est, size)]
     if peers:
         try:
             import numba
@@ -200,7 +201,8 @@ def _approx_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> 
             sample = np.random.default_rng(0).choice(x.shape[0], size=min(1000, x.shape[0]), replace=False)
             truth = _sample_truth(x, sample, threads)
             rows.append(
-                Measurement("knn", "pynndescent", "peer", t, peak, _recall(res[0][sample], truth) + " (sample)", size)
+                Measurement("knn_all", "pynndescent", "peer", t, peak, _recall(res[0][sample], truth) + " (sample)",
+                            size)
             )
         except ImportError:
             notes.append("pynndescent not installed: no approximate kNN peer (pip install 'rbic_fast[bench]')")

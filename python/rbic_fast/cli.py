@@ -75,6 +75,19 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, resume: bool) -> None:
     e.add_argument("--resolution", type=float, default=1.0, help="Leiden resolution (higher: more domains)")
     e.add_argument("--centrality", choices=("degree", "pagerank"), default="degree")
     e.add_argument(
+        "--knn-method",
+        choices=("auto", "exact", "approx"),
+        default="auto",
+        help="kNN graph: exact self-join, approximate (IVF list pairs; recall estimated and reported), or auto "
+        "(exact below 5000 records; default)",
+    )
+    e.add_argument(
+        "--knn-precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="arithmetic of the exact kNN graph: fp32 (default) or a bf16 shortlist re-scored in fp32",
+    )
+    e.add_argument(
         "--min-domain-size",
         type=int,
         default=3,

@@ -67,7 +67,8 @@ class RefineConfig:
     Input: ``format``, ``fields`` (``question=KEY,...``), ``on_error`` (``fail``|``skip``), ``accuracy_field``.
     Embedding: ``embed_model`` (local folder; None = packaged all-MiniLM-L6-v2), ``embeddings`` (``.npy``),
     ``embed_reasoning_chars`` (append that many reasoning characters to the question), ``embed_batch_size``.
-    Graph: ``k``, ``edge_threshold`` (τ_edge), ``resolution``, ``centrality`` (degree|pagerank), ``knn_precision``,
+    Graph: ``k``, ``edge_threshold`` (τ_edge), ``resolution``, ``centrality`` (degree|pagerank), ``knn_method``
+    (auto|exact|approx: :func:`rbic_fast.knn_graph`'s ``method``), ``knn_precision``,
     ``min_domain_size`` (smaller communities join their nearest large neighbour's domain).
     Difficulty: ``accuracy_model`` (local folder), ``accuracy_backend`` (transformers|vllm), ``label_fraction``,
     ``min_labels_per_domain``, ``samples``, ``temperature``, ``top_p``, ``max_new_tokens``, ``verify_workers``,
@@ -98,6 +99,7 @@ class RefineConfig:
     centrality: str = "degree"
     min_domain_size: int = 3
     knn_precision: str = "fp32"
+    knn_method: str = "auto"
     accuracy_model: str | None = None
     accuracy_backend: str = "transformers"
     label_fraction: float | None = None
@@ -170,6 +172,10 @@ class RefineConfig:
             raise ValueError(f"centrality must be 'degree' or 'pagerank', got {self.centrality!r}")
         if self.knn_precision not in ("fp32", "bf16"):
             raise ValueError(f"knn_precision must be 'fp32' or 'bf16', got {self.knn_precision!r}")
+        if self.knn_method not in ("auto", "exact", "approx"):
+            raise ValueError(f"knn_method must be 'auto', 'exact' or 'approx', got {self.knn_method!r}")
+        if self.knn_method == "approx" and self.knn_precision != "fp32":
+            raise ValueError("knn_method='approx' scores in fp32: drop knn_precision or use knn_method='exact'")
         if self.lc_mode not in ("weighted", "pca"):
             raise ValueError(f"lc_mode must be 'weighted' or 'pca', got {self.lc_mode!r}")
         if not (0.0 < self.dup_threshold <= 1.0):
@@ -596,10 +602,15 @@ def estimate(n: int, cfg: RefineConfig, dim: int = 384) -> str:
     # per core); they are rough, the point is the order of magnitude
     embed_rate = 3000.0 if gpu else 20.0 * cores
     t_embed = 0.0 if cfg.embeddings else 10.0 + n / embed_rate
-    t_graph = n * n * dim / (1.5e10 * cores) + n / 2e5
+    from .knn import AUTO_APPROX_MIN_ROWS
+
+    approx = cfg.knn_method == "approx" or (cfg.knn_method == "auto" and n >= AUTO_APPROX_MIN_ROWS)
+    # the approximate graph joins each of sqrt(n) lists with 4 lists: ~4 n^1.5 d multiply-adds
+    pairs = 4.0 * n**1.5 if approx else n * n / 2.0
+    t_graph = 2.0 * pairs * dim / (3e10 * cores) + n / 2e5
     msg = (
         f"{n} records; about {mem / 2**30:.2f} GiB of memory; embedding ~{t_embed:.0f}s "
-        f"({'GPU' if gpu else 'CPU'}), kNN + communities ~{t_graph:.0f}s"
+        f"({'GPU' if gpu else 'CPU'}), {'approximate' if approx else 'exact'} kNN + communities ~{t_graph:.0f}s"
     )
     if cfg.accuracy_model:
         m = n if cfg.label_fraction is None else int(n * cfg.label_fraction)
@@ -663,6 +674,8 @@ class GraphResult:
     centrality: np.ndarray
     modularity: float
     csr: Any
+    knn_method: str = "exact"  # what ran: "exact" or "approx"
+    knn_recall: float | None = None  # the approximate graph's estimated recall@k (None: exact)
 
 
 def merge_small_domains(membership: np.ndarray, neighbors: np.ndarray, min_size: int) -> np.ndarray:
@@ -719,6 +732,7 @@ def _graph_stage(
         seed=cfg.seed,
         centrality=cfg.centrality,
         precision=cfg.knn_precision,
+        knn_method=cfg.knn_method,
         min_domain_size=cfg.min_domain_size,
     )
     hit = cache.get("graph", key)
@@ -731,6 +745,8 @@ def _graph_stage(
             hit["centrality"],
             float(hit["modularity"]),
             csr,
+            "approx" if np.isfinite(hit["knn_recall"]) else "exact",
+            float(hit["knn_recall"]) if np.isfinite(hit["knn_recall"]) else None,
         ), key
     if k < 1:
         csr = sp.csr_matrix((n, n), dtype=np.float32)
@@ -744,7 +760,10 @@ def _graph_stage(
         )
     else:
         x = np.ascontiguousarray(emb, dtype=np.float32)
-        knn = knn_graph(x, k=k, precision=cfg.knn_precision, threads=cfg.threads, progress=progress)
+        knn = knn_graph(
+            x, k=k, method=cfg.knn_method, seed=cfg.seed, precision=cfg.knn_precision, threads=cfg.threads,
+            progress=progress,
+        )
         csr = knn.to_csr(symmetrize="max", min_similarity=cfg.edge_threshold)
         comm = communities(
             csr, resolution=cfg.resolution, seed=cfg.seed, threads=cfg.threads, progress=progress
@@ -760,6 +779,8 @@ def _graph_stage(
             np.asarray(cent, np.float32),
             float(comm.modularity),
             csr,
+            knn.method,
+            knn.recall,
         )
     cache.put(
         "graph",
@@ -770,6 +791,7 @@ def _graph_stage(
             "membership": g.membership,
             "centrality": g.centrality,
             "modularity": np.float64(g.modularity),
+            "knn_recall": np.float64(np.nan if g.knn_recall is None else g.knn_recall),
             "csr_data": g.csr.data,
             "csr_indices": g.csr.indices,
             "csr_indptr": g.csr.indptr,
@@ -1068,7 +1090,8 @@ def prepare_stages(
     graph, graph_key = _graph_stage(emb, cfg, cache, embed_key, progress)
     timings["graph"] = meter.stop()
     _log(
-        f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s",
+        f"{int(graph.membership.max()) + 1} domains (modularity {graph.modularity:.3f}) in {timings['graph']:.1f}s"
+        + (f"; approximate kNN graph, estimated recall@k {graph.knn_recall:.3f}" if graph.knn_recall is not None else ""),
         quiet,
     )
 
@@ -1243,6 +1266,7 @@ def _summary(
         "token_share_kept": float(tok[keep].sum() / max(1, tok.sum())),
         "domains": int(graph.membership.max()) + 1,
         "modularity": graph.modularity,
+        "knn_graph": {"method": graph.knn_method, "recall_estimate": graph.knn_recall},
         "near_duplicates": int((sel.reason == REASONS.index("near_duplicate")).sum()),
         "accuracy_sources": {s: int((accr.source == i).sum()) for i, s in enumerate(ACCURACY_SOURCES)},
         "accuracy_model": accr.model,

@@ -147,7 +147,7 @@ def report_blocks(
         (
             "p",
             (
-                f"{n_dom} knowledge domains (Leiden communities of the kNN graph, modularity "
+                f"{n_dom} knowledge domains (Leiden communities of the {_knn_words(summary)}, modularity "
                 f"{summary['modularity']:.3f}); the representative question is the most central record."
             ),
         )
@@ -335,3 +335,12 @@ def build_report(
     """``(markdown, html)`` of the refine report."""
     blocks = report_blocks(summary, loaded, graph, accr, ic, sel)
     return render_markdown(blocks), render_html(blocks)
+
+
+def _knn_words(summary: dict) -> str:
+    """"exact kNN graph" or "approximate kNN graph (estimated recall@k 0.97)"."""
+    knn = summary.get("knn_graph") or {}
+    if knn.get("method") != "approx":
+        return "exact kNN graph"
+    recall = knn.get("recall_estimate")
+    return "approximate kNN graph" + (f" (estimated recall@k {recall:.3f})" if recall is not None else "")
