@@ -182,6 +182,35 @@ def test_bad_rows_are_named_like_the_exact_path():
     assert_valid_graph(g, x, 3, normalize=False)
 
 
+@pytest.fixture(scope="module")
+def diffuse_20k():
+    """Rows spread over a 24-dimensional subspace (no clusters): neighbours lie in many lists."""
+    rng = np.random.default_rng(5)
+    basis = np.linalg.qr(rng.standard_normal((384, 24)))[0].T.astype(np.float32)
+    x = rng.standard_normal((20_000, 24)).astype(np.float32) @ basis
+    x += 0.05 * rng.standard_normal((20_000, 384)).astype(np.float32) + 0.3 * basis[0]
+    return x, knn_graph(x, 16)
+
+
+def test_nprobe_follows_the_target_recall_on_diffuse_data(diffuse_20k):
+    x, exact = diffuse_20k
+    fixed = knn_graph(x, 16, method="approx", nprobe=4, recall_sample=1000)
+    assert recall(fixed, exact) < 0.5  # four lists are far too few here
+    graphs = {t: knn_graph(x, 16, method="approx", target_recall=t, recall_sample=1000) for t in (0.8, 0.95, 0.99)}
+    for t, g in graphs.items():
+        true = recall(g, exact)
+        assert t - 0.02 <= true <= min(1.0, t + 0.05), (t, true)  # tuned on 256 rows, checked on all
+        assert abs(g.recall - true) <= 0.03
+    assert graphs[0.8].shortlist < graphs[0.95].shortlist < graphs[0.99].shortlist < x.shape[0]
+
+
+def test_clustered_data_needs_few_lists(clustered_20k):
+    x, exact = clustered_20k
+    g = knn_graph(x, 16, method="approx", target_recall=0.95, recall_sample=1000)
+    assert recall(g, exact) >= 0.95
+    assert g.shortlist < 0.1 * x.shape[0]
+
+
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
@@ -191,6 +220,8 @@ def test_bad_rows_are_named_like_the_exact_path():
         ({"method": "approx", "nprobe": -1}, ValueError, "nprobe must be an int >= 1"),
         ({"method": "approx", "recall_sample": 2.5}, ValueError, "recall_sample must be an int >= 0"),
         ({"method": "approx", "seed": -1}, ValueError, "seed must be an int >= 0"),
+        ({"method": "approx", "target_recall": 0}, ValueError, "target_recall must be in"),
+        ({"method": "approx", "target_recall": 1.5}, ValueError, "target_recall must be in"),
         ({"method": "approx", "threads": 0}, ValueError, "threads"),
     ],
 )

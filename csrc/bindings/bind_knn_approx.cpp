@@ -10,8 +10,8 @@ namespace {
 template <typename T>
 py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, bool exclude_self, bool normalize,
                            int threads, std::uint64_t seed, std::int64_t nlist, std::int64_t nprobe,
-                           int kmeans_iters, std::int64_t train_per_list, std::int64_t recall_sample,
-                           const std::string& isa, py::object progress) {
+                           double target_recall, int kmeans_iters, std::int64_t train_per_list,
+                           std::int64_t recall_sample, const std::string& isa, py::object progress) {
     require_ndim(x, "embeddings", 2);
     rbic::knn::ApproxParams p;
     p.k = k;
@@ -21,6 +21,7 @@ py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, b
     p.seed = seed;
     p.nlist = nlist;
     p.nprobe = nprobe;
+    p.target_recall = target_recall;
     p.kmeans_iters = kmeans_iters;
     p.train_per_list = train_per_list;
     p.recall_sample = recall_sample;
@@ -55,7 +56,8 @@ void bind_knn_approx(py::module_& m) {
         using T = decltype(tag);
         m.def("knn_graph_approx", &knn_graph_approx<T>, doc, py::arg("x").noconvert(), py::arg("k"),
               py::arg("exclude_self"), py::arg("normalize"), py::arg("threads") = 0, py::arg("seed") = 0,
-              py::arg("nlist") = 0, py::arg("nprobe") = 0, py::arg("kmeans_iters") = 6,
+              py::arg("nlist") = 0, py::arg("nprobe") = 0, py::arg("target_recall") = 0.95,
+              py::arg("kmeans_iters") = 6,
               py::arg("train_per_list") = 48, py::arg("recall_sample") = 0, py::arg("isa") = "auto",
               py::arg("progress") = py::none());
     };

@@ -211,31 +211,67 @@ public:
         });
     }
 
-    // Phase 3 setup: list pairs from the centroids' nprobe nearest lists, cut into chunk pairs.
-    // Returns the join work in progress units.
-    std::int64_t plan(std::int64_t nprobe, std::int64_t K, const Hooks& hooks) {
-        // Nearest lists of each list by centroid similarity (itself first), grown past nprobe while the
-        // probed lists hold fewer than K + 1 rows, so every row meets at least K candidates.
-        std::vector<std::vector<std::int32_t>> probe(nlist_);
-        std::vector<std::vector<std::int32_t>> order(nt_);
+    // Every list's lists by centroid similarity, itself first (ties: the smaller list): order_, nlist x nlist.
+    void rank_lists(const Hooks& hooks) {
+        order_.assign(nlist_ * nlist_, 0);
         centroid_scores(
-            [&](std::int64_t a, const float* sc, int tid) {
-                if (list_size(a) == 0) return;
-                std::vector<std::int32_t>& o = order[tid];
-                o.resize(nlist_);
-                std::iota(o.begin(), o.end(), 0);
+            [&](std::int64_t a, const float* sc, int) {
+                std::int32_t* o = order_.data() + a * nlist_;
+                std::iota(o, o + nlist_, 0);
                 std::swap(o[0], o[a]);  // itself first
-                std::sort(o.begin() + 1, o.end(),
+                std::sort(o + 1, o + nlist_,
                           [&](std::int32_t u, std::int32_t v) { return sc[u] > sc[v] || (sc[u] == sc[v] && u < v); });
-                std::int64_t rows = 0;
-                for (std::int64_t m = 0; m < nlist_; ++m) {
-                    if (list_size(o[m]) == 0) continue;
-                    if (static_cast<std::int64_t>(probe[a].size()) >= nprobe && rows >= K + 1) break;
-                    probe[a].push_back(o[m]);
-                    rows += list_size(o[m]);
-                }
             },
             Hooks{hooks.interrupt, {}});
+    }
+
+    // The smallest nprobe at which at least `target` of the exact neighbour pairs of `rows` (positions,
+    // with their exact lists in `exact`) fall in joined list pairs. A pair (i, j) is joined when the list
+    // of j is among the first nprobe of i's list, or the other way round; lists grown for small lists
+    // only add pairs, so the recall on these rows is at least the target.
+    std::int64_t choose_nprobe(const std::vector<std::int32_t>& rows, const TopLists& exact, double target) const {
+        std::vector<std::int32_t> list_of_pos(n_), list_of_id(n_);
+        for (std::int64_t l = 0; l < nlist_; ++l) {
+            for (std::int64_t q = offsets_[l]; q < offsets_[l + 1]; ++q) {
+                list_of_pos[q] = static_cast<std::int32_t>(l);
+                list_of_id[ids_[q]] = static_cast<std::int32_t>(l);
+            }
+        }
+        const auto rank = [&](std::int32_t a, std::int32_t b) {
+            const std::int32_t* o = order_.data() + static_cast<std::int64_t>(a) * nlist_;
+            return static_cast<std::int64_t>(std::find(o, o + nlist_, b) - o);
+        };
+        std::vector<std::int64_t> need;
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const std::int32_t la = list_of_pos[rows[i]];
+            for (std::int64_t m = 0; m < exact.count[i]; ++m) {
+                const std::int32_t lb = list_of_id[exact.idx[i * exact.K + m]];
+                need.push_back(std::min(rank(la, lb), rank(lb, la)) + 1);
+            }
+        }
+        if (need.empty()) return 1;
+        std::sort(need.begin(), need.end());
+        const auto at = static_cast<std::size_t>(std::ceil(target * static_cast<double>(need.size())));
+        return need[std::min(need.size(), std::max<std::size_t>(at, 1)) - 1];
+    }
+
+    // Phase 3 setup: list pairs from each list's nprobe nearest lists (order_), cut into chunk pairs.
+    // Returns the join work in progress units.
+    std::int64_t plan(std::int64_t nprobe, std::int64_t K) {
+        // Grown past nprobe while the probed lists hold fewer than K + 1 rows, so every row meets at
+        // least K candidates.
+        std::vector<std::vector<std::int32_t>> probe(nlist_);
+        for (std::int64_t a = 0; a < nlist_; ++a) {
+            if (list_size(a) == 0) continue;
+            const std::int32_t* o = order_.data() + a * nlist_;
+            std::int64_t rows = 0;
+            for (std::int64_t m = 0; m < nlist_; ++m) {
+                if (list_size(o[m]) == 0) continue;
+                if (static_cast<std::int64_t>(probe[a].size()) >= nprobe && rows >= K + 1) break;
+                probe[a].push_back(o[m]);
+                rows += list_size(o[m]);
+            }
+        }
         std::vector<std::pair<std::int32_t, std::int32_t>> pairs;
         for (std::int64_t a = 0; a < nlist_; ++a) {
             for (std::int32_t b : probe[a]) pairs.emplace_back(std::min<std::int32_t>(a, b), std::max<std::int32_t>(a, b));
@@ -569,6 +605,7 @@ private:
     std::vector<float> cent_;  // nlist x d unit centroids
     Panels cpanels_;
     std::vector<std::int64_t> offsets_;  // list l holds positions [offsets_[l], offsets_[l + 1])
+    std::vector<std::int32_t> order_;    // nlist x nlist: each list's lists by centroid similarity
     std::vector<std::int32_t> ids_;      // original row of each position
     std::vector<float> xr_, invr_;       // rows and inverse norms by position
     std::vector<std::int64_t> chunk_begin_, chunk_end_, first_chunk_;
@@ -584,6 +621,8 @@ std::int64_t default_nlist(std::int64_t n) {
     return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(n)))));
 }
 constexpr std::int64_t kDefaultNprobe = 4;
+// Rows whose exact neighbours choose nprobe for a target recall (a sample apart from the recall estimate's).
+constexpr std::int64_t kTuneRows = 256;
 
 template <typename T>
 ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::int32_t> indices,
@@ -608,8 +647,13 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
     const Kernels& kern = detail::fp32_kernels(p.isa);
     const std::int64_t k = p.k;
     const std::int64_t nlist = std::min(n, p.nlist > 0 ? p.nlist : default_nlist(n));
-    const std::int64_t nprobe = std::min(nlist, p.nprobe > 0 ? p.nprobe : kDefaultNprobe);
+    if (!(p.target_recall >= 0.0 && p.target_recall <= 1.0)) {
+        throw std::invalid_argument("target_recall must be in [0, 1], got " + std::to_string(p.target_recall));
+    }
+    const bool tune = p.nprobe == 0 && p.target_recall > 0.0;
+    std::int64_t nprobe = std::min(nlist, p.nprobe > 0 ? p.nprobe : kDefaultNprobe);
     const std::int64_t sample = std::min(n, p.recall_sample);
+    const std::int64_t tune_rows = tune ? std::min(n, kTuneRows) : 0;
 
     ApproxJoin<T> join(p, x, kern);
     join.norms(hooks);
@@ -619,12 +663,21 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
     // its actual work is scaled.
     const std::int64_t assign_work = join.assign_work();
     const std::int64_t sample_work = sample > 0 ? join.sample_work(sample) : 0;
+    const std::int64_t tune_work = tune_rows > 0 ? join.sample_work(tune_rows) : 0;
     const std::int64_t guess = std::max<std::int64_t>(1, ((n * (n / nlist + 1) * nprobe * d) >> kWorkShift));
-    const std::int64_t total = assign_work + guess + sample_work;
+    const std::int64_t total = assign_work + tune_work + guess + sample_work;
     join.partition(phase_hooks(hooks, 0, assign_work, assign_work, total));
-    const std::int64_t join_work = join.plan(nprobe, k, hooks);
+    join.rank_lists(hooks);
+    if (tune_rows > 0) {
+        std::vector<std::int32_t> rows = sample_without_replacement(n, tune_rows, p.seed ^ 0x7E57AB1EULL);
+        std::sort(rows.begin(), rows.end());
+        TopLists exact(tune_rows, k);
+        join.exact_rows(rows, exact, phase_hooks(hooks, assign_work, tune_work, tune_work, total));
+        nprobe = std::min(nlist, join.choose_nprobe(rows, exact, p.target_recall));
+    }
+    const std::int64_t join_work = join.plan(nprobe, k);
     TopLists top(n, k);
-    join.join(top, phase_hooks(hooks, assign_work, guess, join_work, total));
+    join.join(top, phase_hooks(hooks, assign_work + tune_work, guess, join_work, total));
 
     ApproxRunInfo info;
     info.kernel = kern.name;
@@ -635,7 +688,7 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
         std::vector<std::int32_t> rows = sample_without_replacement(n, sample, p.seed ^ 0x5EC0DDA7AULL);
         std::sort(rows.begin(), rows.end());
         TopLists exact(sample, k);
-        join.exact_rows(rows, exact, phase_hooks(hooks, assign_work + guess, sample_work, sample_work, total));
+        join.exact_rows(rows, exact, phase_hooks(hooks, assign_work + tune_work + guess, sample_work, sample_work, total));
         std::int64_t hit = 0;
         std::vector<std::int32_t> want, got;
         for (std::int64_t i = 0; i < sample; ++i) {

@@ -82,6 +82,13 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, resume: bool) -> None:
         "(exact below 5000 records; default)",
     )
     e.add_argument(
+        "--knn-recall",
+        type=float,
+        default=0.9,
+        help="approximate kNN graph: target recall@k; its probe count is chosen from rows checked exactly "
+        "(default 0.9)",
+    )
+    e.add_argument(
         "--knn-precision",
         choices=("fp32", "bf16"),
         default="fp32",

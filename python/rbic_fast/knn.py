@@ -154,6 +154,7 @@ def knn_graph(
     nlist: int | None = None,
     nprobe: int | None = None,
     recall_sample: int | None = None,
+    target_recall: float = 0.95,
 ) -> KnnGraph:
     """Top-``k`` cosine neighbours of every row against all rows: exact, or approximate for large ``n``.
 
@@ -196,9 +197,15 @@ def knn_graph(
         calling thread; ``None`` for no reporting.
     :param nlist: approximate method: number of inverted lists (default ``round(sqrt(n))``).
     :param nprobe: approximate method: lists each list is joined with, itself included (more is
-        slower and closer to exact; default 4). Grown for a list whose probed lists hold fewer than ``k + 1`` rows.
+        slower and closer to exact). Grown for a list whose probed lists hold fewer than ``k + 1`` rows. Default:
+        chosen for ``target_recall``.
     :param recall_sample: approximate method: rows checked exactly for ``KnnGraph.recall`` (default 256;
         ``0`` skips the estimate). Costs about ``recall_sample / n`` of an exact self-join.
+    :param target_recall: approximate method without ``nprobe``: the exact neighbours of 256 seeded rows
+        (apart from the recall sample) are computed after the partition, and ``nprobe`` is the smallest
+        number of probed lists that joins at least this share of those rows' neighbour pairs (a pair is
+        joined when either row's list probes the other's). The cost follows the data: clustered
+        embeddings need few lists, diffuse ones many.
     :return: :class:`KnnGraph`.
     :raises ValueError: NaN/Inf rows, all-zero rows (with ``normalize``), fewer than 2 rows (1 with
         ``exclude_self=False``), ``k <= 0``, bad ``precision``/``method``/tuning values.
@@ -218,6 +225,8 @@ def knn_graph(
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     if k <= 0:
         raise ValueError(f"k must be >= 1, got k={k}")
+    if isinstance(target_recall, bool) or not isinstance(target_recall, (int, float)) or not 0 < target_recall <= 1:
+        raise ValueError(f"target_recall must be in (0, 1], got {target_recall!r}")
     for name, value, low in (("nlist", nlist, 1), ("nprobe", nprobe, 1), ("recall_sample", recall_sample, 0)):
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low
@@ -259,6 +268,7 @@ def knn_graph(
                 nlist=int(nlist or 0),
                 nprobe=int(nprobe or 0),
                 recall_sample=int(_DEFAULT_RECALL_SAMPLE if recall_sample is None else recall_sample),
+                target_recall=float(target_recall),
                 isa=isa,
                 progress=callback,
             )

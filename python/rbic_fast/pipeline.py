@@ -68,7 +68,8 @@ class RefineConfig:
     Embedding: ``embed_model`` (local folder; None = packaged all-MiniLM-L6-v2), ``embeddings`` (``.npy``),
     ``embed_reasoning_chars`` (append that many reasoning characters to the question), ``embed_batch_size``.
     Graph: ``k``, ``edge_threshold`` (τ_edge), ``resolution``, ``centrality`` (degree|pagerank), ``knn_method``
-    (auto|exact|approx: :func:`rbic_fast.knn_graph`'s ``method``), ``knn_precision``,
+    (auto|exact|approx: :func:`rbic_fast.knn_graph`'s ``method``), ``knn_recall`` (the approximate graph's target
+    recall@k), ``knn_precision``,
     ``min_domain_size`` (smaller communities join their nearest large neighbour's domain).
     Difficulty: ``accuracy_model`` (local folder), ``accuracy_backend`` (transformers|vllm), ``label_fraction``,
     ``min_labels_per_domain``, ``samples``, ``temperature``, ``top_p``, ``max_new_tokens``, ``verify_workers``,
@@ -100,6 +101,7 @@ class RefineConfig:
     min_domain_size: int = 3
     knn_precision: str = "fp32"
     knn_method: str = "auto"
+    knn_recall: float = 0.9
     accuracy_model: str | None = None
     accuracy_backend: str = "transformers"
     label_fraction: float | None = None
@@ -174,6 +176,8 @@ class RefineConfig:
             raise ValueError(f"knn_precision must be 'fp32' or 'bf16', got {self.knn_precision!r}")
         if self.knn_method not in ("auto", "exact", "approx"):
             raise ValueError(f"knn_method must be 'auto', 'exact' or 'approx', got {self.knn_method!r}")
+        if not 0 < self.knn_recall <= 1:
+            raise ValueError(f"knn_recall must be in (0, 1], got {self.knn_recall}")
         if self.knn_method == "approx" and self.knn_precision != "fp32":
             raise ValueError("knn_method='approx' scores in fp32: drop knn_precision or use knn_method='exact'")
         if self.lc_mode not in ("weighted", "pca"):
@@ -733,6 +737,7 @@ def _graph_stage(
         centrality=cfg.centrality,
         precision=cfg.knn_precision,
         knn_method=cfg.knn_method,
+        knn_recall=cfg.knn_recall,
         min_domain_size=cfg.min_domain_size,
     )
     hit = cache.get("graph", key)
@@ -761,8 +766,8 @@ def _graph_stage(
     else:
         x = np.ascontiguousarray(emb, dtype=np.float32)
         knn = knn_graph(
-            x, k=k, method=cfg.knn_method, seed=cfg.seed, precision=cfg.knn_precision, threads=cfg.threads,
-            progress=progress,
+            x, k=k, method=cfg.knn_method, seed=cfg.seed, target_recall=cfg.knn_recall, precision=cfg.knn_precision,
+            threads=cfg.threads, progress=progress,
         )
         csr = knn.to_csr(symmetrize="max", min_similarity=cfg.edge_threshold)
         comm = communities(

@@ -18,7 +18,10 @@ struct ApproxParams {
     int threads = 0;           ///< 0: OpenMP default
     std::uint64_t seed = 0;    ///< seeds the k-means sample and init, and the recall sample
     std::int64_t nlist = 0;    ///< inverted lists (k-means centroids); 0 picks from n
-    std::int64_t nprobe = 0;   ///< lists each list is joined with (itself included); 0 picks from nlist
+    /// lists each list is joined with (itself included); 0: the smallest that reaches target_recall on
+    /// 256 seeded rows checked exactly (4 when target_recall is 0)
+    std::int64_t nprobe = 0;
+    double target_recall = 0.95;  ///< recall@k that nprobe = 0 aims at, in [0, 1]
     int kmeans_iters = 6;      ///< Lloyd iterations of the coarse quantizer on its training sample
     std::int64_t train_per_list = 48;  ///< training sample = min(n, train_per_list * nlist) rows
     std::int64_t recall_sample = 0;    ///< rows checked exactly to estimate recall@k; 0: no estimate
