@@ -340,6 +340,14 @@ def test_to_csr_negative_weights_and_bad_mode():
         g.to_csr("min")
 
 
+def test_to_csr_names_a_neighbour_outside_the_graph():
+    g = KnnGraph(np.array([[1], [5]], dtype=np.int32), np.array([[0.9], [0.8]], dtype=np.float32))
+    with pytest.raises(ValueError, match=r"neighbour index 5 at row 1, column 0 is outside \[0, 2\)"):
+        g.to_csr()
+    m = KnnGraph(np.array([[1], [0]], dtype=np.int32), np.array([[0.9], [0.8]], dtype=np.float32)).to_csr()
+    assert m.toarray().tolist() == [[0, pytest.approx(0.9)], [pytest.approx(0.9), 0]]
+
+
 # --------------------------------------------------------------------------------------------- bf16
 @pytest.mark.skipif(not HAS_BF16, reason="CPU lacks AVX512_BF16")
 def test_bf16_recall_and_exact_rescoring(monkeypatch):

@@ -153,6 +153,46 @@ void bind_community(py::module_& m) {
         py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
         py::arg("values").noconvert(), py::arg("known").noconvert(), py::arg("alpha"), py::arg("iterations"),
         py::arg("threads"), py::arg("progress") = py::none());
+
+    m.def(
+        "knn_to_csr",
+        [](const py::array_t<std::int32_t, py::array::c_style>& neighbors,
+           const py::array_t<float, py::array::c_style>& similarities, const std::string& symmetrize,
+           py::object min_similarity, int threads) {
+            require_ndim(neighbors, "indices", 2);
+            require_ndim(similarities, "similarities", 2);
+            rbic::graph::KnnCsrParams p;
+            if (symmetrize == "max") {
+                p.symmetrize = rbic::graph::Symmetrize::max;
+            } else if (symmetrize == "mean") {
+                p.symmetrize = rbic::graph::Symmetrize::mean;
+            } else if (symmetrize == "none") {
+                p.symmetrize = rbic::graph::Symmetrize::none;
+            } else {
+                throw py::value_error("symmetrize must be 'max', 'mean' or 'none', got '" + symmetrize + "'");
+            }
+            p.has_min_similarity = !min_similarity.is_none();
+            if (p.has_min_similarity) p.min_similarity = min_similarity.cast<float>();
+            p.threads = threads;
+            const py::ssize_t n = neighbors.shape(0), k = neighbors.shape(1);
+            const py::ssize_t capacity = n * k * (p.symmetrize == rbic::graph::Symmetrize::none ? 1 : 2);
+            py::array_t<std::int64_t> indptr(n + 1);
+            py::array_t<std::int32_t> indices(capacity);
+            py::array_t<float> weights(capacity);
+            rbic::MatrixView<const std::int32_t> nv(neighbors.data(), n, k);
+            rbic::MatrixView<const float> sv(similarities.data(), similarities.shape(0), similarities.shape(1));
+            std::int64_t* ip = indptr.mutable_data();
+            std::int32_t* ix = indices.mutable_data();
+            float* w = weights.mutable_data();
+            rbic::Hooks hooks = make_hooks(py::none());
+            std::int64_t nnz = 0;
+            call_nogil([&] { nnz = rbic::graph::knn_to_csr(p, nv, sv, ip, ix, w, hooks); });
+            return py::make_tuple(indptr, indices, weights, nnz);
+        },
+        "CSR arrays of a kNN graph (private; use KnnGraph.to_csr). Returns (indptr, indices, weights, nnz); "
+        "indices and weights hold nnz valid entries at their front.",
+        py::arg("indices").noconvert(), py::arg("similarities").noconvert(), py::arg("symmetrize"),
+        py::arg("min_similarity"), py::arg("threads") = 0);
 }
 
 }  // namespace rbic_py

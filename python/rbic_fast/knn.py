@@ -92,30 +92,15 @@ class KnnGraph:
         if symmetrize not in ("max", "mean", "none"):
             raise ValueError(f"symmetrize must be 'max', 'mean' or 'none', got {symmetrize!r}")
         n = self.n
-        rows = np.repeat(np.arange(n, dtype=np.int64), self.k)
-        cols = self.indices.ravel().astype(np.int64)
-        w = self.similarities.ravel()
-        keep = rows != cols
-        if min_similarity is not None:
-            keep &= w >= np.float32(min_similarity)
-        rows, cols, w = rows[keep], cols[keep], w[keep]
-        if symmetrize != "none":
-            rows, cols = np.concatenate([rows, cols]), np.concatenate([cols, rows])
-            w = np.concatenate([w, w])
-        key = rows * n + cols
-        order = np.argsort(key, kind="stable")
-        key, w = key[order], w[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.zeros(0, np.int64)
-        ukey = key[starts]
-        if symmetrize == "max":
-            w = np.maximum.reduceat(w, starts) if key.size else w
-        elif symmetrize == "mean":
-            w = (np.add.reduceat(w, starts) / np.float32(2)) if key.size else w
-        w = w.astype(np.float32, copy=False)
-        urow, ucol = ukey // n, ukey % n
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(urow, minlength=n), out=indptr[1:])
-        m = sp.csr_matrix((w, ucol, indptr), shape=(n, n))
+        indptr, indices, weights, nnz = _core.knn_to_csr(
+            np.ascontiguousarray(self.indices, dtype=np.int32),
+            np.ascontiguousarray(self.similarities, dtype=np.float32),
+            symmetrize,
+            None if min_similarity is None else float(min_similarity),
+        )
+        indices.resize(nnz, refcheck=False)  # in place: the arrays were sized for every directed edge twice
+        weights.resize(nnz, refcheck=False)
+        m = sp.csr_matrix((weights, indices, indptr), shape=(n, n))
         m.has_sorted_indices = True
         return m
 

@@ -48,5 +48,34 @@ struct PropagateParams {
 void propagate(const PropagateParams& params, const CsrGraph& g, const float* values, const std::uint8_t* known,
                float* out, const Hooks& hooks);
 
+/// How knn_to_csr() merges the two directions of a pair.
+enum class Symmetrize {
+    none,  ///< the directed graph: row i holds i's kept neighbours
+    max,   ///< both (i, j) and (j, i) get the largest present directed weight (the union of directions)
+    mean,  ///< both get (w_ij + w_ji) / 2, a missing direction counting 0: (A + A^T) / 2
+};
+
+/// Parameters of knn_to_csr(); map 1:1 to KnnGraph.to_csr keyword arguments.
+struct KnnCsrParams {
+    Symmetrize symmetrize = Symmetrize::max;
+    bool has_min_similarity = false;  ///< drop directed edges below min_similarity first
+    float min_similarity = 0.0f;
+    int threads = 0;  ///< 0: OpenMP default
+};
+
+/// The sparse adjacency matrix of a kNN graph: directed edges i -> neighbors(i, m) (self loops and
+/// edges below the minimum dropped), merged per `params.symmetrize`, rows sorted by column. The
+/// result does not depend on the thread count.
+/// @param[in] neighbors  n x k neighbour rows (each in [0, n))
+/// @param[in] similarities n x k weights matching `neighbors`
+/// @param[out] indptr    n + 1 row offsets
+/// @param[out] indices   column indices; capacity n * k, or 2 * n * k when symmetrising
+/// @param[out] weights   weights; same capacity as `indices`
+/// @return the number of entries written (indptr[n])
+/// @throws std::invalid_argument naming the first neighbour index outside [0, n)
+std::int64_t knn_to_csr(const KnnCsrParams& params, MatrixView<const std::int32_t> neighbors,
+                        MatrixView<const float> similarities, std::int64_t* indptr, std::int32_t* indices,
+                        float* weights, const Hooks& hooks);
+
 }  // namespace graph
 }  // namespace rbic
