@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 import rbic_fast
 from rbic_fast.cli import main
 from rbic_fast.synthetic import write_corpus
