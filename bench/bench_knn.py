@@ -9,8 +9,8 @@ side-by-side table with recall and peak memory.
 import numpy as np
 import pytest
 from conftest import BENCH_K, BENCH_THREADS
-from knn_baselines import faiss_knn, numpy_knn, recall_at_k
 from rbic_fast import knn_graph
+from rbic_fast._peers import faiss_knn, numpy_knn, recall_at_k
 
 
 @pytest.fixture(scope="module")

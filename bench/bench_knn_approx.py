@@ -11,7 +11,8 @@ import math
 import numpy as np
 import pytest
 from conftest import BENCH_K, BENCH_THREADS
-from knn_baselines import (
+from rbic_fast import knn_graph
+from rbic_fast._peers import (
     faiss_hnsw_knn,
     faiss_ivf_knn,
     hnswlib_knn,
@@ -19,7 +20,6 @@ from knn_baselines import (
     recall_at_k,
     usearch_knn,
 )
-from rbic_fast import knn_graph
 
 
 @pytest.fixture(scope="module")

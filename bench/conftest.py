@@ -2,7 +2,7 @@
 
 import os
 
-from knn_baselines import faiss_openblas_coretype
+from rbic_fast._peers import faiss_openblas_coretype
 
 # Before numpy/faiss load their OpenBLAS: see faiss_openblas_coretype().
 if faiss_openblas_coretype():

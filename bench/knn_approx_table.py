@@ -9,7 +9,7 @@ rbic_fast's exact self-join is included for the exact/approximate crossover.
     python bench/knn_approx_table.py --sizes 1000000 --tools rbic_approx pynndescent:n_neighbors=30 \\
         faiss_ivf:nlist=4000,nprobe=16
 
-A tool is ``name`` or ``name:key=value,...`` (its keyword arguments in knn_baselines.py; ``rbic_approx`` takes
+A tool is ``name`` or ``name:key=value,...`` (its keyword arguments in rbic_fast/_peers.py; ``rbic_approx`` takes
 ``knn_graph``'s ``nlist``, ``nprobe``).
 """
 
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from knn_baselines import faiss_openblas_coretype
+from rbic_fast._peers import faiss_openblas_coretype
 
 DEFAULT_TOOLS = [
     "rbic_exact",
@@ -60,8 +60,8 @@ def worker(spec: str, data: str, k: int, threads: int, out: str) -> None:
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).parent))
-    import knn_baselines as kb
     import rbic_fast
+    from rbic_fast import _peers as kb
 
     name, kw = parse_tool(spec)
     if name.startswith("faiss"):
@@ -146,7 +146,7 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
-    from knn_baselines import exact_rows, recall_at_k
+    from rbic_fast._peers import exact_rows, recall_at_k
     from rbic_fast.synthetic import clustered_embeddings
 
     cpu = next(

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from knn_baselines import faiss_openblas_coretype
+from rbic_fast._peers import faiss_openblas_coretype
 
 TOOLS = ["rbic_fp32", "rbic_bf16", "rbic_int8", "faiss", "numpy", "sgemm_half"]
 # sgemm_half: NumPy/OpenBLAS sgemm over the same upper-triangle block pairs the self-join computes, with no
@@ -41,7 +41,7 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
-    from knn_baselines import faiss_knn, numpy_knn
+    from rbic_fast._peers import faiss_knn, numpy_knn
 
     if tool == "faiss":
         import faiss
@@ -109,7 +109,7 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
-    from knn_baselines import recall_at_k
+    from rbic_fast._peers import recall_at_k
     from rbic_fast.synthetic import clustered_embeddings
 
     cpu = next(

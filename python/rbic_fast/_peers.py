@@ -13,13 +13,21 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "default_threads",
+    "drop_self",
+    "exact_rows",
+    "faiss_hnsw_knn",
+    "faiss_ivf_knn",
     "faiss_knn",
     "faiss_openblas_coretype",
+    "hnswlib_knn",
     "networkit_plm",
     "networkx_louvain",
     "numpy_knn",
     "pynndescent_knn",
     "recall_at_k",
+    "unit_rows",
+    "usearch_knn",
 ]
 
 
@@ -60,11 +68,15 @@ def numpy_knn(x: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.
     return indices, sims
 
 
-def _drop_self(i: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Searches of ``k + 1`` with every row as a query: drop each row's own index (else the last hit)."""
-    keep = i != np.arange(len(i))[:, None]
+def drop_self(idx: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """From ``k + 1`` hits per row, drop each row's own index (or the last hit when it is absent)."""
+    n = len(idx)
+    keep = idx != np.arange(n)[:, None]
     keep[keep.all(axis=1), -1] = False
-    return i[keep].reshape(len(i), k), d[keep].reshape(len(i), k)
+    extra = keep.sum(axis=1) - k  # rows whose self hit was missing but that contain duplicates of it
+    for r in np.flatnonzero(extra > 0):
+        keep[r, np.flatnonzero(keep[r])[k:]] = False
+    return idx[keep].reshape(n, k), sims[keep].reshape(n, k)
 
 
 def faiss_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,22 +90,7 @@ def faiss_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     index = faiss.IndexFlatIP(xn.shape[1])
     index.add(xn)
     d, i = index.search(xn, k + 1)
-    return _drop_self(i, d, k)
-
-
-def pynndescent_knn(x: np.ndarray, k: int, n_neighbors: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """pynndescent's all-neighbours graph (``NNDescent(...).neighbor_graph``) by inner product of normalised rows.
-
-    :param n_neighbors: its graph degree (0: ``k + 1``, its default use); larger reaches a higher recall.
-    :return: ``(indices (n, k) int64, similarities (n, k) float32)``.
-    """
-    from pynndescent import NNDescent
-
-    xn = np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
-    index = NNDescent(xn, metric="dot", n_neighbors=max(n_neighbors, k + 1), random_state=seed)
-    i, dist = index.neighbor_graph
-    i, dist = _drop_self(i[:, : k + 1], dist[:, : k + 1], k)
-    return i.astype(np.int64), (1.0 - dist).astype(np.float32)
+    return drop_self(i, d, k)
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
@@ -101,6 +98,108 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     k = truth.shape[1]
     hits = sum(len(set(a) & set(b)) for a, b in zip(found.tolist(), truth.tolist()))
     return hits / (k * truth.shape[0])
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Float32 L2-normalised copy (inner product = cosine for the peers)."""
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
+
+
+def faiss_ivf_knn(x: np.ndarray, k: int, nlist: int, nprobe: int, seed: int = 0) -> np.ndarray:
+    """faiss IndexIVFFlat (inner product, k-means on faiss's default sample), every row a query."""
+    import faiss
+
+    xn = unit_rows(x)
+    quantizer = faiss.IndexFlatIP(xn.shape[1])
+    index = faiss.IndexIVFFlat(quantizer, xn.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    index.train(xn)
+    index.add(xn)
+    index.nprobe = nprobe
+    d, i = index.search(xn, k + 1)
+    return drop_self(i, d, k)[0]
+
+
+def faiss_hnsw_knn(
+    x: np.ndarray, k: int, m: int = 32, ef_construction: int = 100, ef_search: int = 32
+) -> np.ndarray:
+    """faiss IndexHNSWFlat (inner product), every row a query."""
+    import faiss
+
+    xn = unit_rows(x)
+    index = faiss.IndexHNSWFlat(xn.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.add(xn)
+    index.hnsw.efSearch = ef_search
+    d, i = index.search(xn, k + 1)
+    return drop_self(i, d, k)[0]
+
+
+def hnswlib_knn(
+    x: np.ndarray, k: int, threads: int, m: int = 16, ef_construction: int = 200, ef: int = 32
+) -> np.ndarray:
+    """hnswlib (inner product on unit rows), every row a query."""
+    import hnswlib
+
+    xn = unit_rows(x)
+    index = hnswlib.Index(space="ip", dim=xn.shape[1])
+    index.init_index(max_elements=len(xn), M=m, ef_construction=ef_construction, random_seed=0)
+    index.add_items(xn, num_threads=threads)
+    index.set_ef(max(ef, k + 1))
+    i, d = index.knn_query(xn, k=k + 1, num_threads=threads)
+    return drop_self(i.astype(np.int64), d, k)[0]
+
+
+def usearch_knn(
+    x: np.ndarray,
+    k: int,
+    threads: int,
+    connectivity: int = 16,
+    expansion_add: int = 128,
+    expansion_search: int = 64,
+) -> np.ndarray:
+    """usearch HNSW (inner product on unit rows), every row a query."""
+    from usearch.index import Index
+
+    xn = unit_rows(x)
+    index = Index(
+        ndim=xn.shape[1],
+        metric="ip",
+        dtype="f32",
+        connectivity=connectivity,
+        expansion_add=expansion_add,
+        expansion_search=expansion_search,
+    )
+    index.add(np.arange(len(xn)), xn, threads=threads)
+    res = index.search(xn, k + 1, threads=threads)
+    return drop_self(res.keys.astype(np.int64), res.distances, k)[0]
+
+
+def pynndescent_knn(x: np.ndarray, k: int, threads: int, n_neighbors: int = 17, seed: int = 0) -> np.ndarray:
+    """pynndescent's all-neighbours graph (metric "dot" on unit rows, self included, then dropped)."""
+    from pynndescent import NNDescent
+
+    xn = unit_rows(x)
+    index = NNDescent(
+        xn, metric="dot", n_neighbors=max(n_neighbors, k + 1), random_state=seed, n_jobs=threads
+    )
+    i, d = index.neighbor_graph
+    return drop_self(i[:, : k + 1].astype(np.int64), d[:, : k + 1], k)[0]
+
+
+def exact_rows(x: np.ndarray, rows: np.ndarray, k: int, block: int = 64) -> np.ndarray:
+    """Exact top-k (self excluded, ties by smaller index) of the given rows against all rows, in blocks."""
+    xn = unit_rows(x)
+    out = np.empty((len(rows), k), dtype=np.int64)
+    for s in range(0, len(rows), block):
+        r = rows[s : s + block]
+        sim = xn[r] @ xn.T
+        sim[np.arange(len(r)), r] = -np.inf
+        part = np.argpartition(-sim, k, axis=1)[:, : k + 1]
+        psim = np.take_along_axis(sim, part, axis=1)
+        order = np.lexsort((part, -psim), axis=1)[:, :k]
+        out[s : s + len(r)] = np.take_along_axis(part, order, axis=1)
+    return out
 
 
 def _upper(g: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

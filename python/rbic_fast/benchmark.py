@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _peers
 from ._resources import StageMeter, current_rss
+from .knn import AUTO_APPROX_MIN_ROWS
 
 __all__ = ["BenchReport", "Measurement", "run_benchmark"]
 
@@ -196,34 +197,17 @@ def _approx_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> 
             import numba
 
             numba.set_num_threads(threads)
-            _peers.pynndescent_knn(x[:300], _K)  # numba compiles on the first call: keep that out of the timing
-            res, t, peak = _timed(lambda: _peers.pynndescent_knn(x, _K))
-            sample = np.random.default_rng(0).choice(x.shape[0], size=min(1000, x.shape[0]), replace=False)
-            truth = _sample_truth(x, sample, threads)
+            _peers.pynndescent_knn(x[:300], _K, threads)  # numba compiles on the first call: not timed
+            res, t, peak = _timed(lambda: _peers.pynndescent_knn(x, _K, threads))
+            sample = np.sort(np.random.default_rng(0).choice(x.shape[0], size=min(1000, x.shape[0]), replace=False))
+            truth = _peers.exact_rows(x, sample, _K)
             rows.append(
-                Measurement("knn_all", "pynndescent", "peer", t, peak, _recall(res[0][sample], truth) + " (sample)",
+                Measurement("knn_all", "pynndescent", "peer", t, peak, _recall(res[sample], truth) + " (sample)",
                             size)
             )
         except ImportError:
             notes.append("pynndescent not installed: no approximate kNN peer (pip install 'rbic_fast[bench]')")
     return rows
-
-
-def _sample_truth(x: np.ndarray, rows: np.ndarray, threads: int) -> np.ndarray:
-    """Exact top-k of the sampled rows against all rows, blocked (the recall oracle of the approximate runs)."""
-    xn_rows = x[rows] / np.linalg.norm(x[rows], axis=1, keepdims=True)
-    best = np.full((rows.size, _K), -np.inf, np.float32)
-    idx = np.zeros((rows.size, _K), np.int64)
-    for s in range(0, x.shape[0], 65536):
-        blk = np.asarray(x[s : s + 65536], dtype=np.float32)
-        sim = xn_rows @ (blk / np.linalg.norm(blk, axis=1, keepdims=True)).T
-        own = (rows >= s) & (rows < s + blk.shape[0])
-        sim[np.flatnonzero(own), rows[own] - s] = -np.inf
-        cand_s = np.concatenate([best, sim], axis=1)
-        cand_i = np.concatenate([idx, np.broadcast_to(np.arange(s, s + blk.shape[0]), sim.shape)], axis=1)
-        top = np.argpartition(-cand_s, _K - 1, axis=1)[:, :_K]
-        best, idx = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
-    return idx
 
 
 def _recall(found: np.ndarray, truth: Any) -> str:
@@ -327,7 +311,8 @@ def run_benchmark(
     :param n: corpus records. :param threads: threads for every tool (None: the CPUs this process may use).
     :param workdir: where the corpus and outputs go (None: a temporary folder, removed afterwards).
     :param seed: corpus seed. :param kernel_n: rows for the exact-kNN, community and parser comparisons (the
-        pure-Python baselines are quadratic or slow; the whole corpus goes through ``method="auto"``).
+        pure-Python baselines are quadratic or slow); the whole corpus also goes through ``method="auto"`` beside
+        pynndescent when it is larger or when auto picks the approximate graph.
     :param ratio: the job's budget. :param repeat: run the job this many times and check the selections agree.
     :param peers: time the peer libraries. :param baselines: time the pure-Python / NumPy baselines.
     :param log: called with a line per step (None: silent).
@@ -367,7 +352,7 @@ def run_benchmark(
         if not baselines:
             knn_rows = [r for r in knn_rows if r.role != "baseline"]
         rows += knn_rows
-        if n > m:
+        if n > m or n >= AUTO_APPROX_MIN_ROWS:  # auto runs the approximate graph: show it beside its peer
             say(f"kNN graph, method='auto', all {n} rows")
             rows += _approx_rows(x_all, threads, peers, notes)
         say(f"communities, {m} nodes")
