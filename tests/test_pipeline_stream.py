@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rbic_fast
 from rbic_fast import io as rio
 from rbic_fast.columns import TextColumn, TextColumnWriter
 from rbic_fast.pipeline import RefineConfig, lang_and_tokens, load_dataset, refine
@@ -205,7 +206,7 @@ def test_streaming_memory_stays_below_the_corpus_size(tmp_path):
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, str(corpus), str(emb), str(tmp_path / f"out-{mode}")],
             capture_output=True, text=True, timeout=600, check=False,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+            env={**os.environ, "PYTHONPATH": str(Path(rbic_fast.__file__).resolve().parents[1])},  # this package
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])
