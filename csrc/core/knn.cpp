@@ -570,18 +570,8 @@ template <typename T>
 KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_t> indices,
                MatrixView<float> sims, const Hooks& hooks) {
     const std::int64_t n = x.rows, d = x.cols;
-    if (d <= 0) throw std::invalid_argument("embeddings must have at least one column, got d=" + std::to_string(d));
-    if (n > std::numeric_limits<std::int32_t>::max()) {
-        throw std::invalid_argument("at most 2^31-1 rows are supported (indices are int32), got n=" + std::to_string(n));
-    }
+    detail::check_shapes(n, d, p.k, p.exclude_self, indices.rows, indices.cols, sims.rows, sims.cols);
     const std::int64_t max_k = n - (p.exclude_self ? 1 : 0);
-    if (p.k <= 0 || p.k > max_k) {
-        throw std::invalid_argument("k must be in [1, " + std::to_string(max_k) + "] for n=" + std::to_string(n) +
-                                    (p.exclude_self ? " with exclude_self" : "") + ", got k=" + std::to_string(p.k));
-    }
-    if (indices.rows != n || indices.cols != p.k || sims.rows != n || sims.cols != p.k) {
-        throw std::invalid_argument("indices and similarities must be n x k");
-    }
     Mode mode = Mode::f32;
     const Kernels& kern = pick_kernels(p.isa, p.precision, d, mode);
     // bf16 rounding moves unit-vector similarities by ~1e-4 typically (2^-7 at worst); k + max(k, 16)

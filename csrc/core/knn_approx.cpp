@@ -628,18 +628,7 @@ template <typename T>
 ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::int32_t> indices,
                   MatrixView<float> sims, const Hooks& hooks) {
     const std::int64_t n = x.rows, d = x.cols;
-    if (d <= 0) throw std::invalid_argument("embeddings must have at least one column, got d=" + std::to_string(d));
-    if (n > std::numeric_limits<std::int32_t>::max()) {
-        throw std::invalid_argument("at most 2^31-1 rows are supported (indices are int32), got n=" + std::to_string(n));
-    }
-    const std::int64_t max_k = n - (p.exclude_self ? 1 : 0);
-    if (p.k <= 0 || p.k > max_k) {
-        throw std::invalid_argument("k must be in [1, " + std::to_string(max_k) + "] for n=" + std::to_string(n) +
-                                    (p.exclude_self ? " with exclude_self" : "") + ", got k=" + std::to_string(p.k));
-    }
-    if (indices.rows != n || indices.cols != p.k || sims.rows != n || sims.cols != p.k) {
-        throw std::invalid_argument("indices and similarities must be n x k");
-    }
+    detail::check_shapes(n, d, p.k, p.exclude_self, indices.rows, indices.cols, sims.rows, sims.cols);
     if (p.nlist < 0 || p.nprobe < 0 || p.recall_sample < 0 || p.kmeans_iters < 0 || p.train_per_list < 1) {
         throw std::invalid_argument(
             "nlist, nprobe, recall_sample and kmeans_iters must be >= 0 and train_per_list >= 1");

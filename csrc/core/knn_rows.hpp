@@ -88,4 +88,22 @@ std::vector<float> checked_inverse_norms(MatrixView<const T> x, bool normalize, 
     return inv;
 }
 
+// The checks every kNN entry point makes on its shapes: d >= 1, n fits int32 indices, 1 <= k <= the
+// available neighbours, outputs n x k.
+inline void check_shapes(std::int64_t n, std::int64_t d, std::int64_t k, bool exclude_self, std::int64_t out_rows_i,
+                         std::int64_t out_cols_i, std::int64_t out_rows_s, std::int64_t out_cols_s) {
+    if (d <= 0) throw std::invalid_argument("embeddings must have at least one column, got d=" + std::to_string(d));
+    if (n > std::numeric_limits<std::int32_t>::max()) {
+        throw std::invalid_argument("at most 2^31-1 rows are supported (indices are int32), got n=" + std::to_string(n));
+    }
+    const std::int64_t max_k = n - (exclude_self ? 1 : 0);
+    if (k <= 0 || k > max_k) {
+        throw std::invalid_argument("k must be in [1, " + std::to_string(max_k) + "] for n=" + std::to_string(n) +
+                                    (exclude_self ? " with exclude_self" : "") + ", got k=" + std::to_string(k));
+    }
+    if (out_rows_i != n || out_cols_i != k || out_rows_s != n || out_cols_s != k) {
+        throw std::invalid_argument("indices and similarities must be n x k");
+    }
+}
+
 }  // namespace rbic::knn::detail
