@@ -1212,17 +1212,14 @@ def _select_and_write(
     report_md, report_html = build_report(summary, loaded, st.graph, st.accr, st.ic, sel)
     if out_dir is not None:
         meter.start("write")
-        _write_outputs(out_dir, st.source, loaded, sel, extra, scores, summary, report_md, report_html, cfg)
+        _write_outputs(out_dir, st.source, loaded, sel, extra, scores, report_md, report_html)
         timings["write"] = meter.stop()
-        # run.json again, now with the write stage and the peak memory of every stage
         summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
-        summary["stages"] = meter.table()
-        summary["peak_rss_mb"] = round(peak_rss() / 2**20, 1)
+    summary["stages"] = meter.table()
+    summary["peak_rss_mb"] = round(peak_rss() / 2**20, 1)
+    if out_dir is not None:  # last, so that it has the write stage and the peak memory of every stage
         rio.write_text_atomic(out_dir / "run.json", json.dumps(summary, indent=1, default=_json_default))
         _log(f"wrote {out_dir} ({int(sel.keep.sum())} of {len(loaded)} records kept)", quiet)
-    else:
-        summary["stages"] = meter.table()
-        summary["peak_rss_mb"] = round(peak_rss() / 2**20, 1)
     return RefineResult(
         scores=_as_frame(scores),
         keep=sel.keep,
@@ -1293,10 +1290,8 @@ def _write_outputs(
     sel: Selection,
     extra: dict,
     scores: Any,
-    summary: dict,
     report_md: str,
     report_html: str,
-    cfg: RefineConfig,
 ) -> None:
     import pyarrow.parquet as pq
 
@@ -1314,7 +1309,6 @@ def _write_outputs(
         pq.write_table(scores, tmp)
     rio.write_text_atomic(out_dir / "report.md", report_md)
     rio.write_text_atomic(out_dir / "report.html", report_html)
-    rio.write_text_atomic(out_dir / "run.json", json.dumps(summary, indent=1, default=_json_default))
 
 
 def _records_of(selected: Any) -> list[dict]:
