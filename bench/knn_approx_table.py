@@ -19,13 +19,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from rbic_fast._peers import faiss_openblas_coretype
 
 DEFAULT_TOOLS = [
@@ -58,8 +56,6 @@ def worker(spec: str, data: str, k: int, threads: int, out: str) -> None:
     import time
 
     import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
     from rbic_fast import _peers as kb
 
@@ -143,20 +139,12 @@ def main() -> None:
         return
 
     import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
     from rbic_fast._peers import exact_rows, recall_at_k
+    from rbic_fast.benchmark import cpu_model
     from rbic_fast.synthetic import clustered_embeddings
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     print(
         f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, "
         f"threads={args.threads}, k={args.k}, load avg {os.getloadavg()[0]:.1f}; rbic_fast {rbic_fast.__version__}"

@@ -13,13 +13,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from rbic_fast._peers import faiss_openblas_coretype
 
 TOOLS = ["rbic_fp32", "rbic_bf16", "rbic_int8", "faiss", "numpy", "sgemm_half"]
@@ -38,8 +36,6 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
     import time
 
     import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
     from rbic_fast._peers import faiss_knn, numpy_knn
 
@@ -106,20 +102,12 @@ def main() -> None:
         return
 
     import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).parent))
     import rbic_fast
     from rbic_fast._peers import recall_at_k
+    from rbic_fast.benchmark import cpu_model
     from rbic_fast.synthetic import clustered_embeddings
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     info = rbic_fast.build_info()
     print(
         f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores, "

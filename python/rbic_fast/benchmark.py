@@ -96,18 +96,21 @@ def _mb(v: float | None) -> str:
     return "" if v is None else f"{v:.0f}"
 
 
-def machine_description() -> str:
-    """CPU model, cores this process may use, load average and date: the line every table carries."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """CPU model, cores this process may use, load average and date: the line every table carries."""
     load = ",".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return f"{cpu}, {_peers.default_threads()} CPUs, load {load}, {time.strftime('%Y-%m-%d')}"
+    return f"{cpu_model()}, {_peers.default_threads()} CPUs, load {load}, {time.strftime('%Y-%m-%d')}"
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
