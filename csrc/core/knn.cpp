@@ -165,24 +165,14 @@ struct TopK {
     void offer(std::int64_t row, float s, std::int32_t cand) {
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
-        std::int64_t pos = count[row];
-        if (pos == K) {
-            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) {
-                if (bound) pool_add(row, s, cand);  // rejected from the list, maybe still a candidate
+        if (bound && count[row] == K) {
+            if (!detail::ranks_before(s, cand, S[K - 1], I[K - 1])) {
+                pool_add(row, s, cand);  // rejected from the list, maybe still a candidate
                 return;
             }
-            if (bound) pool_add(row, S[K - 1], I[K - 1]);  // evicted from the list
-            pos = K - 1;
-        } else {
-            ++count[row];
+            pool_add(row, S[K - 1], I[K - 1]);  // evicted from the list
         }
-        while (pos > 0 && (s > S[pos - 1] || (s == S[pos - 1] && cand < I[pos - 1]))) {
-            S[pos] = S[pos - 1];
-            I[pos] = I[pos - 1];
-            --pos;
-        }
-        S[pos] = s;
-        I[pos] = cand;
+        if (!detail::insert_sorted(S, I, count[row], K, s, cand)) return;
         if (count[row] == K) {
             if (!bound) {
                 thr[row] = S[K - 1];

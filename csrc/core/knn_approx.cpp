@@ -94,20 +94,7 @@ struct TopLists {
     void offer(std::int64_t row, float s, std::int32_t cand) {
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
-        std::int64_t pos = count[row];
-        if (pos == K) {
-            if (!(s > S[K - 1] || (s == S[K - 1] && cand < I[K - 1]))) return;
-            pos = K - 1;
-        } else {
-            ++count[row];
-        }
-        while (pos > 0 && (s > S[pos - 1] || (s == S[pos - 1] && cand < I[pos - 1]))) {
-            S[pos] = S[pos - 1];
-            I[pos] = I[pos - 1];
-            --pos;
-        }
-        S[pos] = s;
-        I[pos] = cand;
+        if (!detail::insert_sorted(S, I, count[row], K, s, cand)) return;
         if (count[row] == K) thr[row] = S[K - 1];
     }
 };

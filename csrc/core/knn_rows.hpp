@@ -88,6 +88,30 @@ std::vector<float> checked_inverse_norms(MatrixView<const T> x, bool normalize, 
     return inv;
 }
 
+// Both kNN methods keep each row's list sorted by (similarity desc, index asc): the tie rule that makes
+// results independent of the order of offers.
+inline bool ranks_before(float s, std::int32_t i, float t, std::int32_t j) { return s > t || (s == t && i < j); }
+
+// Inserts (s, cand) into the sorted list S, I holding `count` of K entries; a full list drops its last.
+// Returns false, changing nothing, when the list is full and (s, cand) does not rank before its last entry.
+inline bool insert_sorted(float* S, std::int32_t* I, std::int32_t& count, std::int64_t K, float s, std::int32_t cand) {
+    std::int64_t pos = count;
+    if (pos == K) {
+        if (!ranks_before(s, cand, S[K - 1], I[K - 1])) return false;
+        pos = K - 1;
+    } else {
+        ++count;
+    }
+    while (pos > 0 && ranks_before(s, cand, S[pos - 1], I[pos - 1])) {
+        S[pos] = S[pos - 1];
+        I[pos] = I[pos - 1];
+        --pos;
+    }
+    S[pos] = s;
+    I[pos] = cand;
+    return true;
+}
+
 // The checks every kNN entry point makes on its shapes: d >= 1, n fits int32 indices, 1 <= k <= the
 // available neighbours, outputs n x k.
 inline void check_shapes(std::int64_t n, std::int64_t d, std::int64_t k, bool exclude_self, std::int64_t out_rows_i,
