@@ -90,31 +90,19 @@ struct Int8Bound {
     float gate(std::int64_t a, float kth) const {
         double lb = kth - pair_bound(a, norm[a] + nmax);
         for (int it = 0; it < 3; ++it) lb = kth - pair_bound(a, dist_bound(a, lb));
-        return round_down(lb - pair_bound(a, dist_bound(a, lb)), kth);
+        return reach_gate(a, lb);
     }
+    // The lowest int8 score of a candidate of row a whose fp32 score can reach lb: once a row's list holds
+    // k exact (fp32) scores, lb is its k-th best and this is the row's gate, one bound wide.
+    float reach_gate(std::int64_t a, double lb) const { return round_down(lb - pair_bound(a, dist_bound(a, lb)), lb); }
 
-    // The same with the pair's own terms instead of the maxima over all rows (exact for the pair):
-    // the bound for rows a, b when |a - b| is at most the distance that a score >= lb allows.
-    double pair_bound(std::int64_t a, std::int64_t b, double lb) const {
+    // The same for the pair (a, b) with b's own terms instead of the maxima over all rows: whether b's
+    // int8 score s lets it reach a fp32 score of lb against row a (always true for lb = -inf).
+    bool may_reach(std::int64_t a, std::int64_t b, float s, double lb) const {
         const double nd = norm[a] * norm[a] + norm[b] * norm[b] - 2 * (lb - rho * norm[a] * norm[b]);
         const double dist = std::min(norm[a] + norm[b], std::sqrt(std::max(0.0, nd)));
         const double e = err[a] + err[b];
-        return half_gap[a] + half_gap[b] + e * (dist + e / 2) + rho * norm[a] * norm[b];
-    }
-    // A lower bound of row a's fp32 k-th best from its final list (int8 scores `sims` of rows `ids`):
-    // each member's fp32 score is >= its int8 score minus its own pair bound (iterated as in gate()).
-    double kth_floor(std::int64_t a, const float* sims, const std::int32_t* ids, std::int64_t k) const {
-        double lb = std::numeric_limits<double>::infinity();
-        for (std::int64_t m = 0; m < k; ++m) {
-            double y = sims[m] - pair_bound(a, norm[a] + nmax);
-            for (int it = 0; it < 3; ++it) y = sims[m] - pair_bound(a, ids[m], y);
-            lb = std::min(lb, y);
-        }
-        return lb;
-    }
-    // Whether candidate b (int8 score s) can reach a fp32 score of lb.
-    bool may_reach(std::int64_t a, std::int64_t b, float s, double lb) const {
-        return s >= round_down(lb - pair_bound(a, b, lb), lb);
+        return s >= round_down(lb - (half_gap[a] + half_gap[b] + e * (dist + e / 2) + rho * norm[a] * norm[b]), lb);
     }
 
 private:
@@ -125,86 +113,48 @@ private:
     }
 };
 
-// A candidate of a row's shortlist pool: approximate similarity and row number.
-struct Cand {
-    float sim;
-    std::int32_t idx;
-};
-
-// Per-row top-K lists, sorted by (similarity desc, index asc). thr[row] is the similarity a
-// candidate must reach to be offered (-inf until the list is full). Callers hold the row block's lock.
-// With a bound (the int8 path), thr[row] is bound->gate(row, K-th best), and every offered
-// candidate that reaches it but is not (or no longer) in the list is kept in pool[row]: list and
-// pool then hold every candidate that can reach the row's exact top-K.
+// Per-row top-K lists, sorted by (similarity desc, index asc). thr[row] is the score a candidate must
+// reach in the block product to be offered (-inf until the list is full). Callers hold the row block's lock.
+// With a bound (the int8 path), the lists hold exact fp32 scores (re-scored as the join goes) and thr[row]
+// is the lowest int8 score that can still reach the row's K-th best (Int8Bound::reach_gate).
 struct TopK {
     std::int64_t K;
     std::vector<float> sim;
     std::vector<std::int32_t> idx;
     std::vector<std::int32_t> count;
     std::vector<float> thr;
-    const Int8Bound* bound = nullptr;  // null: no pools
-    std::vector<std::vector<Cand>> pool;
-    std::vector<std::int64_t> prune_at;  // pool size that triggers dropping entries below thr
-    std::vector<float> regate_at;        // K-th best above which thr is worth recomputing
+    const Int8Bound* bound = nullptr;  // null: thr is the K-th best itself
+    std::vector<float> regate_at;      // K-th best above which thr is worth recomputing
+    std::vector<float> floor;          // int8: a lower bound of the final K-th best (-inf: none yet)
 
     TopK(std::int64_t n, std::int64_t k)
         : K(k), sim(n * k), idx(n * k), count(n, 0), thr(n, -std::numeric_limits<float>::infinity()) {}
 
-    // Pools gated by `b`, starting from the gates that `probe`'s lists (over a subset of all
-    // candidates, so their K-th best is at most the final one) already certify.
-    void enable_pools(const Int8Bound& b, const TopK& probe) {
+    // int8 gates by `b`, starting from floor[r]: the lowest exact score of K candidates of row r (any K
+    // rows are at most the final K-th best), or -inf.
+    void enable_gates(const Int8Bound& b, std::vector<float> floors) {
         bound = &b;
-        pool.resize(count.size());
-        prune_at.assign(count.size(), 4 * K);
+        floor = std::move(floors);
         regate_at.assign(count.size(), -std::numeric_limits<float>::infinity());
         for (std::size_t r = 0; r < count.size(); ++r) {
-            if (probe.count[r] == K) thr[r] = b.gate(static_cast<std::int64_t>(r), probe.sim[r * K + K - 1]);
+            if (floor[r] > -std::numeric_limits<float>::infinity()) thr[r] = b.reach_gate(static_cast<std::int64_t>(r), floor[r]);
         }
     }
 
     void offer(std::int64_t row, float s, std::int32_t cand) {
         float* S = sim.data() + row * K;
         std::int32_t* I = idx.data() + row * K;
-        if (bound && count[row] == K) {
-            if (!detail::ranks_before(s, cand, S[K - 1], I[K - 1])) {
-                pool_add(row, s, cand);  // rejected from the list, maybe still a candidate
-                return;
-            }
-            pool_add(row, S[K - 1], I[K - 1]);  // evicted from the list
-        }
         if (!detail::insert_sorted(S, I, count[row], K, s, cand)) return;
         if (count[row] == K) {
             if (!bound) {
                 thr[row] = S[K - 1];
-            } else if (S[K - 1] >= regate_at[row]) {
+            } else if (floor[row] = std::max(floor[row], S[K - 1]); S[K - 1] >= regate_at[row]) {
                 // The gate only grows with the K-th best, so a stale one is a lower (safe) gate;
                 // recomputing it (a few square roots) only after the K-th best moved by a quarter of
-                // the window keeps the pools nearly as tight at a fraction of the cost.
-                thr[row] = std::max(thr[row], bound->gate(row, S[K - 1]));
+                // the window keeps the gates nearly as tight at a fraction of the cost.
+                thr[row] = std::max(thr[row], bound->reach_gate(row, S[K - 1]));
                 regate_at[row] = S[K - 1] + 0.25f * (S[K - 1] - thr[row]);
             }
-        }
-    }
-
-    // Candidates of row `row` that can reach its exact top-K (after all offers).
-    void final_pool(std::int64_t row, std::vector<std::int32_t>& out) const {
-        out.assign(idx.data() + row * K, idx.data() + (row + 1) * K);
-        const float g = bound->gate(row, sim[row * K + K - 1]);  // cheap first filter (maxima over rows)
-        const double lb = bound->kth_floor(row, sim.data() + row * K, idx.data() + row * K, K);
-        for (const Cand& c : pool[row]) {
-            if (c.sim >= g && bound->may_reach(row, c.idx, c.sim, lb)) out.push_back(c.idx);
-        }
-    }
-
-private:
-    void pool_add(std::int64_t row, float s, std::int32_t cand) {
-        if (!(s >= thr[row])) return;
-        std::vector<Cand>& P = pool[row];
-        P.push_back({s, cand});
-        if (static_cast<std::int64_t>(P.size()) >= prune_at[row]) {
-            const float t = thr[row];
-            P.erase(std::remove_if(P.begin(), P.end(), [t](const Cand& c) { return !(c.sim >= t); }), P.end());
-            prune_at[row] = std::max<std::int64_t>(4 * K, 2 * static_cast<std::int64_t>(P.size()));
         }
     }
 };
@@ -237,6 +187,13 @@ struct Scratch {
     std::vector<std::int32_t> hits;
     std::vector<float> row_tmp;          // one fp32 row
     std::vector<std::uint32_t> bf16_tmp;  // one bf16 row
+    // int8 re-scoring in the join: gates of a row pair, the block pair's pairs to re-score (row in block j,
+    // row in block i), their rows (both blocks converted to fp32 for float16 input), their unscaled fp32 dots,
+    // and the candidates re-scored so far.
+    std::vector<float> gates, rows_i, rows_j, dots;
+    std::vector<std::pair<std::int32_t, std::int32_t>> pairs;
+    std::vector<const float*> qs, cands;
+    std::int64_t rescored = 0;
 };
 
 template <typename T>
@@ -312,8 +269,8 @@ public:
     }
 
     // The main pass: every block pair (i <= j) once, or only those with i < probe_blocks; fills the
-    // per-row top-K lists.
-    void self_join(TopK& top, const Hooks& hooks, std::int64_t probe_blocks = -1) {
+    // per-row top-K lists. Returns the candidates re-scored in fp32, summed over rows (int8 gates only).
+    std::int64_t self_join(TopK& top, const Hooks& hooks, std::int64_t probe_blocks = -1) {
         // Task t covers pairs (i, j0..j1) of one row block i; tasks are numbered by i, so the first
         // (longest) rows of the triangle start first. Indexed arithmetically: no per-task storage.
         std::vector<std::int64_t> first(nblocks_ + 1, 0);
@@ -341,72 +298,90 @@ public:
                 for (std::int64_t j = task.j0; j < task.j1; ++j) {
                     stage_varying(j, s);
                     product(s.a, s.b, s.ct);
-                    select(top, task.i, j, s.a.valid, s.b.valid, s.ct.data(), s.a.padded, s.hits);
+                    if (top.bound) {
+                        select_rescored(top, task.i, j, s.ct.data(), s.a.padded, s);
+                    } else {
+                        select(top, task.i, j, s.a.valid, s.b.valid, s.ct.data(), s.a.padded, s.hits);
+                    }
                 }
             },
             [&](std::int64_t t) {
                 const Task task = task_of(t);
                 return task.j1 - task.j0;
             });
+        std::int64_t rescored = 0;
+        for (const Scratch& s : scratch) rescored += s.rescored;
+        return rescored;
     }
 
-    // Shortlist -> exact fp32 similarities (the fp32 path's values), best k of each row's shortlist:
-    // the K kept by the bf16 pass, or the int8 pool. Returns the total shortlist length.
-    std::int64_t rescore(const TopK& top, MatrixView<std::int32_t> indices, MatrixView<float> sims,
-                         const Hooks& hooks) {
+    // Per row: the lowest exact (fp32) score of the K candidates in `probe`'s list, or -inf for a list
+    // not yet full. A lower bound of the row's final K-th best that starts its int8 gate one bound wide.
+    std::vector<float> exact_floors(const TopK& probe, const Hooks& hooks) {
+        std::vector<float> floor(n_, -std::numeric_limits<float>::infinity());
+        for_each_list(probe, Hooks{hooks.interrupt, {}}, [&](std::int64_t q, const std::int32_t*, const float* exact, int) {
+            floor[q] = *std::min_element(exact, exact + probe.K);
+        });
+        return floor;
+    }
+
+    // Shortlist -> exact fp32 similarities (the fp32 path's values), best k of each row's shortlist
+    // (the K kept by the bf16 pass).
+    void rescore(const TopK& top, MatrixView<std::int32_t> indices, MatrixView<float> sims, const Hooks& hooks) {
         const std::int64_t k = p_.k;
         const int nt = resolve_threads(p_.threads);
-        struct Buffers {
-            std::vector<float> q, cand_rows, dots;
-            std::vector<std::int32_t> ids;
-            std::vector<const float*> cands;
-            std::vector<std::pair<float, std::int32_t>> order;
-            std::int64_t total = 0;
-        };
-        std::vector<Buffers> buf(nt);
-        parallel_for(nblocks_, nt, hooks, [&](std::int64_t blk, int tid) {
-            Buffers& b = buf[tid];
-            for (std::int64_t q = blk * bs_; q < std::min(n_, (blk + 1) * bs_); ++q) {
-                if (top.pool.empty()) {
-                    b.ids.assign(top.idx.data() + q * top.K, top.idx.data() + (q + 1) * top.K);
-                } else {
-                    top.final_pool(q, b.ids);
-                }
-                const std::int32_t* ci = b.ids.data();
-                const std::int64_t K = static_cast<std::int64_t>(b.ids.size());
-                b.total += K;
-                b.cands.resize(K);
-                b.dots.resize(K);
-                if constexpr (!std::is_same_v<T, float>) b.cand_rows.resize(K * d_);
-                const float* xq = row_f32(q, b.q);
-                for (std::int64_t m = 0; m < K; ++m) {
-                    if constexpr (std::is_same_v<T, float>) {
-                        b.cands[m] = x_.row(ci[m]);
-                    } else {
-                        kern_.fp16_to_f32(x_.row(ci[m]), b.cand_rows.data() + m * d_, d_);
-                        b.cands[m] = b.cand_rows.data() + m * d_;
-                    }
-                }
-                kern_.pair_dots(xq, b.cands.data(), K, d_, b.dots.data());
-                b.order.clear();
-                for (std::int64_t m = 0; m < K; ++m) b.order.emplace_back(b.dots[m] * (inv_[q] * inv_[ci[m]]), ci[m]);
-                std::partial_sort(b.order.begin(), b.order.begin() + k, b.order.end(), [](const auto& u, const auto& v) {
-                    return u.first > v.first || (u.first == v.first && u.second < v.second);
-                });
-                for (std::int64_t m = 0; m < k; ++m) {
-                    indices(q, m) = b.order[m].second;
-                    sims(q, m) = b.order[m].first;
-                }
+        std::vector<std::vector<std::pair<float, std::int32_t>>> order(nt);
+        for_each_list(top, hooks, [&](std::int64_t q, const std::int32_t* ids, const float* exact, int tid) {
+            auto& o = order[tid];
+            o.clear();
+            for (std::int64_t m = 0; m < top.K; ++m) o.emplace_back(exact[m], ids[m]);
+            std::partial_sort(o.begin(), o.begin() + k, o.end(), [](const auto& u, const auto& v) {
+                return detail::ranks_before(u.first, u.second, v.first, v.second);
+            });
+            for (std::int64_t m = 0; m < k; ++m) {
+                indices(q, m) = o[m].second;
+                sims(q, m) = o[m].first;
             }
         });
-        std::int64_t total = 0;
-        for (const Buffers& b : buf) total += b.total;
-        return total;
     }
 
     std::int64_t nblocks() const { return nblocks_; }
 
 private:
+    // fn(q, ids, exact, tid) for every row q whose list in `top` is full: ids its K candidates, exact their
+    // fp32 similarities (the fp32 path's values, bit for bit). Parallel over row blocks.
+    template <typename Fn>
+    void for_each_list(const TopK& top, const Hooks& hooks, Fn&& fn) {
+        const std::int64_t K = top.K;
+        const int nt = resolve_threads(p_.threads);
+        struct Buffers {
+            std::vector<float> q, rows, dots;
+            std::vector<const float*> qs, cands;
+        };
+        std::vector<Buffers> buf(nt);
+        parallel_for(nblocks_, nt, hooks, [&](std::int64_t blk, int tid) {
+            Buffers& b = buf[tid];
+            b.cands.resize(K);
+            b.dots.resize(K);
+            if constexpr (!std::is_same_v<T, float>) b.rows.resize(K * d_);
+            for (std::int64_t q = blk * bs_; q < std::min(n_, (blk + 1) * bs_); ++q) {
+                if (top.count[q] < K) continue;
+                const std::int32_t* ids = top.idx.data() + q * K;
+                b.qs.assign(K, row_f32(q, b.q));
+                for (std::int64_t m = 0; m < K; ++m) {
+                    if constexpr (std::is_same_v<T, float>) {
+                        b.cands[m] = x_.row(ids[m]);
+                    } else {
+                        kern_.fp16_to_f32(x_.row(ids[m]), b.rows.data() + m * d_, d_);
+                        b.cands[m] = b.rows.data() + m * d_;
+                    }
+                }
+                kern_.pair_dots(b.qs.data(), b.cands.data(), K, d_, b.dots.data());
+                for (std::int64_t m = 0; m < K; ++m) b.dots[m] *= inv_[q] * inv_[ids[m]];
+                fn(q, ids, b.dots.data(), tid);
+            }
+        });
+    }
+
     // Row r as fp32: the input itself for float32, converted into `tmp` for float16.
     const float* row_f32(std::int64_t r, std::vector<float>& tmp) const { return detail::row_as_f32(x_, r, kern_, tmp); }
 
@@ -542,6 +517,77 @@ private:
         }
     }
 
+    // The int8 join with its gates: every pair of rows (bi*bs + a, bj*bs + b) whose int8 score reaches the
+    // gate of either row is re-scored in fp32 (pair_dots: the fp32 path's value, bit for bit) and offered to
+    // both rows, so the lists hold exact scores and every gate is one bound wide. The pairs of the block pair
+    // are re-scored in one batch (pair_dots needs eight at a time to run at its throughput), from rows that
+    // the product just read.
+    void select_rescored(TopK& top, std::int64_t bi, std::int64_t bj, const float* ct, std::int64_t ldc, Scratch& s) {
+        const std::int64_t i0 = bi * bs_, j0 = bj * bs_;
+        const std::int64_t na = std::min(bs_, n_ - i0), nb = std::min(bs_, n_ - j0);
+        const bool diag = bi == bj;
+        std::unique_lock<std::mutex> lock_i(locks_[bi], std::defer_lock), lock_j(locks_[bj], std::defer_lock);
+        if (diag) {
+            lock_i.lock();
+        } else {
+            std::lock(lock_i, lock_j);
+        }
+        s.hits.resize(na);
+        s.gates.resize(na);
+        s.pairs.clear();
+        for (std::int64_t b = 0; b < nb; ++b) {
+            const float* row = ct + b * ldc;
+            // On the diagonal block, pairs (b, a > b) only, and (b, b) when a row may be its own neighbour.
+            const std::int64_t start = diag ? b + 1 : 0;
+            const float tb = top.thr[j0 + b];
+            for (std::int64_t a = start; a < na; ++a) s.gates[a] = std::min(tb, top.thr[i0 + a]);
+            const std::int64_t h = kern_.find_ge_vec(row + start, s.gates.data() + start, na - start, s.hits.data());
+            const std::int64_t gb = j0 + b;
+            for (std::int64_t m = 0; m < h; ++m) {
+                // The gates use the bound's maxima over all rows; the pair's own bound drops about a third more.
+                const std::int64_t a = start + s.hits[m], ga = i0 + a;
+                if (!top.bound->may_reach(gb, ga, row[a], top.floor[gb]) &&
+                    !top.bound->may_reach(ga, gb, row[a], top.floor[ga]))
+                    continue;
+                s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(a)});
+            }
+            if (diag && !p_.exclude_self) s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(b)});
+        }
+        const std::int64_t h = static_cast<std::int64_t>(s.pairs.size());
+        if (h == 0) return;
+        s.qs.resize(h);
+        s.cands.resize(h);
+        s.dots.resize(h);
+        const float* rows_i = block_f32(i0, na, s.rows_i);
+        const float* rows_j = block_f32(j0, nb, s.rows_j);
+        const std::int64_t ld = std::is_same_v<T, float> ? x_.row_stride : d_;
+        for (std::int64_t m = 0; m < h; ++m) {
+            s.qs[m] = rows_j + s.pairs[m].first * ld;
+            s.cands[m] = rows_i + s.pairs[m].second * ld;
+        }
+        kern_.pair_dots(s.qs.data(), s.cands.data(), h, d_, s.dots.data());
+        for (std::int64_t m = 0; m < h; ++m) {
+            const std::int32_t gb = static_cast<std::int32_t>(j0 + s.pairs[m].first);
+            const std::int32_t ga = static_cast<std::int32_t>(i0 + s.pairs[m].second);
+            const float e = s.dots[m] * (inv_[gb] * inv_[ga]);
+            top.offer(gb, e, ga);
+            if (ga != gb) top.offer(ga, e, gb);
+            s.rescored += ga != gb ? 2 : 1;  // candidates of rows: a pair serves both of its rows
+        }
+    }
+
+    // Rows [r0, r0 + count) as fp32: in place for float32 input (rows x.row_stride apart), else converted
+    // into `buf` (rows d apart).
+    const float* block_f32(std::int64_t r0, std::int64_t count, std::vector<float>& buf) const {
+        if constexpr (std::is_same_v<T, float>) {
+            return x_.row(r0);
+        } else {
+            buf.resize(count * d_);
+            for (std::int64_t r = 0; r < count; ++r) kern_.fp16_to_f32(x_.row(r0 + r), buf.data() + r * d_, d_);
+            return buf.data();
+        }
+    }
+
     const KnnParams& p_;
     MatrixView<const T> x_;
     std::int64_t n_, d_, d2_ = 0, d4_ = 0, bs_ = 1, nblocks_ = 0;
@@ -565,8 +611,8 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     Mode mode = Mode::f32;
     const Kernels& kern = pick_kernels(p.isa, p.precision, d, mode);
     // bf16 rounding moves unit-vector similarities by ~1e-4 typically (2^-7 at worst); k + max(k, 16)
-    // candidates leave room for that before the exact re-scoring. int8 keeps the approximate top k
-    // plus a pool of every candidate within the certified margin.
+    // candidates leave room for that before the exact re-scoring. int8 re-scores in the join every pair
+    // within the certified margin of a row's k-th best (Int8Bound) and keeps exact lists of k.
     const std::int64_t K = mode == Mode::bf16 ? std::min<std::int64_t>(max_k, p.k + std::max(p.k, 16)) : p.k;
 
     Engine<T> engine(p, x, kern, mode);
@@ -575,17 +621,18 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     double shortlist = static_cast<double>(K);
     Int8Bound bound;
     // int8: a probe pass over the block pairs of the first row blocks (about 2 * probe / nblocks of
-    // the work) gives every row a K-th best to start its gate from, so the main pass does not pool
+    // the work) gives every row a K-th best to start its gate from, so the main pass does not re-score
     // the many weak candidates a row meets before its list holds real neighbours.
     const std::int64_t probe = std::max<std::int64_t>(1, (engine.nblocks() + 8) / 16);
     if (mode == Mode::i8) {
         bound = engine.quantize(hooks);
         TopK first(n, K);
         engine.self_join(first, Hooks{hooks.interrupt, {}}, probe);
-        top.enable_pools(bound, first);
+        top.enable_gates(bound, engine.exact_floors(first, hooks));
     }
-    if (mode == Mode::f32) {
-        engine.self_join(top, hooks);
+    if (mode != Mode::bf16) {
+        const std::int64_t rescored = engine.self_join(top, hooks);
+        if (mode == Mode::i8) shortlist = static_cast<double>(rescored) / static_cast<double>(n);
         for (std::int64_t q = 0; q < n; ++q) {
             std::copy_n(top.idx.data() + q * K, K, &indices(q, 0));
             std::copy_n(top.sim.data() + q * K, K, &sims(q, 0));
@@ -600,7 +647,7 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
             rescore_hooks.progress = [&](std::int64_t done, std::int64_t) { hooks.progress(pairs + done, total); };
         }
         engine.self_join(top, join_hooks);
-        shortlist = static_cast<double>(engine.rescore(top, indices, sims, rescore_hooks)) / static_cast<double>(n);
+        engine.rescore(top, indices, sims, rescore_hooks);
     }
     return KnnRunInfo{kern.name, shortlist, engine.block_rows()};
 }

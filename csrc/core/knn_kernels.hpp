@@ -36,8 +36,9 @@ using BlockDotBf16 = void (*)(const std::uint32_t* const* vrows, const float* in
 using BlockDotI8 = void (*)(const std::uint32_t* const* vrows, const float* scale_v, std::int64_t nv,
                             const std::uint32_t* panels, const std::int32_t* corr_f, const float* scale_f,
                             std::int64_t nf, std::int64_t d4, float* ct, std::int64_t ldc);
-/// out[c] = the unscaled dot of q and cands[c] (c < m), bit-identical to BlockDotF32 of the same ISA.
-using PairDots = void (*)(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out);
+/// out[c] = the unscaled dot of rows qs[c] and cands[c] (c < m), bit-identical to BlockDotF32 of the same ISA.
+using PairDots = void (*)(const float* const* qs, const float* const* cands, std::int64_t m, std::int64_t d,
+                          float* out);
 /// Writes out[p] = p for positions p < n with v[p] >= thr (or >= thr_vec[p]); returns the count.
 using FindGe = std::int64_t (*)(const float* v, std::int64_t n, float thr, std::int32_t* out);
 using FindGeVec = std::int64_t (*)(const float* v, const float* thr, std::int64_t n, std::int32_t* out);

@@ -26,8 +26,9 @@ void block_dot_f32(const float* const* vrows, const float* inv_v, std::int64_t n
     }
 }
 
-void pair_dots(const float* q, const float* const* cands, std::int64_t m, std::int64_t d, float* out) {
+void pair_dots(const float* const* qs, const float* const* cands, std::int64_t m, std::int64_t d, float* out) {
     for (std::int64_t c = 0; c < m; ++c) {
+        const float* q = qs[c];
         float acc = 0.0f;
         for (std::int64_t k = 0; k < d; ++k) acc = q[k] * cands[c][k] + acc;
         out[c] = acc;
