@@ -1,7 +1,8 @@
 // Bindings for the knn area: numpy <-> views around rbic::knn::knn_graph.
 #include <string>
+#include <utility>
 
-#include "common.hpp"
+#include "knn_outputs.hpp"
 #include "rbic/knn.hpp"
 
 namespace rbic_py {
@@ -11,7 +12,6 @@ template <typename T>
 py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exclude_self, bool normalize,
                     const std::string& precision, int threads, const std::string& isa, int block_rows,
                     py::object progress) {
-    require_ndim(x, "embeddings", 2);
     rbic::knn::KnnParams p;
     p.k = k;
     p.exclude_self = exclude_self;
@@ -28,15 +28,10 @@ py::tuple knn_graph(const py::array_t<T, py::array::c_style>& x, int k, bool exc
     p.threads = threads;
     p.isa = isa;
     p.block_rows = block_rows;
-    const py::ssize_t n = x.shape(0), d = x.shape(1), kk = k > 0 ? k : 0;
-    py::array_t<std::int32_t> indices({n, kk});
-    py::array_t<float> similarities({n, kk});
-    rbic::MatrixView<const T> xv(x.data(), n, d);
-    rbic::MatrixView<std::int32_t> iv(indices.mutable_data(), n, kk);
-    rbic::MatrixView<float> sv(similarities.mutable_data(), n, kk);
-    rbic::Hooks hooks = make_hooks(progress);
-    rbic::knn::KnnRunInfo info;
-    call_nogil([&] { info = rbic::knn::knn_graph(p, xv, iv, sv, hooks); });
+    auto run = [&](auto xv, auto iv, auto sv, const rbic::Hooks& hooks) {
+        return rbic::knn::knn_graph(p, xv, iv, sv, hooks);
+    };
+    auto [indices, similarities, info] = run_knn(x, k, std::move(progress), run);
     return py::make_tuple(indices, similarities, info.kernel, info.shortlist, info.block_rows);
 }
 

@@ -1,7 +1,8 @@
 // Bindings for the approximate kNN graph: numpy <-> views around rbic::knn::knn_graph_approx.
 #include <string>
+#include <utility>
 
-#include "common.hpp"
+#include "knn_outputs.hpp"
 #include "rbic/knn_approx.hpp"
 
 namespace rbic_py {
@@ -12,7 +13,6 @@ py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, b
                            int threads, std::uint64_t seed, std::int64_t nlist, std::int64_t nprobe,
                            double target_recall, int kmeans_iters, std::int64_t train_per_list,
                            std::int64_t recall_sample, const std::string& isa, py::object progress) {
-    require_ndim(x, "embeddings", 2);
     rbic::knn::ApproxParams p;
     p.k = k;
     p.exclude_self = exclude_self;
@@ -26,15 +26,10 @@ py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, b
     p.train_per_list = train_per_list;
     p.recall_sample = recall_sample;
     p.isa = isa;
-    const py::ssize_t n = x.shape(0), d = x.shape(1), kk = k > 0 ? k : 0;
-    py::array_t<std::int32_t> indices({n, kk});
-    py::array_t<float> similarities({n, kk});
-    rbic::MatrixView<const T> xv(x.data(), n, d);
-    rbic::MatrixView<std::int32_t> iv(indices.mutable_data(), n, kk);
-    rbic::MatrixView<float> sv(similarities.mutable_data(), n, kk);
-    rbic::Hooks hooks = make_hooks(progress);
-    rbic::knn::ApproxRunInfo info;
-    call_nogil([&] { info = rbic::knn::knn_graph_approx(p, xv, iv, sv, hooks); });
+    auto run = [&](auto xv, auto iv, auto sv, const rbic::Hooks& hooks) {
+        return rbic::knn::knn_graph_approx(p, xv, iv, sv, hooks);
+    };
+    auto [indices, similarities, info] = run_knn(x, k, std::move(progress), run);
     py::dict meta;
     meta["kernel"] = info.kernel;
     meta["nlist"] = info.nlist;

@@ -125,19 +125,21 @@ struct TopK {
     std::vector<float> thr;
     const Int8Bound* bound = nullptr;  // null: thr is the K-th best itself
     std::vector<float> regate_at;      // K-th best above which thr is worth recomputing
-    std::vector<float> floor;          // int8: a lower bound of the final K-th best (-inf: none yet)
+    std::vector<float> kth_floor;      // int8: a lower bound of the final K-th best (-inf: none yet)
 
     TopK(std::int64_t n, std::int64_t k)
         : K(k), sim(n * k), idx(n * k), count(n, 0), thr(n, -std::numeric_limits<float>::infinity()) {}
 
-    // int8 gates by `b`, starting from floor[r]: the lowest exact score of K candidates of row r (any K
+    // int8 gates by `b`, starting from floors[r]: the lowest exact score of K candidates of row r (any K
     // rows are at most the final K-th best), or -inf.
     void enable_gates(const Int8Bound& b, std::vector<float> floors) {
         bound = &b;
-        floor = std::move(floors);
+        kth_floor = std::move(floors);
         regate_at.assign(count.size(), -std::numeric_limits<float>::infinity());
         for (std::size_t r = 0; r < count.size(); ++r) {
-            if (floor[r] > -std::numeric_limits<float>::infinity()) thr[r] = b.reach_gate(static_cast<std::int64_t>(r), floor[r]);
+            if (kth_floor[r] > -std::numeric_limits<float>::infinity()) {
+                thr[r] = b.reach_gate(static_cast<std::int64_t>(r), kth_floor[r]);
+            }
         }
     }
 
@@ -148,7 +150,10 @@ struct TopK {
         if (count[row] == K) {
             if (!bound) {
                 thr[row] = S[K - 1];
-            } else if (floor[row] = std::max(floor[row], S[K - 1]); S[K - 1] >= regate_at[row]) {
+                return;
+            }
+            kth_floor[row] = std::max(kth_floor[row], S[K - 1]);
+            if (S[K - 1] >= regate_at[row]) {
                 // The gate only grows with the K-th best, so a stale one is a lower (safe) gate;
                 // recomputing it (a few square roots) only after the K-th best moved by a quarter of
                 // the window keeps the gates nearly as tight at a fraction of the cost.
@@ -318,9 +323,10 @@ public:
     // not yet full. A lower bound of the row's final K-th best that starts its int8 gate one bound wide.
     std::vector<float> exact_floors(const TopK& probe, const Hooks& hooks) {
         std::vector<float> floor(n_, -std::numeric_limits<float>::infinity());
-        for_each_list(probe, Hooks{hooks.interrupt, {}}, [&](std::int64_t q, const std::int32_t*, const float* exact, int) {
+        auto lowest = [&](std::int64_t q, const std::int32_t*, const float* exact, int) {
             floor[q] = *std::min_element(exact, exact + probe.K);
-        });
+        };
+        for_each_list(probe, Hooks{hooks.interrupt, {}}, lowest);
         return floor;
     }
 
@@ -546,12 +552,14 @@ private:
             for (std::int64_t m = 0; m < h; ++m) {
                 // The gates use the bound's maxima over all rows; the pair's own bound drops about a third more.
                 const std::int64_t a = start + s.hits[m], ga = i0 + a;
-                if (!top.bound->may_reach(gb, ga, row[a], top.floor[gb]) &&
-                    !top.bound->may_reach(ga, gb, row[a], top.floor[ga]))
+                if (!top.bound->may_reach(gb, ga, row[a], top.kth_floor[gb]) &&
+                    !top.bound->may_reach(ga, gb, row[a], top.kth_floor[ga]))
                     continue;
                 s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(a)});
             }
-            if (diag && !p_.exclude_self) s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(b)});
+            if (diag && !p_.exclude_self) {
+                s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(b)});
+            }
         }
         const std::int64_t h = static_cast<std::int64_t>(s.pairs.size());
         if (h == 0) return;
