@@ -40,6 +40,17 @@ def test_approx_graph_is_reported_and_close_to_exact(corpus, tmp_path):
     assert np.array_equal(again.keep, approx.keep)
 
 
+def test_int8_graph_gives_the_fp32_selection(corpus, tmp_path):
+    """knn_precision="int8" returns the fp32 graph itself, so the whole selection is the same."""
+    fp32 = _run(corpus, tmp_path / "fp32", knn_method="exact")
+    int8 = _run(corpus, tmp_path / "int8", knn_method="exact", knn_precision="int8")
+    assert int8.summary["settings"]["knn_precision"] == "int8"
+    assert np.array_equal(int8.keep, fp32.keep)
+    assert (tmp_path / "int8" / "selected.jsonl").read_bytes() == (tmp_path / "fp32" / "selected.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="knn_precision must be"):
+        _run(corpus, tmp_path / "x", knn_precision="fp64")
+
+
 def test_auto_is_exact_below_the_threshold(corpus, tmp_path):
     res = _run(corpus, tmp_path / "auto")  # 1500 records < AUTO_APPROX_MIN_ROWS
     assert res.summary["settings"]["knn_method"] == "auto"
