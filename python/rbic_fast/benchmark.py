@@ -172,6 +172,11 @@ def _knn_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> tup
     size = f"{x.shape[0]} x {x.shape[1]}"
     ours, t, peak = _timed(lambda: knn_graph(x, _K, threads=threads))
     rows = [Measurement("knn", "rbic_fast (exact)", "ours", t, peak, "recall@16 1.000 (exact)", size)]
+    int8, t, peak = _timed(lambda: knn_graph(x, _K, precision="int8", threads=threads))
+    if int8.kernel == "avx512_vnni":  # else it ran the fp32 kernel again
+        same = np.array_equal(int8.indices, ours.indices) and np.array_equal(int8.similarities, ours.similarities)
+        quality = f"identical to fp32: {'yes' if same else 'NO'}; {int8.shortlist:.0f} re-scored per row"
+        rows.append(Measurement("knn", "rbic_fast (exact, int8)", "ours", t, peak, quality, size))
     base, t, peak = _timed(lambda: _with_blas_threads(threads, lambda: _peers.numpy_knn(x, _K)))
     rows.append(Measurement("knn", "numpy blocked matmul", "baseline", t, peak, _recall(base[0], ours), size))
     if peers:
