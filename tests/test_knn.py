@@ -405,7 +405,7 @@ def test_int8_raw_inner_product_and_self(normalize, exclude_self):
 
 
 def test_int8_small_blocks_match_fp32():
-    """Many odd-sized blocks (block_rows=50): probe pass, pools and gates across block pairs."""
+    """Many odd-sized blocks (block_rows=50): probe pass and gates across block pairs."""
     x, _ = clustered_embeddings(1777, 72, n_clusters=25, seed=28)
     ref = _core.knn_graph(x, 11, True, True, "fp32", 2, "auto", 50, None)
     got = _core.knn_graph(x, 11, True, True, "int8", 2, "auto", 50, None)
@@ -414,14 +414,36 @@ def test_int8_small_blocks_match_fp32():
 
 
 @pytest.mark.skipif(not HAS_VNNI, reason="CPU lacks AVX512_VNNI")
-def test_int8_shortlist_is_small_on_spread_data(monkeypatch):
-    """On random data the certified bound keeps the shortlist far below n (it is a shortlist)."""
+@pytest.mark.parametrize("exclude_self", [True, False])
+def test_int8_crowded_block_pairs_take_the_fp32_product(exclude_self, monkeypatch):
+    """Hundreds of identical rows and a tight blob put whole block pairs inside the int8 gates: those block pairs
+    are scored by the fp32 product instead of pair by pair, with the same result, ties by index included."""
     monkeypatch.delenv("RBIC_KNN_ISA", raising=False)
-    x = random_rows(3000, 384, seed=29)
+    x, _ = clustered_embeddings(1500, 64, n_clusters=10, seed=31)
+    x[:400] = x[0]
+    x[400:700] = x[400] + 1e-4 * np.random.default_rng(32).standard_normal((300, 64)).astype(np.float32)
+    ref = _core.knn_graph(x, 9, exclude_self, True, "fp32", 2, "auto", 50, None)
+    got = _core.knn_graph(x, 9, exclude_self, True, "int8", 2, "auto", 50, None)
+    assert got[2] == "avx512_vnni"
+    assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
+    assert got[3] > 300  # the crowded rows were re-scored against most of their block pairs
+    # the identical rows' neighbours are the smallest other indices among them (ties by index)
+    first = np.arange(10) if not exclude_self else np.arange(1, 10)
+    assert list(got[0][0]) == list(first[:9])
+
+
+@pytest.mark.skipif(not HAS_VNNI, reason="CPU lacks AVX512_VNNI")
+def test_int8_shortlist_is_small_on_spread_data(monkeypatch):
+    """On random data the certified bound keeps the fp32 work far below the n - 1 candidates of each row (block
+    pairs crowded inside the gates are scored whole, which counts all their pairs; at most n - 1 per row)."""
+    monkeypatch.delenv("RBIC_KNN_ISA", raising=False)
+    x = random_rows(12000, 128, seed=29)
     g = knn_graph(x, 16, precision="int8")
     assert g.kernel == "avx512_vnni"
-    assert g.shortlist < 300
+    assert 16 <= g.shortlist < 12000 / 40
     assert knn_graph(x, 16).shortlist == 16
+    small = random_rows(1000, 384, seed=29)  # few blocks: most block pairs are crowded, but never more than n - 1
+    assert knn_graph(small, 16, precision="int8").shortlist <= 999
 
 
 @pytest.mark.parametrize("isa", ["portable", "avx512", "avx512_bf16"])

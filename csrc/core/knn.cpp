@@ -26,6 +26,9 @@ using detail::kRowsV;
 
 // Block pairs per parallel task: bounds the time between two Ctrl-C / progress polls.
 constexpr std::int64_t kPairsPerTask = 16;
+// One pair re-scored by pair_dots (a latency-bound FMA chain per pair, rows gathered) costs about as much as
+// this many pairs of the fp32 block product (measured ~300 vs ~13 cycles at d = 384; both scale with d).
+constexpr std::int64_t kRescoreCost = 24;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
@@ -188,6 +191,9 @@ struct Varying {
 struct Scratch {
     Fixed a;
     Varying b;
+    Fixed a32;                 // int8: block i as fp32 panels, for block pairs re-scored by the fp32 kernel
+    Varying b32;
+    std::int64_t a32_block = -1;
     std::vector<float> ct;
     std::vector<std::int32_t> hits;
     std::vector<float> row_tmp;          // one fp32 row
@@ -299,14 +305,24 @@ public:
             [&](std::int64_t t, int tid) {
                 const Task task = task_of(t);
                 Scratch& s = scratch[tid];
-                pack_fixed(task.i, s);
+                pack_fixed(task.i, mode_, s.a, s);
                 for (std::int64_t j = task.j0; j < task.j1; ++j) {
-                    stage_varying(j, s);
-                    product(s.a, s.b, s.ct);
-                    if (top.bound) {
-                        select_rescored(top, task.i, j, s.ct.data(), s.a.padded, s);
-                    } else {
+                    stage_varying(j, mode_, s.b, s);
+                    product(mode_, s.a, s.b, s.ct);
+                    if (!top.bound) {
                         select(top, task.i, j, s.a.valid, s.b.valid, s.ct.data(), s.a.padded, s.hits);
+                    } else if (!select_rescored(top, task.i, j, s.ct.data(), s.a.padded, s)) {
+                        // Too many pairs near the gates (duplicates, a tight blob) to re-score one by one: the
+                        // block pair's fp32 product scores them all at the kernel's speed (the same values).
+                        if (s.a32_block != task.i) {
+                            pack_fixed(task.i, Mode::f32, s.a32, s);
+                            s.a32_block = task.i;
+                        }
+                        stage_varying(j, Mode::f32, s.b32, s);
+                        product(Mode::f32, s.a32, s.b32, s.ct);
+                        select(top, task.i, j, s.a32.valid, s.b32.valid, s.ct.data(), s.a32.padded, s.hits);
+                        const std::int64_t na = s.a32.valid, nb = s.b32.valid;
+                        s.rescored += task.i == j ? na * (na - 1) : 2 * na * nb;  // both rows of every pair
                     }
                 }
             },
@@ -392,13 +408,12 @@ private:
     const float* row_f32(std::int64_t r, std::vector<float>& tmp) const { return detail::row_as_f32(x_, r, kern_, tmp); }
 
     // Block `blk` as transposed panels of kPanel rows: panel p holds (k, c) = row p*kPanel + c, column k.
-    void pack_fixed(std::int64_t blk, Scratch& s) {
-        Fixed& f = s.a;
+    void pack_fixed(std::int64_t blk, Mode mode, Fixed& f, Scratch& s) {
         const std::int64_t r0 = blk * bs_;
         f.valid = std::min(bs_, n_ - r0);
         f.padded = round_up(f.valid, kPanel);
         f.inv.assign(f.padded, 0.0f);
-        if (mode_ == Mode::i8) {
+        if (mode == Mode::i8) {
             std::copy_n(scale_.begin() + r0, f.valid, f.inv.begin());
             f.corr.assign(f.padded, 0);
             std::copy_n(corr_.begin() + r0, f.valid, f.corr.begin());
@@ -411,7 +426,7 @@ private:
             return;
         }
         std::copy_n(inv_.begin() + r0, f.valid, f.inv.begin());
-        if (mode_ == Mode::bf16) {
+        if (mode == Mode::bf16) {
             f.panels_w.assign(f.padded * d2_, 0);
             for (std::int64_t r = 0; r < f.valid; ++r) {
                 const std::uint32_t* src = to_bf16(r0 + r, s);
@@ -436,19 +451,18 @@ private:
     }
 
     // Block `blk` as row pointers: the input rows themselves for float32, converted rows otherwise.
-    void stage_varying(std::int64_t blk, Scratch& s) {
-        Varying& v = s.b;
+    void stage_varying(std::int64_t blk, Mode mode, Varying& v, Scratch& s) {
         const std::int64_t r0 = blk * bs_;
         v.valid = std::min(bs_, n_ - r0);
         v.padded = round_up(v.valid, kRowsV);
         v.inv.assign(v.padded, 0.0f);
-        std::copy_n((mode_ == Mode::i8 ? scale_ : inv_).begin() + r0, v.valid, v.inv.begin());
+        std::copy_n((mode == Mode::i8 ? scale_ : inv_).begin() + r0, v.valid, v.inv.begin());
         v.rows_f32.clear();
         v.rows_w.clear();
-        if (mode_ == Mode::i8) {
+        if (mode == Mode::i8) {
             for (std::int64_t r = 0; r < v.valid; ++r) v.rows_w.push_back(codes_.data() + (r0 + r) * d4_);
             v.rows_w.resize(v.padded, zero_w_.data());
-        } else if (mode_ == Mode::bf16) {
+        } else if (mode == Mode::bf16) {
             v.words.resize(v.valid * d2_);
             for (std::int64_t r = 0; r < v.valid; ++r) {
                 std::copy_n(to_bf16(r0 + r, s), d2_, v.words.data() + r * d2_);
@@ -469,12 +483,12 @@ private:
         }
     }
 
-    void product(const Fixed& a, const Varying& b, std::vector<float>& ct) {
+    void product(Mode mode, const Fixed& a, const Varying& b, std::vector<float>& ct) {
         ct.resize(b.padded * a.padded);
-        if (mode_ == Mode::i8) {
+        if (mode == Mode::i8) {
             kern_.block_dot_i8(b.rows_w.data(), b.inv.data(), b.padded, a.panels_w.data(), a.corr.data(),
                                a.inv.data(), a.padded, d4_, ct.data(), a.padded);
-        } else if (mode_ == Mode::bf16) {
+        } else if (mode == Mode::bf16) {
             kern_.block_dot_bf16(b.rows_w.data(), b.inv.data(), b.padded, a.panels_w.data(), a.inv.data(),
                                  a.padded, d2_, ct.data(), a.padded);
         } else {
@@ -527,8 +541,9 @@ private:
     // gate of either row is re-scored in fp32 (pair_dots: the fp32 path's value, bit for bit) and offered to
     // both rows, so the lists hold exact scores and every gate is one bound wide. The pairs of the block pair
     // are re-scored in one batch (pair_dots needs eight at a time to run at its throughput), from rows that
-    // the product just read.
-    void select_rescored(TopK& top, std::int64_t bi, std::int64_t bj, const float* ct, std::int64_t ldc, Scratch& s) {
+    // the product just read. Returns false, offering nothing, when more than 1 / kRescoreCost of the block
+    // pair's pairs would need re-scoring: the caller then runs the fp32 product of the block pair instead.
+    bool select_rescored(TopK& top, std::int64_t bi, std::int64_t bj, const float* ct, std::int64_t ldc, Scratch& s) {
         const std::int64_t i0 = bi * bs_, j0 = bj * bs_;
         const std::int64_t na = std::min(bs_, n_ - i0), nb = std::min(bs_, n_ - j0);
         const bool diag = bi == bj;
@@ -541,6 +556,7 @@ private:
         s.hits.resize(na);
         s.gates.resize(na);
         s.pairs.clear();
+        const std::int64_t limit = na * nb / kRescoreCost;  // more: the fp32 product of the block pair is cheaper
         for (std::int64_t b = 0; b < nb; ++b) {
             const float* row = ct + b * ldc;
             // On the diagonal block, pairs (b, a > b) only, and (b, b) when a row may be its own neighbour.
@@ -548,21 +564,22 @@ private:
             const float tb = top.thr[j0 + b];
             for (std::int64_t a = start; a < na; ++a) s.gates[a] = std::min(tb, top.thr[i0 + a]);
             const std::int64_t h = kern_.find_ge_vec(row + start, s.gates.data() + start, na - start, s.hits.data());
-            const std::int64_t gb = j0 + b;
-            for (std::int64_t m = 0; m < h; ++m) {
-                // The gates use the bound's maxima over all rows; the pair's own bound drops about a third more.
-                const std::int64_t a = start + s.hits[m], ga = i0 + a;
-                if (!top.bound->may_reach(gb, ga, row[a], top.kth_floor[gb]) &&
-                    !top.bound->may_reach(ga, gb, row[a], top.kth_floor[ga]))
-                    continue;
-                s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(a)});
-            }
-            if (diag && !p_.exclude_self) {
-                s.pairs.push_back({static_cast<std::int32_t>(b), static_cast<std::int32_t>(b)});
-            }
+            const auto b32 = static_cast<std::int32_t>(b), start32 = static_cast<std::int32_t>(start);
+            for (std::int64_t m = 0; m < h; ++m) s.pairs.push_back({b32, start32 + s.hits[m]});
+            if (diag && !p_.exclude_self) s.pairs.push_back({b32, b32});
+            if (static_cast<std::int64_t>(s.pairs.size()) > 2 * limit) return false;  // before the finer filter
         }
+        // The gates use the bound's maxima over all rows; the pair's own bound drops about a third more.
+        auto dropped = [&](const std::pair<std::int32_t, std::int32_t>& pr) {
+            const std::int64_t gb = j0 + pr.first, ga = i0 + pr.second;
+            const float score = ct[pr.first * ldc + pr.second];
+            return gb != ga && !top.bound->may_reach(gb, ga, score, top.kth_floor[gb]) &&
+                   !top.bound->may_reach(ga, gb, score, top.kth_floor[ga]);
+        };
+        s.pairs.erase(std::remove_if(s.pairs.begin(), s.pairs.end(), dropped), s.pairs.end());
         const std::int64_t h = static_cast<std::int64_t>(s.pairs.size());
-        if (h == 0) return;
+        if (h == 0) return true;
+        if (h > limit) return false;
         s.qs.resize(h);
         s.cands.resize(h);
         s.dots.resize(h);
@@ -582,6 +599,7 @@ private:
             if (ga != gb) top.offer(ga, e, gb);
             s.rescored += ga != gb ? 2 : 1;  // candidates of rows: a pair serves both of its rows
         }
+        return true;
     }
 
     // Rows [r0, r0 + count) as fp32: in place for float32 input (rows x.row_stride apart), else converted
