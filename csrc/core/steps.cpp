@@ -33,6 +33,24 @@ struct Entity {
     std::int32_t len;
 };
 
+// Entity occurrences of one text in text order. scan() sizes the storage to the text's event count first (every
+// token starts on an event byte), so its pushes need no capacity check.
+class EntityList {
+public:
+    void reset(std::size_t capacity) {
+        if (buf_.size() < capacity) buf_.resize(capacity);
+        size_ = 0;
+    }
+    void push(std::int64_t pos, std::int32_t len) { buf_[size_++] = Entity{pos, len}; }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const Entity& operator[](std::size_t i) const { return buf_[i]; }
+
+private:
+    std::vector<Entity> buf_;
+    std::size_t size_ = 0;
+};
+
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
 class FirstDefs {
 public:
@@ -41,11 +59,10 @@ public:
         limit_ = limit;
         std::size_t cap = 64;
         while (cap < 2 * expected + 2) cap <<= 1;
-        if (cap > slots_.size()) {
-            slots_.assign(cap, Slot{});
-            gen_ = 0;
+        if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
+            slots_.assign(std::max(cap, slots_.size()), Slot{});
+            gen_ = 1;
         }
-        ++gen_;
         mask_ = slots_.size() - 1;
     }
     // Step of the first definition of key, or -1.
@@ -105,17 +122,56 @@ private:
     const u8* limit_ = nullptr;
 };
 
+// Open-addressing map from a pair of 64-bit keys to a 32-bit value. Cleared per text by a generation stamp.
+class PairTable {
+public:
+    void reset(std::size_t expected) {
+        std::size_t cap = 64;
+        while (cap < 2 * expected + 2) cap <<= 1;
+        if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
+            slots_.assign(std::max(cap, slots_.size()), Slot{});
+            gen_ = 1;
+        }
+        mask_ = slots_.size() - 1;
+    }
+    /// The value of (a, b); when absent, inserts it with `value` and sets `inserted`.
+    std::uint32_t& find_or_insert(std::uint64_t a, std::uint64_t b, std::uint32_t value, bool& inserted) {
+        std::uint64_t h = (a ^ (b * 0xBF58476D1CE4E5B9ull)) * 0x94D049BB133111EBull;
+        h ^= h >> 32;
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.gen != gen_) {
+                s = Slot{a, b, value, gen_};
+                inserted = true;
+                return s.value;
+            }
+            if (s.a == a && s.b == b) {
+                inserted = false;
+                return s.value;
+            }
+        }
+    }
+
+private:
+    struct Slot {
+        std::uint64_t a = 0, b = 0;
+        std::uint32_t value = 0, gen = 0;
+    };
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::uint32_t gen_ = 0;
+};
+
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
     std::vector<PatternEnd> ends, stream_ends[4];
     std::vector<std::int64_t> hard, sentence, cuts;
-    std::vector<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
+    EntityList uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
-    std::vector<std::uint64_t> norms;
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
+    PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
     std::vector<u8> norm_buf;
     std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
@@ -231,8 +287,11 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
         for (std::int64_t t = 0; t < q; ++t) {
             for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
-            for (int k = 0; k < kStreams; ++k)
-                if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
+            // Pattern ends are rare (a few per hundred bytes): one test for the four streams.
+            if (std::max(std::max(st[0], st[1]), std::max(st[2], st[3])) >= thr) {
+                for (int k = 0; k < kStreams; ++k)
+                    if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
+            }
         }
         for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
         tail_from = kStreams * q;
@@ -340,8 +399,6 @@ bool list_number_before(const u8* p, std::int64_t i) {
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     sc.hard.clear();
     sc.sentence.clear();
-    sc.uses.clear();
-    sc.defs.clear();
     sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
@@ -353,6 +410,10 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
+    std::size_t n_events = 0;
+    for (std::size_t w = 0; w < n_words; ++w) n_events += static_cast<std::size_t>(__builtin_popcountll(masks[w]));
+    sc.uses.reset(n_events);
+    sc.defs.reset(n_events);
     // The first event at or after i, or n.
     auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
         std::size_t w = static_cast<std::size_t>(i >> 6);
@@ -476,7 +537,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         if (!w) break;
                         q -= w;
                     }
-                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(k - i)});
+                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push(i, static_cast<std::int32_t>(k - i));
                     i = k;
                 } else if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
@@ -513,7 +574,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(e - i)});
+                    (def ? sc.defs : sc.uses).push(i, static_cast<std::int32_t>(e - i));
                     i = e;
                 } else {
                     ++i;
@@ -664,30 +725,33 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
         max_depth = std::max(max_depth, d);
     }
 
-    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
-    // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
-    // unique get the exact normalised hash.
-    sc.sigs.resize(m < 2 ? 0 : m);
-    for (std::size_t j = 0; j < sc.sigs.size(); ++j)
-        sc.sigs[j] = {kernels.ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
-                      static_cast<std::uint32_t>(j)};
-    std::sort(sc.sigs.begin(), sc.sigs.end());
-    std::size_t distinct = m < 2 ? m : 0;
-    for (std::size_t a = 0; a < sc.sigs.size();) {
-        std::size_t b = a + 1;
-        while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
-        if (b - a == 1) {
-            ++distinct;
-        } else {
-            sc.norms.clear();
-            for (std::size_t q = a; q < b; ++q) {
-                const auto& span = sc.spans[sc.sigs[q].second];
-                sc.norms.push_back(normalized_hash(p + span.first, p + span.second, sc.norm_buf));
+    // Redundancy: distinct normalised steps. Equal normalised steps share a cheap signature (count, sum and sum
+    // of squares of the non-blank ASCII bytes, lower-cased); only the steps of a signature met more than once get
+    // the exact normalised hash, and distinct steps are distinct (signature, hash) pairs. Hash tables rather than
+    // sorting: the comparisons of a sort of random signatures are mispredicted branches.
+    std::size_t distinct = m;
+    if (m >= 2) {
+        distinct = 0;
+        sc.sig_first.reset(m);
+        sc.sig_norms.reset(m);
+        constexpr std::uint32_t kHashed = ~0u;  // the first step of this signature is in sig_norms already
+        for (std::size_t j = 0; j < m; ++j) {
+            const auto& span = sc.spans[j];
+            const std::uint64_t sig = kernels.ascii_signature(p + span.first, span.second - span.first);
+            bool inserted;
+            std::uint32_t& first = sc.sig_first.find_or_insert(sig, 0, static_cast<std::uint32_t>(j), inserted);
+            if (inserted) {
+                ++distinct;
+                continue;
             }
-            std::sort(sc.norms.begin(), sc.norms.end());
-            distinct += std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
+            if (first != kHashed) {
+                const auto& f0 = sc.spans[first];
+                sc.sig_norms.find_or_insert(sig, normalized_hash(p + f0.first, p + f0.second, sc.norm_buf), 0, inserted);
+                first = kHashed;
+            }
+            sc.sig_norms.find_or_insert(sig, normalized_hash(p + span.first, p + span.second, sc.norm_buf), 0, inserted);
+            distinct += inserted;
         }
-        a = b;
     }
 
     std::int64_t* f = out.ints;
