@@ -63,7 +63,8 @@ public:
             slots_.assign(std::max(cap, slots_.size()), Slot{});
             gen_ = 1;
         }
-        mask_ = slots_.size() - 1;
+        // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
+        mask_ = cap - 1;
     }
     // Step of the first definition of key, or -1.
     std::int32_t find(const u8* key, std::int32_t len) const {
@@ -132,7 +133,8 @@ public:
             slots_.assign(std::max(cap, slots_.size()), Slot{});
             gen_ = 1;
         }
-        mask_ = slots_.size() - 1;
+        // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
+        mask_ = cap - 1;
     }
     /// The value of (a, b); when absent, inserts it with `value` and sets `inserted`.
     std::uint32_t& find_or_insert(std::uint64_t a, std::uint64_t b, std::uint32_t value, bool& inserted) {
@@ -274,7 +276,8 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
     const std::uint32_t thr = ac.out_threshold;
     // One stream per quarter of the bytes, interleaved: the four transition loads are independent, which hides
     // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
-    // match ending in a quarter is found by exactly that quarter's stream.
+    // match ending in a quarter is found by exactly that quarter's stream. (Eight streams spill registers and
+    // run slower.)
     constexpr int kStreams = 4;
     const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
     const std::int64_t q = n / kStreams;
