@@ -33,21 +33,24 @@ struct Entity {
     std::int32_t len;
 };
 
-// Entity occurrences of one text in text order. scan() sizes the storage to the text's event count first (every
-// token starts on an event byte), so its pushes need no capacity check.
-class EntityList {
+// A list filled by scan() without capacity checks in its loop: scan() first reserves a bound on what one text
+// can add (from the text's event count), and reset() keeps the storage across texts.
+template <typename T>
+class BoundedList {
 public:
-    void reset(std::size_t capacity) {
-        if (buf_.size() < capacity) buf_.resize(capacity);
+    void reset(std::size_t bound) {
+        if (buf_.size() < bound) buf_.resize(bound);
         size_ = 0;
     }
-    void push(std::int64_t pos, std::int32_t len) { buf_[size_++] = Entity{pos, len}; }
+    void push(const T& v) { buf_[size_++] = v; }
     std::size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
-    const Entity& operator[](std::size_t i) const { return buf_[i]; }
+    const T& operator[](std::size_t i) const { return buf_[i]; }
+    const T* begin() const { return buf_.data(); }
+    const T* end() const { return buf_.data() + size_; }
 
 private:
-    std::vector<Entity> buf_;
+    std::vector<T> buf_;
     std::size_t size_ = 0;
 };
 
@@ -168,8 +171,9 @@ private:
 struct Scratch {
     std::vector<Hit> hits, kept;
     std::vector<PatternEnd> ends, stream_ends[4];
-    std::vector<std::int64_t> hard, sentence, cuts;
-    EntityList uses, defs;  ///< entity occurrences in text order, split by kind
+    BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
+    std::vector<std::int64_t> cuts;
+    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
@@ -284,21 +288,29 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
     std::int64_t tail_from = 0;
     std::uint32_t tail_state = 0;
     if (q >= warm + 16) {
-        std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (auto& h : sc.stream_ends) h.clear();
+        std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
+        std::uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];  // (locals stay in registers)
+        const u8 *p0 = p, *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
         for (std::int64_t t = 0; t < q; ++t) {
-            for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
-            // Pattern ends are rare (a few per hundred bytes): one test for the four streams.
-            if (std::max(std::max(st[0], st[1]), std::max(st[2], st[3])) >= thr) {
-                for (int k = 0; k < kStreams; ++k)
-                    if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
+            s0 = delta[s0 + cls[p0[t]]];
+            s1 = delta[s1 + cls[p1[t]]];
+            s2 = delta[s2 + cls[p2[t]]];
+            s3 = delta[s3 + cls[p3[t]]];
+            // Pattern ends are rare (a few per hundred bytes) and the threshold is a power of two above every
+            // state without outputs: one test for the four streams.
+            if ((s0 | s1 | s2 | s3) >= thr) {
+                if (s0 >= thr) sc.stream_ends[0].push_back({t, s0});
+                if (s1 >= thr) sc.stream_ends[1].push_back({q + t, s1});
+                if (s2 >= thr) sc.stream_ends[2].push_back({2 * q + t, s2});
+                if (s3 >= thr) sc.stream_ends[3].push_back({3 * q + t, s3});
             }
         }
         for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
         tail_from = kStreams * q;
-        tail_state = st[kStreams - 1];
+        tail_state = s3;
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
@@ -400,9 +412,6 @@ bool list_number_before(const u8* p, std::int64_t i) {
 
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
-    sc.hard.clear();
-    sc.sentence.clear();
-    sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
     const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
@@ -413,10 +422,14 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
-    std::size_t n_events = 0;
-    for (std::size_t w = 0; w < n_words; ++w) n_events += static_cast<std::size_t>(__builtin_popcountll(masks[w]));
+    // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
+    // (one event) takes 3 bytes.
+    const std::size_t n_events = static_cast<std::size_t>(counts.events);
     sc.uses.reset(n_events);
     sc.defs.reset(n_events);
+    sc.hard.reset(n_events + 1);
+    sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
+    sc.hard.push(0);
     // The first event at or after i, or n.
     auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
         std::size_t w = static_cast<std::size_t>(i >> 6);
@@ -431,7 +444,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
-        if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
+        if (q < end && *q != '\n' && *q != '\r') sc.sentence.push(q - p);
     };
     while (i < n) {
         i = next_event(i);
@@ -464,7 +477,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
             case '\n':
             case '\r':
                 if (state == kInlineDollar || state == kInlineParen) state = kText;
-                if (state == kText) sc.hard.push_back(i + 1);
+                if (state == kText) sc.hard.push(i + 1);
                 ++i;
                 break;
             case '\\': {
@@ -540,7 +553,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         if (!w) break;
                         q -= w;
                     }
-                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push(i, static_cast<std::int32_t>(k - i));
+                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
                     i = k;
                 } else if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
@@ -577,7 +590,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.defs : sc.uses).push(i, static_cast<std::int32_t>(e - i));
+                    (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
                     i = e;
                 } else {
                     ++i;

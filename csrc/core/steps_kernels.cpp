@@ -22,6 +22,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
+        counts.events += __builtin_popcountll(word);
 #else
         const std::int64_t stop = n - base < 64 ? n - base : 64;
         for (std::int64_t k = 0; k < stop; ++k) {
@@ -31,6 +32,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             counts.letters += utf8::is_letter(p[i]);
             counts.equals += simd::equation_sign(p, i, n);
         }
+        counts.events += __builtin_popcountll(word);
 #endif
         masks[base / 64] = word;
     }

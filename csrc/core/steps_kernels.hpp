@@ -12,6 +12,7 @@ namespace rbic::steps {
 struct ByteCounts {
     std::int64_t letters = 0;  ///< ASCII letters
     std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
+    std::int64_t events = 0;   ///< set bits of the event masks (kernel-dependent; scan() sizes buffers with it)
 };
 
 struct Kernels {
