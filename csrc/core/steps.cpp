@@ -172,7 +172,7 @@ struct Scratch {
     std::vector<Hit> hits, kept;
     std::vector<PatternEnd> ends, stream_ends[4];
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
-    std::vector<std::int64_t> cuts;
+    std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
     BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
@@ -201,11 +201,12 @@ struct Result {
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
-// One pass over the '<' bytes: the first "<think>" and the first "</think>" (the open tag only matters before it).
+// One pass over the '<' that can start a tag: the first "<think>" and the first "</think>" (the open tag only
+// matters before it).
 std::pair<std::int64_t, std::int64_t> think_region(const Kernels& kernels, const u8* text, std::int64_t size) {
     std::int64_t open = -1;
     const u8* end = text + size;
-    for (const u8* q = text + kernels.find_byte(text, size, '<'); q < end; q += 1 + kernels.find_byte(q + 1, end - q - 1, '<')) {
+    for (const u8* q = text + kernels.find_tag(text, size); q < end; q += 1 + kernels.find_tag(q + 1, end - q - 1)) {
         if (end - q >= 8 && std::memcmp(q, "</think>", 8) == 0)
             return {(open >= 0 && open + 7 <= q - text) ? open + 7 : 0, q - text};
         if (open < 0 && end - q >= 7 && std::memcmp(q, "<think>", 7) == 0) open = q - text;
@@ -603,20 +604,31 @@ inline bool blank_at(const u8* p, const u8* end) { return utf8::ascii_blank(*p) 
 
 // Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans.
 void segment(const u8* p, std::int64_t n, Scratch& sc) {
-    sc.cuts.clear();
+    // Boundaries: every line start (sc.hard), and each sentence start where a kept marker begins. Both lists
+    // increase strictly; most texts have no sentence boundary, and then the line starts are the boundaries.
+    sc.sentence_cuts.clear();
     std::size_t k = 0;
     for (std::int64_t q : sc.sentence) {
         while (k < sc.kept.size() && sc.kept[k].start < q) ++k;
-        if (k < sc.kept.size() && sc.kept[k].start == q) sc.cuts.push_back(q);
+        if (k < sc.kept.size() && sc.kept[k].start == q) sc.sentence_cuts.push_back(q);
     }
-    const std::size_t n_sentence = sc.cuts.size();
-    sc.cuts.insert(sc.cuts.end(), sc.hard.begin(), sc.hard.end());
-    std::inplace_merge(sc.cuts.begin(), sc.cuts.begin() + n_sentence, sc.cuts.end());
-    sc.cuts.erase(std::unique(sc.cuts.begin(), sc.cuts.end()), sc.cuts.end());
+    const std::int64_t* cuts = sc.hard.begin();
+    std::size_t n_cuts = sc.hard.size();
+    if (!sc.sentence_cuts.empty()) {
+        sc.cuts.clear();
+        std::size_t h = 0;
+        for (std::int64_t q : sc.sentence_cuts) {
+            while (h < n_cuts && cuts[h] < q) sc.cuts.push_back(cuts[h++]);
+            if (h == n_cuts || cuts[h] != q) sc.cuts.push_back(q);
+        }
+        sc.cuts.insert(sc.cuts.end(), cuts + h, cuts + n_cuts);
+        cuts = sc.cuts.data();
+        n_cuts = sc.cuts.size();
+    }
     sc.spans.clear();
-    for (std::size_t j = 0; j < sc.cuts.size(); ++j) {
-        std::int64_t s = sc.cuts[j];
-        std::int64_t e = j + 1 < sc.cuts.size() ? sc.cuts[j + 1] : n;
+    for (std::size_t j = 0; j < n_cuts; ++j) {
+        std::int64_t s = cuts[j];
+        std::int64_t e = j + 1 < n_cuts ? cuts[j + 1] : n;
         while (s < e) {
             if (utf8::ascii_blank(p[s])) { ++s; continue; }
             int w = utf8::wide_space_at(p + s, p + e);

@@ -38,13 +38,18 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
     }
 }
 
-std::int64_t portable_find_byte(const std::uint8_t* p, std::int64_t n, std::uint8_t b) {
-    if (n <= 0) return 0;
-    const void* q = std::memchr(p, b, static_cast<std::size_t>(n));
-    return q ? static_cast<const std::uint8_t*>(q) - p : n;
+std::int64_t portable_find_tag(const std::uint8_t* p, std::int64_t n) {
+    for (std::int64_t i = 0; i < n;) {
+        const void* q = std::memchr(p + i, '<', static_cast<std::size_t>(n - i));
+        if (!q) break;
+        i = static_cast<const std::uint8_t*>(q) - p;
+        if (i + 1 < n && (p[i + 1] == 't' || p[i + 1] == '/')) return i;
+        ++i;
+    }
+    return n;
 }
 
-const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_byte};
+const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_tag};
 
 }  // namespace
 
