@@ -75,7 +75,7 @@ public:
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.gen != gen_) return -1;
-            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return s.step;
+            if (s.hash == h && s.len == len && same(s.key, key, len)) return s.step;
         }
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
@@ -86,7 +86,7 @@ public:
                 s = Slot{h, key, len, step, gen_};
                 return;
             }
-            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return;
+            if (s.hash == h && s.len == len && same(s.key, key, len)) return;
         }
     }
 
@@ -98,6 +98,9 @@ private:
         std::int32_t step = 0;
         std::uint32_t gen = 0;
     };
+    // Keys of equal hash and length: a key of at most 8 bytes is one word that hash() maps bijectively (xor with a
+    // constant, odd multiplications, xor-shifts), so only longer keys need the bytes compared.
+    static bool same(const u8* a, const u8* b, std::int32_t len) { return len <= 8 || std::memcmp(a, b, len) == 0; }
     // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
     static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
