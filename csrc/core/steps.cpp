@@ -181,6 +181,7 @@ struct Scratch {
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
     PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
+    std::vector<std::uint8_t> first_hashed;  ///< redundancy: per first step of a signature, its hash is in sig_norms
     std::vector<u8> norm_buf;
     std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
@@ -757,28 +758,33 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     }
 
     // Redundancy: distinct normalised steps. Equal normalised steps share a cheap signature (count, sum and sum
-    // of squares of the non-blank ASCII bytes, lower-cased); only the steps of a signature met more than once get
-    // the exact normalised hash, and distinct steps are distinct (signature, hash) pairs. Hash tables rather than
-    // sorting: the comparisons of a sort of random signatures are mispredicted branches.
+    // of squares of the non-blank ASCII bytes, lower-cased). A step whose signature is new is distinct; one that
+    // repeats the first step of its signature byte for byte is not (the usual duplicate: "Hmm.", "Wait."); the
+    // others get the exact normalised hash, and distinct steps are distinct (signature, hash) pairs. Hash tables
+    // rather than sorting: the comparisons of a sort of random signatures are mispredicted branches.
     std::size_t distinct = m;
     if (m >= 2) {
         distinct = 0;
         sc.sig_first.reset(m);
         sc.sig_norms.reset(m);
-        constexpr std::uint32_t kHashed = ~0u;  // the first step of this signature is in sig_norms already
+        if (sc.first_hashed.size() < m) sc.first_hashed.resize(m);  // (set below when a step is a first one)
         for (std::size_t j = 0; j < m; ++j) {
             const auto& span = sc.spans[j];
-            const std::uint64_t sig = kernels.ascii_signature(p + span.first, span.second - span.first);
+            const std::int64_t len = span.second - span.first;
+            const std::uint64_t sig = kernels.ascii_signature(p + span.first, len);
             bool inserted;
-            std::uint32_t& first = sc.sig_first.find_or_insert(sig, 0, static_cast<std::uint32_t>(j), inserted);
+            const std::uint32_t first = sc.sig_first.find_or_insert(sig, 0, static_cast<std::uint32_t>(j), inserted);
             if (inserted) {
+                sc.first_hashed[j] = 0;
                 ++distinct;
                 continue;
             }
-            if (first != kHashed) {
-                const auto& f0 = sc.spans[first];
+            const auto& f0 = sc.spans[first];
+            if (f0.second - f0.first == len && std::memcmp(p + f0.first, p + span.first, static_cast<std::size_t>(len)) == 0)
+                continue;
+            if (!sc.first_hashed[first]) {
                 sc.sig_norms.find_or_insert(sig, normalized_hash(p + f0.first, p + f0.second, sc.norm_buf), 0, inserted);
-                first = kHashed;
+                sc.first_hashed[first] = 1;
             }
             sc.sig_norms.find_or_insert(sig, normalized_hash(p + span.first, p + span.second, sc.norm_buf), 0, inserted);
             distinct += inserted;
