@@ -455,6 +455,28 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
+        if (utf8::is_digit(b)) {
+            // Number tokens first: they are most of the events of math text, and a test ahead of the switch is
+            // predicted better than its indirect jump.
+            if (i > 0 && utf8::is_word(p[i - 1])) {
+                ++i;
+                continue;
+            }
+            std::int64_t k = skip_digits(p, i, n);
+            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
+            ++c.numbers;
+            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+            const u8* q = p + (annotation_end == i ? annotation_start : i);
+            while (q > p) {
+                if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+                const int w = utf8::wide_space_before(p, q);
+                if (!w) break;
+                q -= w;
+            }
+            (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
+            i = k;
+            continue;
+        }
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
@@ -542,25 +564,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 ++i;
                 break;
             default:
-                if (utf8::is_digit(b)) {
-                    if (i > 0 && utf8::is_word(p[i - 1])) {
-                        ++i;
-                        break;
-                    }
-                    std::int64_t k = skip_digits(p, i, n);
-                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
-                    ++c.numbers;
-                    // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
-                    const u8* q = p + (annotation_end == i ? annotation_start : i);
-                    while (q > p) {
-                        if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
-                        const int w = utf8::wide_space_before(p, q);
-                        if (!w) break;
-                        q -= w;
-                    }
-                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
-                    i = k;
-                } else if (utf8::is_letter(b)) {
+                if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
                         // Inside a word or a command: the following letters cannot start a token either
                         // (a digit can end the run: "\\pi3r" has the variable r).
