@@ -744,18 +744,21 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
     std::int32_t max_depth = 0;
     std::size_t ui = 0, di = 0;
+    bool defined = false;  // some earlier step defines an entity (before that, uses need no look-up)
     for (std::size_t j = 0; j < m; ++j) {
         std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
         if (any_defs) {
             const std::int64_t first = sc.spans[j].first, stop = sc.spans[j].second;
             while (ui < sc.uses.size() && sc.uses[ui].pos < first) ++ui;
-            for (; ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
+            for (; defined && ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
                 const std::int32_t i = sc.first_defs.find(p + sc.uses[ui].pos, sc.uses[ui].len);
                 if (i >= 0) d = std::max(d, sc.depth[i] + 1);
             }
             while (di < sc.defs.size() && sc.defs[di].pos < first) ++di;
-            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di)
+            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di) {
                 sc.first_defs.insert_first(p + sc.defs[di].pos, sc.defs[di].len, static_cast<std::int32_t>(j));
+                defined = true;
+            }
         }
         sc.depth[j] = d;
         max_depth = std::max(max_depth, d);
