@@ -456,8 +456,9 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         if (i >= n) break;
         const u8 b = p[i];
         if (utf8::is_digit(b)) {
-            // Number tokens first: they are most of the events of math text, and a test ahead of the switch is
-            // predicted better than its indirect jump.
+            // Number tokens ahead of the switch: they are about half of the events of math text, and this test
+            // halved the switch's mispredicted indirect jumps (callgrind's branch model) for a few more
+            // conditional ones.
             if (i > 0 && utf8::is_word(p[i - 1])) {
                 ++i;
                 continue;
