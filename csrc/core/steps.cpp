@@ -33,6 +33,27 @@ struct Entity {
     std::int32_t len;
 };
 
+// A list filled by scan() without capacity checks in its loop: scan() first reserves a bound on what one text
+// can add (from the text's event count), and reset() keeps the storage across texts.
+template <typename T>
+class BoundedList {
+public:
+    void reset(std::size_t bound) {
+        if (buf_.size() < bound) buf_.resize(bound);
+        size_ = 0;
+    }
+    void push(const T& v) { buf_[size_++] = v; }
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const T& operator[](std::size_t i) const { return buf_[i]; }
+    const T* begin() const { return buf_.data(); }
+    const T* end() const { return buf_.data() + size_; }
+
+private:
+    std::vector<T> buf_;
+    std::size_t size_ = 0;
+};
+
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
 class FirstDefs {
 public:
@@ -41,12 +62,12 @@ public:
         limit_ = limit;
         std::size_t cap = 64;
         while (cap < 2 * expected + 2) cap <<= 1;
-        if (cap > slots_.size()) {
-            slots_.assign(cap, Slot{});
-            gen_ = 0;
+        if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
+            slots_.assign(std::max(cap, slots_.size()), Slot{});
+            gen_ = 1;
         }
-        ++gen_;
-        mask_ = slots_.size() - 1;
+        // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
+        mask_ = cap - 1;
     }
     // Step of the first definition of key, or -1.
     std::int32_t find(const u8* key, std::int32_t len) const {
@@ -54,7 +75,7 @@ public:
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.gen != gen_) return -1;
-            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return s.step;
+            if (s.hash == h && s.len == len && same(s.key, key, len)) return s.step;
         }
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
@@ -65,7 +86,7 @@ public:
                 s = Slot{h, key, len, step, gen_};
                 return;
             }
-            if (s.hash == h && s.len == len && std::memcmp(s.key, key, len) == 0) return;
+            if (s.hash == h && s.len == len && same(s.key, key, len)) return;
         }
     }
 
@@ -77,6 +98,9 @@ private:
         std::int32_t step = 0;
         std::uint32_t gen = 0;
     };
+    // Keys of equal hash and length: a key of at most 8 bytes is one word that hash() maps bijectively (xor with a
+    // constant, odd multiplications, xor-shifts), so only longer keys need the bytes compared.
+    static bool same(const u8* a, const u8* b, std::int32_t len) { return len <= 8 || std::memcmp(a, b, len) == 0; }
     // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
     static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
@@ -105,17 +129,59 @@ private:
     const u8* limit_ = nullptr;
 };
 
+// Open-addressing map from a pair of 64-bit keys to a 32-bit value. Cleared per text by a generation stamp.
+class PairTable {
+public:
+    void reset(std::size_t expected) {
+        std::size_t cap = 64;
+        while (cap < 2 * expected + 2) cap <<= 1;
+        if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
+            slots_.assign(std::max(cap, slots_.size()), Slot{});
+            gen_ = 1;
+        }
+        // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
+        mask_ = cap - 1;
+    }
+    /// The value of (a, b); when absent, inserts it with `value` and sets `inserted`.
+    std::uint32_t& find_or_insert(std::uint64_t a, std::uint64_t b, std::uint32_t value, bool& inserted) {
+        std::uint64_t h = (a ^ (b * 0xBF58476D1CE4E5B9ull)) * 0x94D049BB133111EBull;
+        h ^= h >> 32;
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.gen != gen_) {
+                s = Slot{a, b, value, gen_};
+                inserted = true;
+                return s.value;
+            }
+            if (s.a == a && s.b == b) {
+                inserted = false;
+                return s.value;
+            }
+        }
+    }
+
+private:
+    struct Slot {
+        std::uint64_t a = 0, b = 0;
+        std::uint32_t value = 0, gen = 0;
+    };
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::uint32_t gen_ = 0;
+};
+
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
     std::vector<PatternEnd> ends, stream_ends[4];
-    std::vector<std::int64_t> hard, sentence, cuts;
-    std::vector<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
+    BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
+    std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
+    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::vector<int> heads;
     std::vector<std::int32_t> depth;
-    std::vector<std::uint64_t> norms;
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> sigs;
+    PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
+    std::vector<std::uint8_t> first_hashed;  ///< redundancy: per first step of a signature, its hash is in sig_norms
     std::vector<u8> norm_buf;
     std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
@@ -139,11 +205,12 @@ struct Result {
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
-// One pass over the '<' bytes: the first "<think>" and the first "</think>" (the open tag only matters before it).
+// One pass over the '<' that can start a tag: the first "<think>" and the first "</think>" (the open tag only
+// matters before it).
 std::pair<std::int64_t, std::int64_t> think_region(const Kernels& kernels, const u8* text, std::int64_t size) {
     std::int64_t open = -1;
     const u8* end = text + size;
-    for (const u8* q = text + kernels.find_byte(text, size, '<'); q < end; q += 1 + kernels.find_byte(q + 1, end - q - 1, '<')) {
+    for (const u8* q = text + kernels.find_tag(text, size); q < end; q += 1 + kernels.find_tag(q + 1, end - q - 1)) {
         if (end - q >= 8 && std::memcmp(q, "</think>", 8) == 0)
             return {(open >= 0 && open + 7 <= q - text) ? open + 7 : 0, q - text};
         if (open < 0 && end - q >= 7 && std::memcmp(q, "<think>", 7) == 0) open = q - text;
@@ -218,25 +285,37 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
     const std::uint32_t thr = ac.out_threshold;
     // One stream per quarter of the bytes, interleaved: the four transition loads are independent, which hides
     // their latency. Streams 1..3 start max_len - 1 bytes early (from the root, without reporting), so every
-    // match ending in a quarter is found by exactly that quarter's stream.
+    // match ending in a quarter is found by exactly that quarter's stream. (Eight streams spill registers and
+    // run slower.)
     constexpr int kStreams = 4;
     const std::int64_t warm = static_cast<std::int64_t>(ac.max_len) - 1;
     const std::int64_t q = n / kStreams;
     std::int64_t tail_from = 0;
     std::uint32_t tail_state = 0;
     if (q >= warm + 16) {
-        std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (auto& h : sc.stream_ends) h.clear();
+        std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
+        std::uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];  // (locals stay in registers)
+        const u8 *p0 = p, *p1 = p + q, *p2 = p + 2 * q, *p3 = p + 3 * q;
         for (std::int64_t t = 0; t < q; ++t) {
-            for (int k = 0; k < kStreams; ++k) st[k] = delta[st[k] + cls[p[k * q + t]]];
-            for (int k = 0; k < kStreams; ++k)
-                if (st[k] >= thr) sc.stream_ends[k].push_back({k * q + t, st[k]});
+            s0 = delta[s0 + cls[p0[t]]];
+            s1 = delta[s1 + cls[p1[t]]];
+            s2 = delta[s2 + cls[p2[t]]];
+            s3 = delta[s3 + cls[p3[t]]];
+            // Pattern ends are rare (a few per hundred bytes) and the threshold is a power of two above every
+            // state without outputs: one test for the four streams.
+            if ((s0 | s1 | s2 | s3) >= thr) {
+                if (s0 >= thr) sc.stream_ends[0].push_back({t, s0});
+                if (s1 >= thr) sc.stream_ends[1].push_back({q + t, s1});
+                if (s2 >= thr) sc.stream_ends[2].push_back({2 * q + t, s2});
+                if (s3 >= thr) sc.stream_ends[3].push_back({3 * q + t, s3});
+            }
         }
         for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
         tail_from = kStreams * q;
-        tail_state = st[kStreams - 1];
+        tail_state = s3;
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
@@ -338,11 +417,6 @@ bool list_number_before(const u8* p, std::int64_t i) {
 
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
-    sc.hard.clear();
-    sc.sentence.clear();
-    sc.uses.clear();
-    sc.defs.clear();
-    sc.hard.push_back(0);
     c.chars = n;
     const u8* end = p + n;
     const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
@@ -353,6 +427,14 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
+    // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
+    // (one event) takes 3 bytes.
+    const std::size_t n_events = static_cast<std::size_t>(counts.events);
+    sc.uses.reset(n_events);
+    sc.defs.reset(n_events);
+    sc.hard.reset(n_events + 1);
+    sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
+    sc.hard.push(0);
     // The first event at or after i, or n.
     auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
         std::size_t w = static_cast<std::size_t>(i >> 6);
@@ -367,12 +449,35 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
-        if (q < end && *q != '\n' && *q != '\r') sc.sentence.push_back(q - p);
+        if (q < end && *q != '\n' && *q != '\r') sc.sentence.push(q - p);
     };
     while (i < n) {
         i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
+        if (utf8::is_digit(b)) {
+            // Number tokens ahead of the switch: they are about half of the events of math text, and this test
+            // halved the switch's mispredicted indirect jumps (callgrind's branch model) for a few more
+            // conditional ones.
+            if (i > 0 && utf8::is_word(p[i - 1])) {
+                ++i;
+                continue;
+            }
+            std::int64_t k = skip_digits(p, i, n);
+            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
+            ++c.numbers;
+            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+            const u8* q = p + (annotation_end == i ? annotation_start : i);
+            while (q > p) {
+                if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+                const int w = utf8::wide_space_before(p, q);
+                if (!w) break;
+                q -= w;
+            }
+            (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
+            i = k;
+            continue;
+        }
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
@@ -400,7 +505,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
             case '\n':
             case '\r':
                 if (state == kInlineDollar || state == kInlineParen) state = kText;
-                if (state == kText) sc.hard.push_back(i + 1);
+                if (state == kText) sc.hard.push(i + 1);
                 ++i;
                 break;
             case '\\': {
@@ -460,25 +565,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 ++i;
                 break;
             default:
-                if (utf8::is_digit(b)) {
-                    if (i > 0 && utf8::is_word(p[i - 1])) {
-                        ++i;
-                        break;
-                    }
-                    std::int64_t k = skip_digits(p, i, n);
-                    if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
-                    ++c.numbers;
-                    // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
-                    const u8* q = p + (annotation_end == i ? annotation_start : i);
-                    while (q > p) {
-                        if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
-                        const int w = utf8::wide_space_before(p, q);
-                        if (!w) break;
-                        q -= w;
-                    }
-                    (q > p && q[-1] == '=' ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(k - i)});
-                    i = k;
-                } else if (utf8::is_letter(b)) {
+                if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
                         // Inside a word or a command: the following letters cannot start a token either
                         // (a digit can end the run: "\\pi3r" has the variable r).
@@ -513,7 +600,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.defs : sc.uses).push_back({i, static_cast<std::int32_t>(e - i)});
+                    (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
                     i = e;
                 } else {
                     ++i;
@@ -526,20 +613,31 @@ inline bool blank_at(const u8* p, const u8* end) { return utf8::ascii_blank(*p) 
 
 // Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans.
 void segment(const u8* p, std::int64_t n, Scratch& sc) {
-    sc.cuts.clear();
+    // Boundaries: every line start (sc.hard), and each sentence start where a kept marker begins. Both lists
+    // increase strictly; most texts have no sentence boundary, and then the line starts are the boundaries.
+    sc.sentence_cuts.clear();
     std::size_t k = 0;
     for (std::int64_t q : sc.sentence) {
         while (k < sc.kept.size() && sc.kept[k].start < q) ++k;
-        if (k < sc.kept.size() && sc.kept[k].start == q) sc.cuts.push_back(q);
+        if (k < sc.kept.size() && sc.kept[k].start == q) sc.sentence_cuts.push_back(q);
     }
-    const std::size_t n_sentence = sc.cuts.size();
-    sc.cuts.insert(sc.cuts.end(), sc.hard.begin(), sc.hard.end());
-    std::inplace_merge(sc.cuts.begin(), sc.cuts.begin() + n_sentence, sc.cuts.end());
-    sc.cuts.erase(std::unique(sc.cuts.begin(), sc.cuts.end()), sc.cuts.end());
+    const std::int64_t* cuts = sc.hard.begin();
+    std::size_t n_cuts = sc.hard.size();
+    if (!sc.sentence_cuts.empty()) {
+        sc.cuts.clear();
+        std::size_t h = 0;
+        for (std::int64_t q : sc.sentence_cuts) {
+            while (h < n_cuts && cuts[h] < q) sc.cuts.push_back(cuts[h++]);
+            if (h == n_cuts || cuts[h] != q) sc.cuts.push_back(q);
+        }
+        sc.cuts.insert(sc.cuts.end(), cuts + h, cuts + n_cuts);
+        cuts = sc.cuts.data();
+        n_cuts = sc.cuts.size();
+    }
     sc.spans.clear();
-    for (std::size_t j = 0; j < sc.cuts.size(); ++j) {
-        std::int64_t s = sc.cuts[j];
-        std::int64_t e = j + 1 < sc.cuts.size() ? sc.cuts[j + 1] : n;
+    for (std::size_t j = 0; j < n_cuts; ++j) {
+        std::int64_t s = cuts[j];
+        std::int64_t e = j + 1 < n_cuts ? cuts[j + 1] : n;
         while (s < e) {
             if (utf8::ascii_blank(p[s])) { ++s; continue; }
             int w = utf8::wide_space_at(p + s, p + e);
@@ -647,47 +745,58 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
     std::int32_t max_depth = 0;
     std::size_t ui = 0, di = 0;
+    bool defined = false;  // some earlier step defines an entity (before that, uses need no look-up)
     for (std::size_t j = 0; j < m; ++j) {
         std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
         if (any_defs) {
             const std::int64_t first = sc.spans[j].first, stop = sc.spans[j].second;
             while (ui < sc.uses.size() && sc.uses[ui].pos < first) ++ui;
-            for (; ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
+            for (; defined && ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
                 const std::int32_t i = sc.first_defs.find(p + sc.uses[ui].pos, sc.uses[ui].len);
                 if (i >= 0) d = std::max(d, sc.depth[i] + 1);
             }
             while (di < sc.defs.size() && sc.defs[di].pos < first) ++di;
-            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di)
+            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di) {
                 sc.first_defs.insert_first(p + sc.defs[di].pos, sc.defs[di].len, static_cast<std::int32_t>(j));
+                defined = true;
+            }
         }
         sc.depth[j] = d;
         max_depth = std::max(max_depth, d);
     }
 
-    // Redundancy: distinct normalised steps. A cheap signature that equal normalised steps share (count, sum and
-    // sum of squares of the non-blank ASCII bytes, lower-cased) sorts the steps; only steps whose signature is not
-    // unique get the exact normalised hash.
-    sc.sigs.resize(m < 2 ? 0 : m);
-    for (std::size_t j = 0; j < sc.sigs.size(); ++j)
-        sc.sigs[j] = {kernels.ascii_signature(p + sc.spans[j].first, sc.spans[j].second - sc.spans[j].first),
-                      static_cast<std::uint32_t>(j)};
-    std::sort(sc.sigs.begin(), sc.sigs.end());
-    std::size_t distinct = m < 2 ? m : 0;
-    for (std::size_t a = 0; a < sc.sigs.size();) {
-        std::size_t b = a + 1;
-        while (b < m && sc.sigs[b].first == sc.sigs[a].first) ++b;
-        if (b - a == 1) {
-            ++distinct;
-        } else {
-            sc.norms.clear();
-            for (std::size_t q = a; q < b; ++q) {
-                const auto& span = sc.spans[sc.sigs[q].second];
-                sc.norms.push_back(normalized_hash(p + span.first, p + span.second, sc.norm_buf));
+    // Redundancy: distinct normalised steps. Equal normalised steps share a cheap signature (count, sum and sum
+    // of squares of the non-blank ASCII bytes, lower-cased). A step whose signature is new is distinct; one that
+    // repeats the first step of its signature byte for byte is not (the usual duplicate: "Hmm.", "Wait."); the
+    // others get the exact normalised hash, and distinct steps are distinct (signature, hash) pairs. Hash tables
+    // rather than sorting: the comparisons of a sort of random signatures are mispredicted branches.
+    std::size_t distinct = m;
+    if (m >= 2) {
+        distinct = 0;
+        sc.sig_first.reset(m);
+        sc.sig_norms.reset(m);
+        if (sc.first_hashed.size() < m) sc.first_hashed.resize(m);  // (set below when a step is a first one)
+        for (std::size_t j = 0; j < m; ++j) {
+            const auto& span = sc.spans[j];
+            const std::int64_t len = span.second - span.first;
+            const std::uint64_t sig = kernels.ascii_signature(p + span.first, len);
+            bool inserted;
+            const std::uint32_t first = sc.sig_first.find_or_insert(sig, 0, static_cast<std::uint32_t>(j), inserted);
+            if (inserted) {
+                sc.first_hashed[j] = 0;
+                ++distinct;
+                continue;
             }
-            std::sort(sc.norms.begin(), sc.norms.end());
-            distinct += std::unique(sc.norms.begin(), sc.norms.end()) - sc.norms.begin();
+            const auto& f0 = sc.spans[first];
+            if (f0.second - f0.first == len && std::memcmp(p + f0.first, p + span.first, static_cast<std::size_t>(len)) == 0)
+                continue;
+            if (!sc.first_hashed[first]) {
+                sc.sig_norms.find_or_insert(sig, normalized_hash(p + f0.first, p + f0.second, sc.norm_buf), 0, inserted);
+                sc.first_hashed[first] = 1;
+            }
+            sc.sig_norms.find_or_insert(sig, normalized_hash(p + span.first, p + span.second, sc.norm_buf), 0, inserted);
+            distinct += inserted;
         }
-        a = b;
     }
 
     std::int64_t* f = out.ints;

@@ -113,27 +113,33 @@ Automaton::Automaton(const std::vector<MarkerRule>& input) {
         }
     }
 
-    // Renumber: states without outputs first (root stays 0), then states with outputs.
+    // Renumber: states without outputs first (root stays 0), then states with outputs, from the first state whose
+    // offset reaches a power of two: `out_threshold` is that power, so an OR of states tests several at once
+    // (find_pattern_ends). The rows skipped in between are never reached.
     std::vector<std::uint32_t> id(n_states);
     std::uint32_t next = 0;
     for (std::int32_t s : order)
         if (out[s].empty()) id[s] = next++;
-    out_threshold = next * n_classes;
+    out_threshold = 1;
+    while (out_threshold < next * n_classes) out_threshold <<= 1;
+    next = (out_threshold + n_classes - 1) / n_classes;
     for (std::int32_t s : order)
         if (!out[s].empty()) id[s] = next++;
-    delta.assign(n_states * n_classes, 0);
-    out_begin.assign(n_states + 1, 0);
-    std::vector<std::int32_t> by_id(n_states);
+    const std::size_t n_rows = next;
+    delta.assign(n_rows * n_classes, 0);
+    std::vector<std::int32_t> by_id(n_rows, -1);
     for (std::size_t s = 0; s < n_states; ++s) {
         by_id[id[s]] = static_cast<std::int32_t>(s);
         for (std::uint32_t c = 0; c < n_classes; ++c) delta[id[s] * n_classes + c] = id[go[s][c]] * n_classes;
     }
-    for (std::size_t k = 0; k < n_states; ++k) {
-        const auto& o = out[by_id[k]];
+    out_begin.assign(n_rows + 1, 0);
+    for (std::size_t k = 0; k < n_rows; ++k) {
         out_begin[k] = static_cast<std::uint32_t>(out_rules.size());
+        if (by_id[k] < 0) continue;
+        const auto& o = out[by_id[k]];
         out_rules.insert(out_rules.end(), o.begin(), o.end());
     }
-    out_begin[n_states] = static_cast<std::uint32_t>(out_rules.size());
+    out_begin[n_rows] = static_cast<std::uint32_t>(out_rules.size());
 }
 
 }  // namespace rbic::steps

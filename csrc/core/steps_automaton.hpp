@@ -20,7 +20,8 @@ struct CompiledRule {
 };
 
 /// The automaton as a dense DFA over byte classes. States are renumbered so that every state with an
-/// output comes last: a single comparison with `out_threshold` tells whether a byte ends some pattern.
+/// output comes last: a single comparison with `out_threshold` (a power of two) tells whether a byte ends some
+/// pattern.
 /// Transition entries are pre-multiplied by the class count, so the hot loop is one load per byte.
 class Automaton {
 public:
@@ -30,8 +31,8 @@ public:
     std::array<std::uint32_t, 256> byte_class{};  ///< byte -> class (0: in no pattern)
     std::uint32_t n_classes = 1;
     std::vector<std::uint32_t> delta;             ///< [state * n_classes + class] -> next state * n_classes
-    std::uint32_t out_threshold = 0;              ///< states * n_classes at or above this have outputs
-    std::vector<std::uint32_t> out_begin;         ///< per state: range into out_rules
+    std::uint32_t out_threshold = 1;              ///< states * n_classes at or above this have outputs (2^k)
+    std::vector<std::uint32_t> out_begin;         ///< per state row: range into out_rules
     std::vector<std::uint32_t> out_rules;         ///< rule indices, all patterns ending in the state
     std::size_t max_len = 0;                      ///< longest pattern, in bytes
 };

@@ -22,6 +22,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
+        counts.events += __builtin_popcountll(word);
 #else
         const std::int64_t stop = n - base < 64 ? n - base : 64;
         for (std::int64_t k = 0; k < stop; ++k) {
@@ -31,18 +32,24 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             counts.letters += utf8::is_letter(p[i]);
             counts.equals += simd::equation_sign(p, i, n);
         }
+        counts.events += __builtin_popcountll(word);
 #endif
         masks[base / 64] = word;
     }
 }
 
-std::int64_t portable_find_byte(const std::uint8_t* p, std::int64_t n, std::uint8_t b) {
-    if (n <= 0) return 0;
-    const void* q = std::memchr(p, b, static_cast<std::size_t>(n));
-    return q ? static_cast<const std::uint8_t*>(q) - p : n;
+std::int64_t portable_find_tag(const std::uint8_t* p, std::int64_t n) {
+    for (std::int64_t i = 0; i < n;) {
+        const void* q = std::memchr(p + i, '<', static_cast<std::size_t>(n - i));
+        if (!q) break;
+        i = static_cast<const std::uint8_t*>(q) - p;
+        if (i + 1 < n && (p[i + 1] == 't' || p[i + 1] == '/')) return i;
+        ++i;
+    }
+    return n;
 }
 
-const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_byte};
+const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature, portable_find_tag};
 
 }  // namespace
 

@@ -12,6 +12,7 @@ namespace rbic::steps {
 struct ByteCounts {
     std::int64_t letters = 0;  ///< ASCII letters
     std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
+    std::int64_t events = 0;   ///< set bits of the event masks (kernel-dependent; scan() sizes buffers with it)
 };
 
 struct Kernels {
@@ -21,8 +22,9 @@ struct Kernels {
     void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
     /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
     std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);
-    /// Position of the first byte `b` in [p, p + n), or n (memchr).
-    std::int64_t (*find_byte)(const std::uint8_t* p, std::int64_t n, std::uint8_t b);
+    /// Position of the first '<' followed by 't' or '/' in [p, p + n) (where "<think>" or "</think>" can start),
+    /// or n. Only these '<' need a look: GSM8K annotations "<<…>>" and comparisons are skipped in the kernel.
+    std::int64_t (*find_tag)(const std::uint8_t* p, std::int64_t n);
 };
 
 /// The portable kernels.

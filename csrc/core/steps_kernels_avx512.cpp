@@ -31,7 +31,7 @@ RBIC_AVX512 inline __mmask64 inside(std::int64_t rem) { return rem >= 64 ? ~0ull
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
 // the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
 RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
-    std::int64_t letters_total = 0, equals_total = 0;
+    std::int64_t letters_total = 0, equals_total = 0, events_total = 0;
     std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
@@ -50,7 +50,9 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t word_prev = word << 1 | carry_word;
         const std::uint64_t ident_prev = ident << 1 | carry_ident;
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
-        masks[base / 64] = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
+        const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
+        masks[base / 64] = events;
+        events_total += __builtin_popcountll(events);
         const std::uint64_t equals = equal & ~(before_eq << 1 | carry_before_eq) &
                                      ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
         letters_total += __builtin_popcountll(letters);
@@ -61,6 +63,7 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
     }
     counts.letters = letters_total;
     counts.equals = equals_total;
+    counts.events = events_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {
@@ -91,17 +94,20 @@ RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {
     return ((count << 40) ^ total) + squares * 0x9E3779B97F4A7C15ull;
 }
 
-// One masked load per 64 bytes: no alignment prologue, which suits the short texts that are most calls here.
-RBIC_AVX512 std::int64_t find_byte(const u8* p, std::int64_t n, u8 b) {
-    const __m512i v = _mm512_set1_epi8(static_cast<char>(b));
+// One masked load per 64 bytes: no alignment prologue, which suits the short texts that are most calls here. The
+// byte after a block is read directly, as in event_masks.
+RBIC_AVX512 std::int64_t find_tag(const u8* p, std::int64_t n) {
     for (std::int64_t base = 0; base < n; base += 64) {
-        const __mmask64 hit = _mm512_mask_cmpeq_epi8_mask(inside(n - base), _mm512_maskz_loadu_epi8(inside(n - base), p + base), v);
+        const __m512i x = _mm512_maskz_loadu_epi8(inside(n - base), p + base);
+        const u8 z = base + 64 < n ? p[base + 64] : 0;
+        const std::uint64_t after = (eq(x, 't') | eq(x, '/')) >> 1 | static_cast<std::uint64_t>(z == 't' || z == '/') << 63;
+        const std::uint64_t hit = eq(x, '<') & after;
         if (hit) return base + __builtin_ctzll(hit);
     }
     return n;
 }
 
-const Kernels kAvx512{"avx512", event_masks, ascii_signature, find_byte};
+const Kernels kAvx512{"avx512", event_masks, ascii_signature, find_tag};
 
 }  // namespace
 
