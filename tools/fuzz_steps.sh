@@ -12,7 +12,7 @@ if ! command -v clang++ >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/clang/*/lib/
 fi
 out=build/fuzz
 mkdir -p "$out/corpus"
-clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GLIBCXX_ASSERTIONS \
   -fno-omit-frame-pointer -Icsrc/include -Icsrc/core -DRBIC_VERSION='"fuzz"' \
   fuzz/fuzz_steps.cpp csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/steps_kernels.cpp \
   csrc/core/steps_kernels_avx512.cpp csrc/core/build_info.cpp csrc/core/parallel.cpp \

@@ -40,9 +40,15 @@ class BoundedList {
 public:
     void reset(std::size_t bound) {
         if (buf_.size() < bound) buf_.resize(bound);
+        bound_ = bound;
         size_ = 0;
     }
-    void push(const T& v) { buf_[size_++] = v; }
+    void push(const T& v) {
+#ifdef _GLIBCXX_ASSERTIONS  // the sanitizer and fuzz builds check the bound the caller promised
+        if (size_ >= bound_) __builtin_trap();
+#endif
+        buf_[size_++] = v;
+    }
     std::size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     const T& operator[](std::size_t i) const { return buf_[i]; }
@@ -51,7 +57,7 @@ public:
 
 private:
     std::vector<T> buf_;
-    std::size_t size_ = 0;
+    std::size_t bound_ = 0, size_ = 0;
 };
 
 // Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
