@@ -5,6 +5,7 @@ Each tool runs in its own subprocess (thread limits set before any import; peak 
 shared machine hits every tool alike. Times are the best of --repeat rounds.
 
     python bench/knn_table.py --sizes 20000x384 20000x1024 100000x384 --threads 2
+    python bench/knn_table.py --sizes build/bench_cache/real_gsm8k_math.npy   # real embeddings
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def run_tool(tool: str, data: str, k: int, threads: int, out: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", default=["20000x384"], help="n x d pairs, e.g. 20000x384")
+    ap.add_argument(
+        "--sizes", nargs="+", default=["20000x384"],
+        help="n x d pairs of clustered synthetic embeddings (e.g. 20000x384), or .npy files of real embeddings",
+    )  # fmt: skip
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=1, help="rounds per tool (best time kept)")
@@ -118,8 +122,8 @@ def main() -> None:
         + (f", faiss {__import__('faiss').__version__}" if "faiss" in args.tools else "")
     )
     print(
-        "# clustered unit-norm float32 embeddings (rbic_fast.synthetic.clustered_embeddings, seed 0); recall@k "
-        "vs faiss IndexFlatIP (vs rbic fp32 when faiss is not run)"
+        "# clustered unit-norm float32 embeddings (rbic_fast.synthetic.clustered_embeddings, seed 0) unless a .npy "
+        "file is named; recall@k vs faiss IndexFlatIP (vs rbic fp32 when faiss is not run)"
     )
     print()
     print(
@@ -129,9 +133,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
-            n, d = (int(v) for v in size.lower().split("x"))
             data = os.path.join(tmp, "x.npy")
-            np.save(data, clustered_embeddings(n, d, seed=0)[0])
+            if size.endswith(".npy"):  # real embeddings
+                x = np.ascontiguousarray(np.load(size), dtype=np.float32)
+                print(f"# {size}: {x.shape[0]} x {x.shape[1]} embeddings", flush=True)
+            else:
+                x = clustered_embeddings(*(int(v) for v in size.lower().split("x")), seed=0)[0]
+            n, d = x.shape
+            np.save(data, x)
+            del x
             res: dict[str, dict] = {}
             for _ in range(args.repeat):
                 for tool in args.tools:

@@ -29,6 +29,8 @@ constexpr std::int64_t kPairsPerTask = 16;
 // One pair re-scored by pair_dots (a latency-bound FMA chain per pair, rows gathered) costs about as much as
 // this many pairs of the fp32 block product (measured ~300 vs ~13 cycles at d = 384; both scale with d).
 constexpr std::int64_t kRescoreCost = 24;
+// The int8 probe pass offers each row at least this many candidate rows (run()).
+constexpr std::int64_t kProbeRows = 4096;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
@@ -647,9 +649,13 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
     double shortlist = static_cast<double>(K);
     Int8Bound bound;
     // int8: a probe pass over the block pairs of the first row blocks (about 2 * probe / nblocks of
-    // the work) gives every row a K-th best to start its gate from, so the main pass does not re-score
-    // the many weak candidates a row meets before its list holds real neighbours.
-    const std::int64_t probe = std::max<std::int64_t>(1, (engine.nblocks() + 8) / 16);
+    // the int8 work, itself a quarter of the fp32 work) gives every row a K-th best to start its gate
+    // from, so the main pass does not re-score the many weak candidates a row meets before its list holds
+    // real neighbours: 1/16 of the blocks, and at least kProbeRows rows as candidates (with fewer, a
+    // sentence-embedding row's K-th best among them sits far below its final one).
+    const std::int64_t bs = engine.block_rows();
+    const std::int64_t probe =
+        std::max((engine.nblocks() + 8) / 16, std::min(engine.nblocks(), (kProbeRows + bs - 1) / bs));
     if (mode == Mode::i8) {
         bound = engine.quantize(hooks);
         TopK first(n, K);
