@@ -33,10 +33,6 @@ struct Entity {
     std::int32_t len;
 };
 
-struct Annotation {
-    std::int64_t start, end;  ///< a GSM8K "<<…>>" annotation: its first '<' and the byte after its ">>"
-};
-
 // A list filled by scan() without capacity checks in its loop: scan() first reserves a bound on what one text
 // can add (from the text's event count), and reset() keeps the storage across texts.
 template <typename T>
@@ -187,8 +183,7 @@ struct Scratch {
     PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
     std::vector<std::uint8_t> first_hashed;  ///< redundancy: per first step of a signature, its hash is in sig_norms
     std::vector<u8> norm_buf;
-    BoundedList<Annotation> annotations;  ///< scan(): in text order, for scan_tokens()
-    std::vector<std::uint64_t> event_masks, token_masks;
+    std::vector<std::uint64_t> event_masks;
     FirstDefs first_defs;
 };
 
@@ -420,65 +415,69 @@ bool list_number_before(const u8* p, std::int64_t i) {
     return j == 0 || p[j - 1] == '\n' || p[j - 1] == '\r';
 }
 
-// The first set bit of masks[0, n_words) at or after i, or n (masks[n_words] is a zero word past the end).
-inline std::int64_t next_bit(const std::uint64_t* masks, std::size_t n_words, std::int64_t n, std::int64_t i) {
-    std::size_t w = static_cast<std::size_t>(i >> 6);
-    std::uint64_t m = masks[w] & (~0ull << (i & 63));
-    while (!m) {
-        if (++w >= n_words) return n;
-        m = masks[w];
-    }
-    return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
-}
-
-// True when the '.' at i is the decimal point of a number token (reference.scan() consumes it with the number):
-// a digit after it, and before it a run of digits that starts a number token. A run starts a token unless a word
-// character precedes it or it is itself the fraction of a number ("1.2.3": the second '.' follows the fraction
-// "2"); `last_decimal` is the previous decimal point, as the scan visits every '.' outside GSM8K annotations in
-// order (a run of digits never straddles an annotation's ">>").
-inline bool decimal_point(const u8* p, std::int64_t i, std::int64_t n, std::int64_t last_decimal) {
-    if (i == 0 || i + 1 >= n || !utf8::is_digit(p[i - 1]) || !utf8::is_digit(p[i + 1])) return false;
-    std::int64_t s = i - 1;
-    while (s > 0 && utf8::is_digit(p[s - 1])) --s;
-    return s == 0 || (!utf8::is_word(p[s - 1]) && s - 1 != last_decimal);
-}
-
-// Pass 2a: the tokenising scan of the structural events (math state, boundaries, '=', GSM8K annotations); see
-// reference.scan(). Number and variable tokens are left to scan_tokens(): of what they consume, only a decimal
-// point can be an event here, and decimal_point() tells it apart.
+// Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     c.chars = n;
     const u8* end = p + n;
     const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
     if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
-    if (sc.token_masks.size() < n_words + 1) sc.token_masks.resize(n_words + 1);
     std::uint64_t* masks = sc.event_masks.data();
     ByteCounts counts;
-    kernels.event_masks(p, n, masks, sc.token_masks.data(), counts);
+    kernels.event_masks(p, n, masks, counts);
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
-    sc.token_masks[n_words] = 0;
-    // Every line break, annotation and ASCII sentence end is an event; a sentence end inside a run of non-ASCII
-    // text (one event) takes 3 bytes. Tokens are token bits.
+    // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
+    // (one event) takes 3 bytes.
     const std::size_t n_events = static_cast<std::size_t>(counts.events);
-    const std::size_t n_tokens = static_cast<std::size_t>(counts.tokens);
-    sc.uses.reset(n_tokens);
-    sc.defs.reset(n_tokens);
+    sc.uses.reset(n_events);
+    sc.defs.reset(n_events);
     sc.hard.reset(n_events + 1);
     sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
-    sc.annotations.reset(n_events);
     sc.hard.push(0);
+    // The first event at or after i, or n.
+    auto next_event = [masks, n_words, n](std::int64_t i) -> std::int64_t {
+        std::size_t w = static_cast<std::size_t>(i >> 6);
+        std::uint64_t m = masks[w] & (~0ull << (i & 63));
+        while (!m) {
+            if (++w >= n_words) return n;
+            m = masks[w];
+        }
+        return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
+    };
     State state = kText;
-    std::int64_t i = 0, last_decimal = -1;
+    std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push(q - p);
     };
     while (i < n) {
-        i = next_bit(masks, n_words, n, i);
+        i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
+        if (utf8::is_digit(b)) {
+            // Number tokens ahead of the switch: they are about half of the events of math text, and this test
+            // halved the switch's mispredicted indirect jumps (callgrind's branch model) for a few more
+            // conditional ones.
+            if (i > 0 && utf8::is_word(p[i - 1])) {
+                ++i;
+                continue;
+            }
+            std::int64_t k = skip_digits(p, i, n);
+            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
+            ++c.numbers;
+            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+            const u8* q = p + (annotation_end == i ? annotation_start : i);
+            while (q > p) {
+                if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+                const int w = utf8::wide_space_before(p, q);
+                if (!w) break;
+                q -= w;
+            }
+            (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
+            i = k;
+            continue;
+        }
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
@@ -548,8 +547,8 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
                         for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
-                        sc.annotations.push({i, k + 2});
-                        i = k + 2;
+                        annotation_start = i;
+                        i = annotation_end = k + 2;
                         break;
                     }
                 }
@@ -557,8 +556,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 break;
             }
             case '.':
-                if (decimal_point(p, i, n, last_decimal)) last_decimal = i;
-                else if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
+                if (state == kText && !list_number_before(p, i)) sentence_end(i + 1);
                 ++i;
                 break;
             case '!':
@@ -566,87 +564,48 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 if (state == kText) sentence_end(i + 1);
                 ++i;
                 break;
-            default:  // (a letter or digit at an edge of the text: the portable scalar kernel marks the edges)
-                ++i;
+            default:
+                if (utf8::is_letter(b)) {
+                    if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
+                        // Inside a word or a command: the following letters cannot start a token either
+                        // (a digit can end the run: "\\pi3r" has the variable r).
+                        ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
+                        break;
+                    }
+                    std::int64_t e = i + 1;
+                    bool ok = true;
+                    if (e < n && p[e] == '_') {
+                        if (e + 1 < n && utf8::is_word(p[e + 1]) && p[e + 1] != '_') {
+                            e += 1;
+                            while (e < n && utf8::is_word(p[e]) && p[e] != '_') ++e;
+                        } else if (e + 1 < n && p[e + 1] == '{') {
+                            std::int64_t k = e + 2;
+                            while (k < n && utf8::is_word(p[k]) && p[k] != '_') ++k;
+                            ok = k > e + 2 && k < n && p[k] == '}';
+                            e = k + 1;
+                        } else {
+                            ok = false;
+                        }
+                    }
+                    ok = ok && (e >= n || !utf8::is_word(p[e]));
+                    if (!ok) {
+                        ++i;
+                        while (i < n && (utf8::is_letter(p[i]) || p[i] == '_')) ++i;
+                        break;
+                    }
+                    const u8* q = utf8::skip_spaces(p + e, end);
+                    bool def = q < end && *q == '=' && (q + 1 >= end || q[1] != '=') && !(i > 0 && utf8::is_digit(p[i - 1]));
+                    if (def) {
+                        const u8* r = utf8::skip_spaces_back(p, p + i);
+                        def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
+                    }
+                    (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
+                    i = e;
+                } else {
+                    ++i;
+                }
         }
-    }
-}
-
-// Pass 2b: number and one-letter variable tokens (entities) and the number count, over the token bits; see
-// reference.scan(). A token never starts inside a GSM8K annotation (scan() skips it whole) nor inside an earlier
-// token (a fraction, an x_{12} subscript); nothing else that scan() consumes can start one.
-void scan_tokens(const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
-    const u8* end = p + n;
-    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
-    const std::uint64_t* masks = sc.token_masks.data();
-    const Annotation* ann = sc.annotations.begin();
-    const Annotation* ann_end = sc.annotations.end();
-    std::int64_t i = 0;
-    while (i < n) {
-        i = next_bit(masks, n_words, n, i);
-        if (i >= n) break;
-        if (ann != ann_end && i >= ann->start) {
-            // Annotations are rare: past one (or more), or inside one.
-            while (ann != ann_end && ann->end <= i) ++ann;
-            if (ann != ann_end && i >= ann->start) {
-                i = ann->end;
-                continue;
-            }
-        }
-        const u8 b = p[i];
-        if (utf8::is_digit(b)) {
-            if (i > 0 && utf8::is_word(p[i - 1])) {  // (the scalar kernel's edge bits)
-                ++i;
-                continue;
-            }
-            std::int64_t k = skip_digits(p, i, n);
-            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
-            ++c.numbers;
-            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
-            const bool after_annotation = ann != sc.annotations.begin() && ann[-1].end == i;
-            const u8* q = p + (after_annotation ? ann[-1].start : i);
-            while (q > p) {
-                if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
-                const int w = utf8::wide_space_before(p, q);
-                if (!w) break;
-                q -= w;
-            }
-            (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
-            i = k;
-            continue;
-        }
-        if (!utf8::is_letter(b) || (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\'))) {
-            ++i;  // (the scalar kernel's edge bits)
-            continue;
-        }
-        std::int64_t e = i + 1;
-        bool ok = true;
-        if (e < n && p[e] == '_') {
-            if (e + 1 < n && utf8::is_word(p[e + 1]) && p[e + 1] != '_') {
-                e += 1;
-                while (e < n && utf8::is_word(p[e]) && p[e] != '_') ++e;
-            } else if (e + 1 < n && p[e + 1] == '{') {
-                std::int64_t k = e + 2;
-                while (k < n && utf8::is_word(p[k]) && p[k] != '_') ++k;
-                ok = k > e + 2 && k < n && p[k] == '}';
-                e = k + 1;
-            } else {
-                ok = false;
-            }
-        }
-        ok = ok && (e >= n || !utf8::is_word(p[e]));
-        if (!ok) {
-            ++i;
-            continue;
-        }
-        const u8* q = utf8::skip_spaces(p + e, end);
-        bool def = q < end && *q == '=' && (q + 1 >= end || q[1] != '=') && !(i > 0 && utf8::is_digit(p[i - 1]));
-        if (def) {
-            const u8* r = utf8::skip_spaces_back(p, p + i);
-            def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
-        }
-        (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
-        i = e;
     }
 }
 
@@ -754,7 +713,6 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     find_markers(ac, p, n, p - base, sc, cursor);
     ScanCounts c;
     scan(kernels, p, n, sc, c);
-    scan_tokens(p, n, sc, c);
     segment(p, n, sc);
 
     std::int64_t cat[kNumCategories] = {};

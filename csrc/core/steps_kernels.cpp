@@ -11,35 +11,30 @@ namespace rbic::steps {
 
 namespace {
 
-void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, std::uint64_t* tokens,
-                          ByteCounts& counts) {
+void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
     counts = ByteCounts{};
     for (std::int64_t base = 0; base < n; base += 64) {
-        std::uint64_t word = 0, token = 0;
+        std::uint64_t word = 0;
 #if defined(__SSE2__)
         std::uint8_t buf[80];
         std::uint64_t letter_bits = 0, equal_bits = 0;
         const std::uint64_t in = simd::detail::inside(n, base);
-        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), token, letter_bits, equal_bits) & in;
-        token &= in;
+        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
+        counts.events += __builtin_popcountll(word);
 #else
         const std::int64_t stop = n - base < 64 ? n - base : 64;
         for (std::int64_t k = 0; k < stop; ++k) {
             const std::int64_t i = base + k;
-            // The edges are left to the scalar code of scan() and scan_tokens(), which reads no byte outside [0, n).
-            const bool edge = i == 0 || i + 1 >= n;
-            if (edge || simd::structural_event(p[i])) word |= 1ull << k;
-            if (edge || simd::token_start(p, i)) token |= 1ull << k;
+            // The edges are left to the scalar code of scan(), which reads no byte outside [0, n).
+            if (i == 0 || i + 1 >= n || simd::scan_event(p, i)) word |= 1ull << k;
             counts.letters += utf8::is_letter(p[i]);
             counts.equals += simd::equation_sign(p, i, n);
         }
-#endif
         counts.events += __builtin_popcountll(word);
-        counts.tokens += __builtin_popcountll(token);
+#endif
         masks[base / 64] = word;
-        tokens[base / 64] = token;
     }
 }
 

@@ -30,9 +30,8 @@ RBIC_AVX512 inline __mmask64 inside(std::int64_t rem) { return rem >= 64 ? ~0ull
 
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
 // the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
-RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, std::uint64_t* tokens,
-                             ByteCounts& counts) {
-    std::int64_t letters_total = 0, equals_total = 0, events_total = 0, tokens_total = 0;
+RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
+    std::int64_t letters_total = 0, equals_total = 0, events_total = 0;
     std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
@@ -51,12 +50,9 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t word_prev = word << 1 | carry_word;
         const std::uint64_t ident_prev = ident << 1 | carry_ident;
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
-        const std::uint64_t events = (special | nonascii) & in;
-        const std::uint64_t token = ((digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
+        const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
         masks[base / 64] = events;
-        tokens[base / 64] = token;
         events_total += __builtin_popcountll(events);
-        tokens_total += __builtin_popcountll(token);
         const std::uint64_t equals = equal & ~(before_eq << 1 | carry_before_eq) &
                                      ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
         letters_total += __builtin_popcountll(letters);
@@ -68,7 +64,6 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
     counts.letters = letters_total;
     counts.equals = equals_total;
     counts.events = events_total;
-    counts.tokens = tokens_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {

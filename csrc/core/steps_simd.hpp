@@ -20,19 +20,15 @@ inline bool equation_sign(const std::uint8_t* p, std::int64_t i, std::int64_t n)
            (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>'));
 }
 
-/// Scalar definition of a structural event at i: a byte that scan() in steps.cpp acts on ('=' is counted apart).
-inline bool structural_event(std::uint8_t b) {
+/// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp. ('=' is counted apart.)
+inline bool scan_event(const std::uint8_t* p, std::int64_t i) {
+    const std::uint8_t b = p[i];
     if (b >= 0x80) return true;
     switch (b) {
         case '\n': case '\r': case '\\': case '$': case '<': case '.': case '!': case '?': return true;
-        default: return false;
+        default: break;
     }
-}
-
-/// Scalar definition of a token start at i (0 < i, i + 1 < n): a number, or a letter that can begin a
-/// one-letter variable (see scan_tokens() in steps.cpp).
-inline bool token_start(const std::uint8_t* p, std::int64_t i) {
-    const std::uint8_t b = p[i], prev = p[i - 1], next = p[i + 1];
+    const std::uint8_t prev = p[i - 1], next = p[i + 1];
     if (utf8::is_digit(b)) return !utf8::is_word(prev);
     if (utf8::is_letter(b))
         return !(utf8::is_letter(prev) || prev == '_' || prev == '\\') &&
@@ -102,11 +98,10 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
 
 #if defined(__SSE2__)
 namespace detail {
-// Structural event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified
-// once; the neighbour conditions come from the class bits shifted by one. `tokens` receives the token starts,
-// `letters` the ASCII letter bits, `equals` the equation signs (equation_sign).
-inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& tokens, std::uint64_t& letters,
-                                  std::uint64_t& equals) {
+// Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified once; the
+// neighbour conditions come from the class bits shifted by one. `letters` receives the ASCII letter bits,
+// `equals` the equation signs (equation_sign).
+inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals) {
     letters = 0;
     std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0, eqs = 0, before_eq = 0, after_eq = 0;
     for (int k = 0; k < 4; ++k) {
@@ -134,8 +129,7 @@ inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& tokens, 
     const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
     const std::uint64_t alnum_next =
         (letters | digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
-    tokens = (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
-    return special | nonascii;
+    return special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
 }
 }  // namespace detail
 #endif
