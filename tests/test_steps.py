@@ -141,6 +141,18 @@ def test_long_line_and_crlf_match_reference():
     assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts))
 
 
+@pytest.mark.parametrize("before", ["", "=", "x=", "x = ", "x =  ", "x=$", "x= $ ", "x=\t\x0b\x0c", "x=\u3000",
+                                    "x=\xa0 ", "中=", "5=", "x \u3000= $\xa0", "y = <<2*3=6>>", "<<2*3=6>> ", "a "])
+def test_number_after_equals_and_spaces_matches_reference(before):
+    # The '=' test of a number reads up to two bytes before it directly, else walks back: both paths, and a later
+    # use of the number (dep_depth is 1 only when it was a definition).
+    texts = [before + "6", before + "6\nwe see 6 again", "\n" + before + "6\n6"]
+    native = rbic_fast.parse_traces(texts)
+    assert_same(native, reference.parse_traces(texts), texts)
+    assert native.dep_depth[1] == (1 if before.rstrip(" \t\x0b\x0c$\u3000\xa0").endswith("=") or
+                                   before.endswith("=6>>") else 0)
+
+
 @pytest.mark.parametrize("unit", ["<<a", " ", "= ", "$", "1.", "等等，", "\r\n", "a ", "x_{", "\\[", "Wait. "])
 def test_pathological_repetitions_match_reference(unit):
     text = unit * (100_000 // len(unit)) + "1"

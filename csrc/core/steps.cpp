@@ -3,6 +3,7 @@
 #include "rbic/steps.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -406,6 +407,30 @@ inline std::int64_t skip_digits(const u8* p, std::int64_t k, std::int64_t n) {
     return k;
 }
 
+// The byte before the spaces and '$' that end p[0, q), or 0 at the start (the '=' test of a number result). Most
+// numbers follow at most one such byte, so the two bytes before q are read without a loop (a select, no branch
+// on which); the loop remains for more skipped bytes or a non-ASCII byte (a wide space can end in one).
+inline u8 byte_before_spaces(const u8* p, const u8* q) {
+    static constexpr auto kSkip = [] {
+        std::array<bool, 256> t{};
+        t[' '] = t['\t'] = t[0x0B] = t[0x0C] = t['$'] = true;
+        return t;
+    }();
+    if (q - p >= 2) {
+        const u8 b1 = q[-1], b2 = q[-2];
+        const bool s1 = kSkip[b1];
+        const u8 b = s1 ? b2 : b1;
+        if (!(s1 && kSkip[b2]) && b < 0x80) return b;
+    }
+    while (q > p) {
+        if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
+        const int w = utf8::wide_space_before(p, q);
+        if (!w) break;
+        q -= w;
+    }
+    return q > p ? q[-1] : 0;
+}
+
 // True when p[0, i) ends a line-initial list number (1-3 digits after spaces and #*>), as in "3. Hence".
 bool list_number_before(const u8* p, std::int64_t i) {
     std::int64_t j = i;
@@ -473,14 +498,8 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
             if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
             ++c.numbers;
             // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
-            const u8* q = p + (annotation_end == i ? annotation_start : i);
-            while (q > p) {
-                if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
-                const int w = utf8::wide_space_before(p, q);
-                if (!w) break;
-                q -= w;
-            }
-            (q > p && q[-1] == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
+            const u8 before = byte_before_spaces(p, p + (annotation_end == i ? annotation_start : i));
+            (before == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
             i = k;
             continue;
         }
