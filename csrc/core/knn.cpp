@@ -542,8 +542,8 @@ private:
     // The int8 join with its gates: every pair of rows (bi*bs + a, bj*bs + b) whose int8 score reaches the
     // gate of either row is re-scored in fp32 (pair_dots: the fp32 path's value, bit for bit) and offered to
     // both rows, so the lists hold exact scores and every gate is one bound wide. The pairs of the block pair
-    // are re-scored in one batch (pair_dots needs eight at a time to run at its throughput), from rows that
-    // the product just read. Returns false, offering nothing, when more than 1 / kRescoreCost of the block
+    // are re-scored in one batch (pair_dots needs eight at a time to run at its throughput), from the fp32 rows
+    // of just two blocks (cache-sized). Returns false, offering nothing, when more than 1 / kRescoreCost of the block
     // pair's pairs would need re-scoring: the caller then runs the fp32 product of the block pair instead.
     bool select_rescored(TopK& top, std::int64_t bi, std::int64_t bj, const float* ct, std::int64_t ldc, Scratch& s) {
         const std::int64_t i0 = bi * bs_, j0 = bj * bs_;
