@@ -64,7 +64,7 @@ const Kernels& pick_kernels(const std::string& isa, Precision want, std::int64_t
     return detail::portable_kernels();
 }
 
-// Certified bound of |fp32 score - int8 score| on the int8 path, and each row's pool gate from it.
+// Certified bound of |fp32 score - int8 score| on the int8 path, and the int8 gates from it.
 // With a = x_a * inv_a (what the fp32 path scores, up to its rounding) and a^ its dequantised codes,
 // the polarisation identity 2 a.b = |a|^2 + |b|^2 - |a - b|^2 (the same for a^, b^) gives
 //   a.b - a^.b^ = h_a + h_b - (|a - b|^2 - |a^ - b^|^2) / 2,  h = (|a|^2 - |a^|^2) / 2,
@@ -77,40 +77,24 @@ struct Int8Bound {
     double emax = 0, hmax = 0, nmax = 0;
     double rho = 0;  // rounding of both scores, per unit N_a * N_b
 
-    // Bound for row a against any b with |a - b| <= dist.
-    double pair_bound(std::int64_t a, double dist) const {
-        const double e = err[a] + emax;
-        return half_gap[a] + hmax + e * (dist + e / 2) + rho * norm[a] * nmax;
-    }
-    // Largest |a - b| of a candidate whose score is at least `lb`: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b.
-    double dist_bound(std::int64_t a, double lb) const {
-        const double nd = norm[a] * norm[a] + nmax * nmax - 2 * (lb - rho * norm[a] * nmax);
-        return std::min(norm[a] + nmax, std::sqrt(std::max(0.0, nd)));
-    }
-    // The lowest int8 score with which a candidate of row a can still reach the row's exact top-k,
-    // given k candidates with int8 scores >= kth. Their fp32 scores are >= kth - pair_bound(their
-    // distance), and a lower bound lb on those scores bounds their distance, so lb tightens by
-    // iteration (each step stays a valid lower bound). A candidate reaching the fp32 k-th best then
-    // scores >= lb - pair_bound(dist_bound(lb)) in int8. Rounded down with room for float rounding.
-    float gate(std::int64_t a, float kth) const {
-        double lb = kth - pair_bound(a, norm[a] + nmax);
-        for (int it = 0; it < 3; ++it) lb = kth - pair_bound(a, dist_bound(a, lb));
-        return reach_gate(a, lb);
-    }
-    // The lowest int8 score of a candidate of row a whose fp32 score can reach lb: once a row's list holds
-    // k exact (fp32) scores, lb is its k-th best and this is the row's gate, one bound wide.
-    float reach_gate(std::int64_t a, double lb) const { return round_down(lb - pair_bound(a, dist_bound(a, lb)), lb); }
-
-    // The same for the pair (a, b) with b's own terms instead of the maxima over all rows: whether b's
-    // int8 score s lets it reach a fp32 score of lb against row a (always true for lb = -inf).
+    // The lowest int8 score of a candidate of row a whose fp32 score can reach lb, for any candidate (the
+    // maxima over all rows): once a row's list holds k exact (fp32) scores, lb is its k-th best and this is
+    // the row's gate, one bound wide.
+    float reach_gate(std::int64_t a, double lb) const { return reach(a, emax, hmax, nmax, lb); }
+    // The same with candidate b's own terms: whether its int8 score s lets it reach lb (always for lb = -inf).
     bool may_reach(std::int64_t a, std::int64_t b, float s, double lb) const {
-        const double nd = norm[a] * norm[a] + norm[b] * norm[b] - 2 * (lb - rho * norm[a] * norm[b]);
-        const double dist = std::min(norm[a] + norm[b], std::sqrt(std::max(0.0, nd)));
-        const double e = err[a] + err[b];
-        return s >= round_down(lb - (half_gap[a] + half_gap[b] + e * (dist + e / 2) + rho * norm[a] * norm[b]), lb);
+        return s >= reach(a, err[b], half_gap[b], norm[b], lb);
     }
 
 private:
+    // The bound for row a and a row b with terms (eb, hb, nb) when |a - b| is at most the distance that a
+    // score >= lb allows (|a - b|^2 = |a|^2 + |b|^2 - 2 a.b), subtracted from lb and rounded down.
+    float reach(std::int64_t a, double eb, double hb, double nb, double lb) const {
+        const double nd = norm[a] * norm[a] + nb * nb - 2 * (lb - rho * norm[a] * nb);
+        const double dist = std::min(norm[a] + nb, std::sqrt(std::max(0.0, nd)));
+        const double e = err[a] + eb;
+        return round_down(lb - (half_gap[a] + hb + e * (dist + e / 2) + rho * norm[a] * nb), lb);
+    }
     // g rounded down to a float, with room for the float rounding of a score near `ref`.
     static float round_down(double g, double ref) {
         g -= 1e-6 * (std::abs(ref) + std::abs(g));
