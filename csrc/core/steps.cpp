@@ -61,12 +61,13 @@ private:
     std::size_t bound_ = 0, size_ = 0;
 };
 
-// Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
-class FirstDefs {
+// The slots of an open-addressing table that is cleared per text by a generation stamp: a slot is live when its
+// `gen` equals the table's. Linear probing from a hash: for (i = h & mask();; i = (i + 1) & mask()) slot(i).
+template <typename Slot>
+class StampedSlots {
 public:
-    /// @param[in] limit end of the text the keys point into (keys are hashed 8 bytes at a time below it).
-    void reset(std::size_t expected, const u8* limit) {
-        limit_ = limit;
+    /// Sizes the probed slots for `expected` keys (a power of two >= 2 * expected + 2) and empties them.
+    void reset(std::size_t expected) {
         std::size_t cap = 64;
         while (cap < 2 * expected + 2) cap <<= 1;
         if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
@@ -76,21 +77,41 @@ public:
         // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
         mask_ = cap - 1;
     }
+    std::size_t mask() const { return mask_; }
+    Slot& slot(std::size_t i) { return slots_[i]; }
+    const Slot& slot(std::size_t i) const { return slots_[i]; }
+    bool live(const Slot& s) const { return s.gen == gen_; }
+    std::uint32_t gen() const { return gen_; }
+
+private:
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::uint32_t gen_ = 0;
+};
+
+// Open-addressing table: entity text -> step of its first definition. Cleared per text by a generation stamp.
+class FirstDefs {
+public:
+    /// @param[in] limit end of the text the keys point into (keys are hashed 8 bytes at a time below it).
+    void reset(std::size_t expected, const u8* limit) {
+        limit_ = limit;
+        slots_.reset(expected);
+    }
     // Step of the first definition of key, or -1.
     std::int32_t find(const u8* key, std::int32_t len) const {
         const std::uint64_t h = hash(key, len, limit_);
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-            const Slot& s = slots_[i];
-            if (s.gen != gen_) return -1;
+        for (std::size_t i = h & slots_.mask();; i = (i + 1) & slots_.mask()) {
+            const Slot& s = slots_.slot(i);
+            if (!slots_.live(s)) return -1;
             if (s.hash == h && s.len == len && same(s.key, key, len)) return s.step;
         }
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
         const std::uint64_t h = hash(key, len, limit_);
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-            Slot& s = slots_[i];
-            if (s.gen != gen_) {
-                s = Slot{h, key, len, step, gen_};
+        for (std::size_t i = h & slots_.mask();; i = (i + 1) & slots_.mask()) {
+            Slot& s = slots_.slot(i);
+            if (!slots_.live(s)) {
+                s = Slot{h, key, len, step, slots_.gen()};
                 return;
             }
             if (s.hash == h && s.len == len && same(s.key, key, len)) return;
@@ -130,33 +151,22 @@ private:
         }
         return h ^ (h >> 29);
     }
-    std::vector<Slot> slots_;
-    std::size_t mask_ = 0;
-    std::uint32_t gen_ = 0;
+    StampedSlots<Slot> slots_;
     const u8* limit_ = nullptr;
 };
 
 // Open-addressing map from a pair of 64-bit keys to a 32-bit value. Cleared per text by a generation stamp.
 class PairTable {
 public:
-    void reset(std::size_t expected) {
-        std::size_t cap = 64;
-        while (cap < 2 * expected + 2) cap <<= 1;
-        if (cap > slots_.size() || ++gen_ == 0) {  // (a wrapped stamp would make stale slots current)
-            slots_.assign(std::max(cap, slots_.size()), Slot{});
-            gen_ = 1;
-        }
-        // Only the first `cap` slots: a short text after a long one probes a table that stays in cache.
-        mask_ = cap - 1;
-    }
+    void reset(std::size_t expected) { slots_.reset(expected); }
     /// The value of (a, b); when absent, inserts it with `value` and sets `inserted`.
     std::uint32_t& find_or_insert(std::uint64_t a, std::uint64_t b, std::uint32_t value, bool& inserted) {
         std::uint64_t h = (a ^ (b * 0xBF58476D1CE4E5B9ull)) * 0x94D049BB133111EBull;
         h ^= h >> 32;
-        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
-            Slot& s = slots_[i];
-            if (s.gen != gen_) {
-                s = Slot{a, b, value, gen_};
+        for (std::size_t i = h & slots_.mask();; i = (i + 1) & slots_.mask()) {
+            Slot& s = slots_.slot(i);
+            if (!slots_.live(s)) {
+                s = Slot{a, b, value, slots_.gen()};
                 inserted = true;
                 return s.value;
             }
@@ -172,9 +182,7 @@ private:
         std::uint64_t a = 0, b = 0;
         std::uint32_t value = 0, gen = 0;
     };
-    std::vector<Slot> slots_;
-    std::size_t mask_ = 0;
-    std::uint32_t gen_ = 0;
+    StampedSlots<Slot> slots_;
 };
 
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
