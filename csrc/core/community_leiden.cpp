@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "rbic/community.hpp"
+#include "splitmix.hpp"
 
 namespace rbic::community {
 
@@ -37,20 +38,7 @@ constexpr i64 kGatherChunk = 64;
 constexpr i64 kParallelWork = 65536;  // edge visits below which a step runs on the calling thread
 constexpr int kMaxStableIterations = 100;  // max_iterations = -1 stops earlier once the partition is stable
 
-struct Rng {  // splitmix64: tiny, portable, and identical on every platform (unlike std::shuffle)
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    std::uint64_t below(std::uint64_t k) {
-        return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next()) * k) >> 64);
-    }
-};
-
-std::vector<i32> permutation(i32 n, Rng& rng) {
+std::vector<i32> permutation(i32 n, SplitMix64& rng) {
     std::vector<i32> p(static_cast<std::size_t>(n));
     for (i32 i = 0; i < n; ++i) p[i] = i;
     for (i32 i = n - 1; i > 0; --i) std::swap(p[i], p[rng.below(static_cast<std::uint64_t>(i) + 1)]);
@@ -495,7 +483,7 @@ Run leiden_once(const LeidenParams& p, const CsrGraph& graph, double gamma, Ctx&
     }
     const double gs = gamma / scale;
     const View<float> g0{n0, graph.indptr, graph.indices, graph.weights};
-    Rng rng{p.seed};
+    SplitMix64 rng{p.seed};
     const int max_it = p.max_iterations < 0 ? kMaxStableIterations : p.max_iterations;
     bool coarse_changed = true;  // whether the last iteration's aggregate levels changed its first pass's result
     for (int it = 0; it < max_it; ++it) {

@@ -17,6 +17,7 @@
 
 #include "knn_kernels.hpp"
 #include "knn_rows.hpp"
+#include "splitmix.hpp"
 
 namespace rbic::knn {
 namespace {
@@ -35,24 +36,13 @@ constexpr std::int64_t kPairsPerTask = 8;
 // Progress unit: 2^20 multiply-adds.
 constexpr int kWorkShift = 20;
 
-// splitmix64: a small, fully specified generator, so a seed means the same thing on every platform.
-struct SplitMix {
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    std::uint64_t below(std::uint64_t m) { return next() % m; }  // bias < m / 2^64: negligible
-};
-
 // m distinct values of [0, n) in random order (a partial Fisher-Yates shuffle).
 std::vector<std::int32_t> sample_without_replacement(std::int64_t n, std::int64_t m, std::uint64_t seed) {
     std::vector<std::int32_t> p(n);
     std::iota(p.begin(), p.end(), 0);
-    SplitMix rng{seed};
-    for (std::int64_t i = 0; i < m; ++i) std::swap(p[i], p[i + static_cast<std::int64_t>(rng.below(n - i))]);
+    SplitMix64 rng{seed};
+    // A modulo draw (bias < n / 2^64), not SplitMix64::below: this draw fixes what a seed means for the graph.
+    for (std::int64_t i = 0; i < m; ++i) std::swap(p[i], p[i + static_cast<std::int64_t>(rng.next() % (n - i))]);
     p.resize(m);
     return p;
 }
