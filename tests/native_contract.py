@@ -1,8 +1,10 @@
-"""Checks every native entry point must pass: the GIL is released, and Ctrl-C stops it promptly."""
+"""Checks every native entry point must pass: the GIL is released, Ctrl-C stops it promptly, and progress reports
+are well formed."""
 
 from __future__ import annotations
 
 import _thread
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -58,3 +60,18 @@ def assert_interruptible(call: Callable[[], Any], after: float = 0.2, within: fl
     finally:
         timer.join()
     assert time.perf_counter() - start < within
+
+
+def assert_progress_well_formed(seen: list[tuple[int, int]]) -> int:
+    """The ``(done, total)`` calls of a ``progress`` callback: at least one, one total throughout, ``done`` never
+    going back, and a last call of ``(total, total)``. Returns the total.
+
+    :param seen: the calls, in order.
+    """
+    assert seen, "progress was never called"
+    totals = {t for _, t in seen}
+    assert len(totals) == 1, f"progress totals changed: {sorted(totals)}"
+    total = totals.pop()
+    assert seen[-1] == (total, total)
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
+    return total
