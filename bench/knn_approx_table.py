@@ -19,12 +19,9 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 
-from rbic_fast._peers import faiss_openblas_coretype
+from tool_process import run_worker, vm_kib
 
 DEFAULT_TOOLS = [
     "rbic_exact",
@@ -37,13 +34,6 @@ DEFAULT_TOOLS = [
     "pynndescent:n_neighbors=17",
     "pynndescent:n_neighbors=30",
 ]
-
-
-def vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def parse_tool(spec: str) -> tuple[str, dict[str, int]]:
@@ -103,24 +93,7 @@ def worker(spec: str, data: str, k: int, threads: int, out: str) -> None:
 
 
 def run_tool(spec: str, data: str, k: int, threads: int, out: str) -> dict:
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS=str(threads),
-        OPENBLAS_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        NUMBA_NUM_THREADS=str(threads),
-        OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-    )
-    coretype = faiss_openblas_coretype()
-    if spec.startswith("faiss") and coretype and "OPENBLAS_CORETYPE" not in os.environ:
-        env["OPENBLAS_CORETYPE"] = coretype
-    cmd = [sys.executable, __file__, "--worker", spec, data, str(k), str(threads), out]
-    res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        return {
-            "error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
-        }
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [spec, data, str(k), str(threads), out], threads, faiss=spec.startswith("faiss"))
 
 
 def main() -> None:

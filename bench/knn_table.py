@@ -14,23 +14,13 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
 
-from rbic_fast._peers import faiss_openblas_coretype
+from tool_process import run_worker, vm_kib
 
 TOOLS = ["rbic_fp32", "rbic_bf16", "rbic_int8", "faiss", "numpy", "sgemm_half"]
 # sgemm_half: NumPy/OpenBLAS sgemm over the same upper-triangle block pairs the self-join computes, with no
 # normalisation or top-k: the bare-BLAS speed reference for rbic_fast's own kernel (same 2n²d/t metric).
-
-
-def vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
@@ -71,21 +61,10 @@ def worker(tool: str, data: str, k: int, threads: int, out: str) -> None:
 
 
 def run_tool(tool: str, data: str, k: int, threads: int, out: str) -> dict:
-    # Passive OpenMP waits: on a shared machine, spinning barriers (faiss's OpenMP loops) collapse when
-    # cores are oversubscribed; this keeps the comparison about the kernels, not about spin-waiting.
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS=str(threads),
-        OPENBLAS_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-    )
-    coretype = faiss_openblas_coretype()
-    if tool == "faiss" and coretype and "OPENBLAS_CORETYPE" not in os.environ:
-        env["OPENBLAS_CORETYPE"] = coretype
-    cmd = [sys.executable, __file__, "--worker", tool, data, str(k), str(threads), out]
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    r = run_worker(__file__, [tool, data, str(k), str(threads), out], threads, faiss=tool == "faiss")
+    if "error" in r:
+        raise RuntimeError(f"{tool} failed: {r['error']}")
+    return r
 
 
 def main() -> None:
