@@ -167,13 +167,16 @@ def _kept_ids(out: Path) -> np.ndarray:
 
 
 def _knn_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> tuple[list[Measurement], Any]:
-    from . import knn_graph
+    from . import build_info, knn_graph
 
     size = f"{x.shape[0]} x {x.shape[1]}"
     ours, t, peak = _timed(lambda: knn_graph(x, _K, threads=threads))
     rows = [Measurement("knn", "rbic_fast (exact)", "ours", t, peak, "recall@16 1.000 (exact)", size)]
-    int8, t, peak = _timed(lambda: knn_graph(x, _K, precision="int8", threads=threads))
-    if int8.kernel == "avx512_vnni":  # else it ran the fp32 kernel again
+    # without AVX512_VNNI (or with RBIC_KNN_ISA capping it), precision="int8" runs the fp32 kernel: no row
+    int8 = None
+    if "avx512_vnni" in build_info()["cpu_features"]:
+        int8, t, peak = _timed(lambda: knn_graph(x, _K, precision="int8", threads=threads))
+    if int8 is not None and int8.kernel == "avx512_vnni":
         same = np.array_equal(int8.indices, ours.indices) and np.array_equal(int8.similarities, ours.similarities)
         quality = f"identical to fp32: {'yes' if same else 'NO'}; {int8.shortlist:.0f} re-scored per row"
         rows.append(Measurement("knn", "rbic_fast (exact, int8)", "ours", t, peak, quality, size))
