@@ -207,7 +207,8 @@ struct Scratch {
     std::size_t n_spans = 0;
     std::vector<std::int64_t> head_pos;  ///< per step, where its head marker would start
     std::vector<int> heads;
-    std::vector<std::int32_t> depth, def_step, use_def;  ///< per step; per definition, per use: a step or -1
+    std::vector<std::int32_t> depth, def_step, use_def;  ///< per step; per definition, per found use: a step
+    std::vector<std::int64_t> use_pos;                    ///< per found use (parse_one)
     PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
     std::vector<std::uint8_t> first_hashed;  ///< redundancy: per first step of a signature, its hash is in sig_norms
     std::vector<u8> norm_buf;
@@ -850,20 +851,31 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
         sc.first_defs.reset(n_defs, p + n);
         for (std::size_t q = 0; q < d; ++q)
             if (def_step[q] >= 0) sc.first_defs.insert_first(p + sc.defs[q].pos, sc.defs[q].len, def_step[q]);
-        // The first definition's step of each use's key (-1: none; no use before the first definition has one).
-        if (sc.use_def.size() < n_uses) sc.use_def.resize(n_uses);
+        // The uses whose key has a definition (no use before the first definition has one), with the step of
+        // its first definition: about a third of the uses after the first definition.
+        if (sc.use_def.size() < n_uses) {
+            sc.use_def.resize(n_uses);
+            sc.use_pos.resize(n_uses);
+        }
         std::int32_t* use_def = sc.use_def.data();
-        std::size_t u = 0;
-        for (const std::int64_t first_def = sc.defs[0].pos; u < n_uses && sc.uses[u].pos < first_def; ++u) use_def[u] = -1;
-        for (; u < n_uses; ++u) use_def[u] = sc.first_defs.find(p + sc.uses[u].pos, sc.uses[u].len);
-        // Uses and step ends merged: a use of step j counts a definition of an earlier step; a step end stores
-        // the depth and starts the next step's. depth[j] is rewritten until its step ends, and read only for
-        // earlier steps. Selects by masks: the compiler would branch on these random outcomes.
+        std::int64_t* use_pos = sc.use_pos.data();
+        std::size_t u = 0, n_found = 0;
+        for (const std::int64_t first_def = sc.defs[0].pos; u < n_uses && sc.uses[u].pos < first_def;) ++u;
+        for (; u < n_uses; ++u) {
+            const Entity& e = sc.uses[u];
+            const std::int32_t i = sc.first_defs.find(p + e.pos, e.len);
+            use_pos[n_found] = e.pos;
+            use_def[n_found] = i;
+            n_found += i >= 0;
+        }
+        // Those uses and the step ends merged: a use of step j counts a definition of an earlier step; a step
+        // end stores the depth and starts the next step's. depth[j] is rewritten until its step ends, and read
+        // only for earlier steps. Selects by masks: the compiler would branch on these random outcomes.
         j = 0;
         u = 0;
         std::int32_t cur = 0;
-        while ((u < n_uses) & (j < m)) {
-            const std::int64_t pos = sc.uses[u].pos;
+        while ((u < n_found) & (j < m)) {
+            const std::int64_t pos = use_pos[u];
             const std::int32_t i = use_def[u];
             const std::int32_t in = -static_cast<std::int32_t>(pos < spans[j].second);
             const std::int32_t dep = -static_cast<std::int32_t>(
