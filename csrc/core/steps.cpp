@@ -205,7 +205,7 @@ struct Scratch {
     /// segment(): spans[0, n_spans) are the steps (entries past them are stale).
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::size_t n_spans = 0;
-    std::vector<std::int64_t> head_pos;  ///< per step, where its head marker would start
+    std::vector<std::int64_t> head_pos;  ///< segment(): per step, where a marker at its head starts, or -1
     std::vector<int> heads;
     std::vector<std::int32_t> depth, def_step, use_def;  ///< per step; per definition, per found use: a step
     std::vector<std::int64_t> use_pos;                    ///< per found use (parse_one)
@@ -656,15 +656,21 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     }
 }
 
-// Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space.
+// Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space. The
+// head of a step also skips markdown #*> (kHeadClass).
 constexpr auto kStripClass = [] {
     std::array<u8, 256> t{};
     t[' '] = t['\t'] = t[0x0B] = t[0x0C] = t['\n'] = t['\r'] = 1;
     t[0xC2] = t[0xE3] = t[0xA0] = t[0x80] = 2;
     return t;
 }();
+constexpr auto kHeadClass = [] {
+    std::array<u8, 256> t = kStripClass;
+    t['#'] = t['*'] = t['>'] = 1;
+    return t;
+}();
 
-// Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans[0, sc.n_spans).
+// Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans[0, sc.n_spans), and their heads (sc.head_pos).
 void segment(const u8* p, std::int64_t n, Scratch& sc) {
     // Boundaries: every line start (sc.hard), and each sentence start where a kept marker begins. Both lists
     // increase strictly; most texts have no sentence boundary, and then the line starts are the boundaries.
@@ -697,11 +703,14 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
         }
     }
     if (sc.spans.size() < n_cuts) sc.spans.resize(n_cuts);
+    if (sc.head_pos.size() < n_cuts) sc.head_pos.resize(n_cuts);
     auto* spans = sc.spans.data();
+    std::int64_t* head_pos = sc.head_pos.data();
     std::size_t m = 0;
     for (std::size_t j = 0; j < n_cuts; ++j) {
         std::int64_t s = cuts[j];
-        std::int64_t e = j + 1 < n_cuts ? cuts[j + 1] : n;
+        const std::int64_t next = cuts[j + 1 < n_cuts ? j + 1 : j];  // (a load either way: no branch)
+        std::int64_t e = j + 1 < n_cuts ? next : n;
         while (s < e) {
             const u8 c = kStripClass[p[s]];
             if (c == 0) break;
@@ -718,7 +727,19 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
             if (!w) break;
             e -= w;
         }
+        // The head: where a marker opening the step would start, after blanks and markdown #*> (none when the
+        // step has nothing else).
+        std::int64_t h = s;
+        while (h < e) {
+            const u8 c = kHeadClass[p[h]];
+            if (c == 0) break;
+            if (c == 1) { ++h; continue; }
+            const int w = utf8::wide_space_at(p + h, p + e);
+            if (!w) break;
+            h += w;
+        }
         spans[m] = {s, e};  // kept when not empty (blank lines are, in a random pattern)
+        head_pos[m] = h < e ? h : -1;
         m += s < e;
     }
     sc.n_spans = m;
@@ -792,22 +813,9 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     // and the kept markers are merged as in segment(), one of them moving per iteration without a branch on
     // which; the categories of the markers are counted on the way.
     std::int64_t cat[kNumCategories] = {};
-    if (sc.head_pos.size() < m) sc.head_pos.resize(m);
     if (sc.heads.size() < m + 1) sc.heads.resize(m + 1);
-    std::int64_t* head_pos = sc.head_pos.data();
+    const std::int64_t* head_pos = sc.head_pos.data();  // (segment(); -1 for a step of only #*>)
     int* heads = sc.heads.data();  // heads[m] is -1 (read ahead by the DAG walk)
-    for (std::size_t j = 0; j < m; ++j) {
-        std::int64_t h = spans[j].first;
-        const std::int64_t e = spans[j].second;
-        while (h < e) {
-            const u8 b = p[h];
-            if (utf8::ascii_blank(b) || b == '#' || b == '*' || b == '>') { ++h; continue; }
-            int w = utf8::wide_space_at(p + h, p + e);
-            if (!w) break;
-            h += w;
-        }
-        head_pos[j] = h < e ? h : -1;  // (a step of only #*> has no head)
-    }
     std::int64_t branching = 0;
     const std::size_t n_kept = sc.kept.size();
     {
