@@ -97,17 +97,31 @@ public:
         limit_ = limit;
         slots_.reset(2 * expected);  // at most a quarter full: a key not defined mostly finds its home slot empty
     }
-    // Step of the first definition of key, or -1. Most look-ups end at their home slot (empty, or the key), and
-    // whether a use's key is defined is random: that slot is read without branching on it; other slots (a
-    // collision, or a key longer than 8 bytes, whose bytes need comparing) take the probing loop.
-    std::int32_t find(const u8* key, std::int32_t len) const {
-        const std::uint64_t h = hash(key, len, limit_);
-        const std::size_t home = h & slots_.mask();
-        const Slot& s = slots_.slot(home);
-        const bool live = slots_.live(s);
-        const bool match = live & (s.hash == h) & (s.len == len);
-        if (__builtin_expect((live & !match) | (len > 8), 0)) return probe(key, len, h, home);
-        return s.step | -static_cast<std::int32_t>(!match);  // (a select the compiler keeps branch-free)
+    /// Looks up the entities es[0, n) of the text p: those whose key has a definition go to pos/step (the step of
+    /// its first definition), in order. Returns their count.
+    /// Most look-ups end at their home slot (empty, or the key), and whether a use's key is defined is random:
+    /// that slot is read without branching on it; other slots (a collision, or a key longer than 8 bytes, whose
+    /// bytes need comparing) take the probing loop.
+    std::size_t find_defined(const Entity* es, std::size_t n, const u8* p, std::int64_t* pos, std::int32_t* step) const {
+        const Slot* slots = &slots_.slot(0);
+        const std::size_t mask = slots_.mask();
+        const std::uint32_t gen = slots_.gen();
+        const u8* limit = limit_;  // (locals: the stores below could alias the members for the compiler)
+        std::size_t found = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const u8* key = p + es[k].pos;
+            const std::int32_t len = es[k].len;
+            const std::uint64_t h = hash(key, len, limit);
+            const Slot& s = slots[h & mask];
+            const bool live = s.gen == gen;
+            const bool match = live & (s.hash == h) & (s.len == len);
+            std::int32_t i = s.step | -static_cast<std::int32_t>(!match);  // (a select the compiler keeps branch-free)
+            if (__builtin_expect((live & !match) | (len > 8), 0)) i = probe(key, len, h, h & mask);
+            pos[found] = es[k].pos;
+            step[found] = i;
+            found += i >= 0;
+        }
+        return found;
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
         const std::uint64_t h = hash(key, len, limit_);
@@ -142,6 +156,12 @@ private:
     // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
     static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
+        if (static_cast<std::uint32_t>(len - 1) < 7 && limit - p >= 8) {  // the usual key: the same value, no loops
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            h = (h ^ (w & (~0ull >> (8 * (8 - len))))) * 0x94D049BB133111EBull;
+            return h ^ (h >> 29);
+        }
         std::int32_t i = 0;
         for (; i + 8 <= len; i += 8) {
             std::uint64_t w;
@@ -867,15 +887,9 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
         }
         std::int32_t* use_def = sc.use_def.data();
         std::int64_t* use_pos = sc.use_pos.data();
-        std::size_t u = 0, n_found = 0;
+        std::size_t u = 0;
         for (const std::int64_t first_def = sc.defs[0].pos; u < n_uses && sc.uses[u].pos < first_def;) ++u;
-        for (; u < n_uses; ++u) {
-            const Entity& e = sc.uses[u];
-            const std::int32_t i = sc.first_defs.find(p + e.pos, e.len);
-            use_pos[n_found] = e.pos;
-            use_def[n_found] = i;
-            n_found += i >= 0;
-        }
+        const std::size_t n_found = sc.first_defs.find_defined(sc.uses.begin() + u, n_uses - u, p, use_pos, use_def);
         // Those uses and the step ends merged: a use of step j counts a definition of an earlier step; a step
         // end stores the depth and starts the next step's. depth[j] is rewritten until its step ends, and read
         // only for earlier steps. Selects by masks: the compiler would branch on these random outcomes.
