@@ -247,10 +247,11 @@ Scratch& thread_scratch() {
     return *scratch;
 }
 
+// parse_one() writes every field (no zero-filling per row).
 struct Result {
-    std::int64_t ints[kNumFeatures] = {};
-    float redundancy = 0.f;
-    std::uint8_t lang = kEnglish;
+    std::int64_t ints[kNumFeatures];
+    float redundancy;
+    std::uint8_t lang;
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
