@@ -840,21 +840,21 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     std::int64_t branching = 0;
     const std::size_t n_kept = sc.kept.size();
     {
-    std::size_t j = 0, k = 0;
-    while ((j < m) & (k < n_kept)) {
-        const std::int64_t start = sc.kept[k].start, h = head_pos[j];
-        const int category = sc.kept[k].category;
-        const bool marker_first = start < h;  // else the step's head comes first: it is decided
-        const bool at_head = start == h;
-        const int head = category | -static_cast<int>(!at_head);  // category, else -1
-        heads[j] = head;
-        branching += (!marker_first) & ((head == kBacktrack) | (head == kExplore));
-        cat[category] += marker_first | at_head;
-        k += marker_first | at_head;
-        j += !marker_first;
-    }
-    std::fill(heads + j, heads + m + 1, -1);
-    for (; k < n_kept; ++k) ++cat[sc.kept[k].category];
+        std::size_t j = 0, k = 0;
+        while ((j < m) & (k < n_kept)) {
+            const std::int64_t start = sc.kept[k].start, h = head_pos[j];
+            const int category = sc.kept[k].category;
+            const bool marker_first = start < h;  // else the step's head comes first: it is decided
+            const bool at_head = start == h;
+            const int head = category | -static_cast<int>(!at_head);  // category, else -1
+            heads[j] = head;
+            branching += (!marker_first) & ((head == kBacktrack) | (head == kExplore));
+            cat[category] += marker_first | at_head;
+            k += marker_first | at_head;
+            j += !marker_first;
+        }
+        std::fill(heads + j, heads + m + 1, -1);
+        for (; k < n_kept; ++k) ++cat[sc.kept[k].category];
     }
 
     // Dependency DAG, longest path by DP in step order: depth[j] is 1 + the depth of step j - 1 when step j opens
