@@ -95,16 +95,33 @@ public:
     /// @param[in] limit end of the text the keys point into (keys are hashed 8 bytes at a time below it).
     void reset(std::size_t expected, const u8* limit) {
         limit_ = limit;
-        slots_.reset(expected);
+        slots_.reset(2 * expected);  // at most a quarter full: a key not defined mostly finds its home slot empty
     }
-    // Step of the first definition of key, or -1.
-    std::int32_t find(const u8* key, std::int32_t len) const {
-        const std::uint64_t h = hash(key, len, limit_);
-        for (std::size_t i = h & slots_.mask();; i = (i + 1) & slots_.mask()) {
-            const Slot& s = slots_.slot(i);
-            if (!slots_.live(s)) return -1;
-            if (s.hash == h && s.len == len && same(s.key, key, len)) return s.step;
+    /// Looks up the entities es[0, n) of the text p: those whose key has a definition go to pos/step (the step of
+    /// its first definition), in order. Returns their count.
+    /// Most look-ups end at their home slot (empty, or the key), and whether a use's key is defined is random:
+    /// that slot is read without branching on it; other slots (a collision, or a key longer than 8 bytes, whose
+    /// bytes need comparing) take the probing loop.
+    std::size_t find_defined(const Entity* es, std::size_t n, const u8* p, std::int64_t* pos, std::int32_t* step) const {
+        const Slot* slots = &slots_.slot(0);
+        const std::size_t mask = slots_.mask();
+        const std::uint32_t gen = slots_.gen();
+        const u8* limit = limit_;  // (locals: the stores below could alias the members for the compiler)
+        std::size_t found = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+            const u8* key = p + es[k].pos;
+            const std::int32_t len = es[k].len;
+            const std::uint64_t h = hash(key, len, limit);
+            const Slot& s = slots[h & mask];
+            const bool live = s.gen == gen;
+            const bool match = live & (s.hash == h) & (s.len == len);
+            std::int32_t i = s.step | -static_cast<std::int32_t>(!match);  // (a select the compiler keeps branch-free)
+            if (__builtin_expect((live & !match) | (len > 8), 0)) i = probe(key, len, h, h & mask);
+            pos[found] = es[k].pos;
+            step[found] = i;
+            found += i >= 0;
         }
+        return found;
     }
     void insert_first(const u8* key, std::int32_t len, std::int32_t step) {
         const std::uint64_t h = hash(key, len, limit_);
@@ -119,6 +136,13 @@ public:
     }
 
 private:
+    std::int32_t probe(const u8* key, std::int32_t len, std::uint64_t h, std::size_t home) const {
+        for (std::size_t i = home;; i = (i + 1) & slots_.mask()) {
+            const Slot& s = slots_.slot(i);
+            if (!slots_.live(s)) return -1;
+            if (s.hash == h && s.len == len && same(s.key, key, len)) return s.step;
+        }
+    }
     struct Slot {
         std::uint64_t hash = 0;
         const u8* key = nullptr;
@@ -132,6 +156,12 @@ private:
     // Entities are short: one 8-byte load each (masked to the key) while it stays below limit.
     static std::uint64_t hash(const u8* p, std::int32_t len, const u8* limit) {
         std::uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(len);
+        if (static_cast<std::uint32_t>(len - 1) < 7 && limit - p >= 8) {  // the usual key: the same value, no loops
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            h = (h ^ (w & (~0ull >> (8 * (8 - len))))) * 0x94D049BB133111EBull;
+            return h ^ (h >> 29);
+        }
         std::int32_t i = 0;
         for (; i + 8 <= len; i += 8) {
             std::uint64_t w;
@@ -192,9 +222,13 @@ struct Scratch {
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
     std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
     BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
+    /// segment(): spans[0, n_spans) are the steps (entries past them are stale).
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
+    std::size_t n_spans = 0;
+    std::vector<std::int64_t> head_pos;  ///< segment(): per step, where a marker at its head starts, or -1
     std::vector<int> heads;
-    std::vector<std::int32_t> depth;
+    std::vector<std::int32_t> depth, def_step, use_def;  ///< per step; per definition, per found use: a step
+    std::vector<std::int64_t> use_pos;                    ///< per found use (parse_one)
     PairTable sig_first, sig_norms;  ///< redundancy: signature -> its first step; (signature, exact hash) pairs
     std::vector<std::uint8_t> first_hashed;  ///< redundancy: per first step of a signature, its hash is in sig_norms
     std::vector<u8> norm_buf;
@@ -213,10 +247,11 @@ Scratch& thread_scratch() {
     return *scratch;
 }
 
+// parse_one() writes every field (no zero-filling per row).
 struct Result {
-    std::int64_t ints[kNumFeatures] = {};
-    float redundancy = 0.f;
-    std::uint8_t lang = kEnglish;
+    std::int64_t ints[kNumFeatures];
+    float redundancy;
+    std::uint8_t lang;
 };
 
 // The analysed region: inside <think>…</think> when present (see TraceFeatures).
@@ -642,49 +677,93 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     }
 }
 
-inline bool blank_at(const u8* p, const u8* end) { return utf8::ascii_blank(*p) || utf8::wide_space_at(p, end); }
+// Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space. The
+// head of a step also skips markdown #*> (kHeadClass).
+constexpr auto kStripClass = [] {
+    std::array<u8, 256> t{};
+    t[' '] = t['\t'] = t[0x0B] = t[0x0C] = t['\n'] = t['\r'] = 1;
+    t[0xC2] = t[0xE3] = t[0xA0] = t[0x80] = 2;
+    return t;
+}();
+constexpr auto kHeadClass = [] {
+    std::array<u8, 256> t = kStripClass;
+    t['#'] = t['*'] = t['>'] = 1;
+    return t;
+}();
 
-// Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans.
+// Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans[0, sc.n_spans), and their heads (sc.head_pos).
 void segment(const u8* p, std::int64_t n, Scratch& sc) {
     // Boundaries: every line start (sc.hard), and each sentence start where a kept marker begins. Both lists
     // increase strictly; most texts have no sentence boundary, and then the line starts are the boundaries.
-    sc.sentence_cuts.clear();
-    std::size_t k = 0;
-    for (std::int64_t q : sc.sentence) {
-        while (k < sc.kept.size() && sc.kept[k].start < q) ++k;
-        if (k < sc.kept.size() && sc.kept[k].start == q) sc.sentence_cuts.push_back(q);
-    }
     const std::int64_t* cuts = sc.hard.begin();
     std::size_t n_cuts = sc.hard.size();
-    if (!sc.sentence_cuts.empty()) {
-        sc.cuts.clear();
-        std::size_t h = 0;
-        for (std::int64_t q : sc.sentence_cuts) {
-            while (h < n_cuts && cuts[h] < q) sc.cuts.push_back(cuts[h++]);
-            if (h == n_cuts || cuts[h] != q) sc.cuts.push_back(q);
+    const std::size_t n_kept = sc.kept.size(), n_sentence = sc.sentence.size();
+    if (n_kept && n_sentence) {
+        // The sentence starts where a kept marker starts: a merge of the two lists that moves one of them per
+        // iteration without a branch on which (their interleaving is random).
+        sc.sentence_cuts.resize(n_sentence);
+        std::size_t s = 0, k = 0, found = 0;
+        while ((s < n_sentence) & (k < n_kept)) {
+            const std::int64_t q = sc.sentence[s], start = sc.kept[k].start;
+            sc.sentence_cuts[found] = q;
+            found += q == start;
+            s += q <= start;
+            k += start <= q;
         }
-        sc.cuts.insert(sc.cuts.end(), cuts + h, cuts + n_cuts);
-        cuts = sc.cuts.data();
-        n_cuts = sc.cuts.size();
+        if (found) {
+            sc.cuts.clear();
+            std::size_t h = 0;
+            for (std::size_t f = 0; f < found; ++f) {
+                const std::int64_t q = sc.sentence_cuts[f];
+                while (h < n_cuts && cuts[h] < q) sc.cuts.push_back(cuts[h++]);
+                if (h == n_cuts || cuts[h] != q) sc.cuts.push_back(q);
+            }
+            sc.cuts.insert(sc.cuts.end(), cuts + h, cuts + n_cuts);
+            cuts = sc.cuts.data();
+            n_cuts = sc.cuts.size();
+        }
     }
-    sc.spans.clear();
+    if (sc.spans.size() < n_cuts) sc.spans.resize(n_cuts);
+    if (sc.head_pos.size() < n_cuts) sc.head_pos.resize(n_cuts);
+    auto* spans = sc.spans.data();
+    std::int64_t* head_pos = sc.head_pos.data();
+    std::size_t m = 0;
     for (std::size_t j = 0; j < n_cuts; ++j) {
         std::int64_t s = cuts[j];
-        std::int64_t e = j + 1 < n_cuts ? cuts[j + 1] : n;
+        const std::int64_t next = cuts[j + 1 < n_cuts ? j + 1 : j];  // (a load either way: no branch)
+        std::int64_t e = j + 1 < n_cuts ? next : n;
         while (s < e) {
-            if (utf8::ascii_blank(p[s])) { ++s; continue; }
-            int w = utf8::wide_space_at(p + s, p + e);
+            const u8 c = kStripClass[p[s]];
+            if (c == 0) break;
+            if (c == 1) { ++s; continue; }
+            const int w = utf8::wide_space_at(p + s, p + e);
             if (!w) break;
             s += w;
         }
         while (e > s) {
-            if (utf8::ascii_blank(p[e - 1])) { --e; continue; }
-            int w = utf8::wide_space_before(p + s, p + e);
+            const u8 c = kStripClass[p[e - 1]];
+            if (c == 0) break;
+            if (c == 1) { --e; continue; }
+            const int w = utf8::wide_space_before(p + s, p + e);
             if (!w) break;
             e -= w;
         }
-        if (s < e) sc.spans.emplace_back(s, e);
+        // The head: where a marker opening the step would start, after blanks and markdown #*> (none when the
+        // step has nothing else).
+        std::int64_t h = s;
+        while (h < e) {
+            const u8 c = kHeadClass[p[h]];
+            if (c == 0) break;
+            if (c == 1) { ++h; continue; }
+            const int w = utf8::wide_space_at(p + h, p + e);
+            if (!w) break;
+            h += w;
+        }
+        spans[m] = {s, e};  // kept when not empty (blank lines are, in a random pattern)
+        head_pos[m] = h < e ? h : -1;
+        m += s < e;
     }
+    sc.n_spans = m;
 }
 
 // Hash of a step with blanks removed and ASCII lower-cased: the normalised text is written to `buf` as UTF-8
@@ -748,54 +827,100 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     scan(kernels, p, n, sc, c);
     segment(p, n, sc);
 
-    std::int64_t cat[kNumCategories] = {};
-    for (const Hit& h : sc.kept) ++cat[h.category];
-    const std::size_t m = sc.spans.size();
+    const std::size_t m = sc.n_spans;
+    const auto* spans = sc.spans.data();
 
-    // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>.
-    sc.heads.resize(m);  // every entry is written below
+    // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>. The heads
+    // and the kept markers are merged as in segment(), one of them moving per iteration without a branch on
+    // which; the categories of the markers are counted on the way.
+    std::int64_t cat[kNumCategories] = {};
+    if (sc.heads.size() < m + 1) sc.heads.resize(m + 1);
+    const std::int64_t* head_pos = sc.head_pos.data();  // (segment(); -1 for a step of only #*>)
+    int* heads = sc.heads.data();  // heads[m] is -1 (read ahead by the DAG walk)
     std::int64_t branching = 0;
-    std::size_t k = 0;
-    for (std::size_t j = 0; j < m; ++j) {
-        std::int64_t h = sc.spans[j].first;
-        const std::int64_t e = sc.spans[j].second;
-        while (h < e) {
-            const u8 b = p[h];
-            if (utf8::ascii_blank(b) || b == '#' || b == '*' || b == '>') { ++h; continue; }
-            int w = utf8::wide_space_at(p + h, p + e);
-            if (!w) break;
-            h += w;
+    const std::size_t n_kept = sc.kept.size();
+    {
+        std::size_t j = 0, k = 0;
+        while ((j < m) & (k < n_kept)) {
+            const std::int64_t start = sc.kept[k].start, h = head_pos[j];
+            const int category = sc.kept[k].category;
+            const bool marker_first = start < h;  // else the step's head comes first: it is decided
+            const bool at_head = start == h;
+            const int head = category | -static_cast<int>(!at_head);  // category, else -1
+            heads[j] = head;
+            branching += (!marker_first) & ((head == kBacktrack) | (head == kExplore));
+            cat[category] += marker_first | at_head;
+            k += marker_first | at_head;
+            j += !marker_first;
         }
-        while (k < sc.kept.size() && sc.kept[k].start < h) ++k;
-        sc.heads[j] = (h < e && k < sc.kept.size() && sc.kept[k].start == h) ? sc.kept[k].category : -1;
-        branching += sc.heads[j] == kBacktrack || sc.heads[j] == kExplore;
+        std::fill(heads + j, heads + m + 1, -1);
+        for (; k < n_kept; ++k) ++cat[sc.kept[k].category];
     }
 
-    // Dependency DAG, longest path by DP in step order.
-    sc.depth.resize(m);  // depth[j] is written before any later step reads it
-    // Uses of step j see the definitions of steps before j: its own are entered after its uses are looked up.
-    const bool any_defs = !sc.defs.empty() && !sc.uses.empty();
-    if (any_defs) sc.first_defs.reset(sc.defs.size(), p + n);
+    // Dependency DAG, longest path by DP in step order: depth[j] is 1 + the depth of step j - 1 when step j opens
+    // with a causal marker, and 1 + the depth of the first definition of each entity step j uses, where that
+    // definition is in an earlier step. A single step has depth 0.
+    if (sc.depth.size() < m) sc.depth.resize(m);
+    std::int32_t* depth = sc.depth.data();
     std::int32_t max_depth = 0;
-    std::size_t ui = 0, di = 0;
-    bool defined = false;  // some earlier step defines an entity (before that, uses need no look-up)
-    for (std::size_t j = 0; j < m; ++j) {
-        std::int32_t d = (j > 0 && sc.heads[j] == kCausal) ? sc.depth[j - 1] + 1 : 0;
-        if (any_defs) {
-            const std::int64_t first = sc.spans[j].first, stop = sc.spans[j].second;
-            while (ui < sc.uses.size() && sc.uses[ui].pos < first) ++ui;
-            for (; defined && ui < sc.uses.size() && sc.uses[ui].pos < stop; ++ui) {
-                const std::int32_t i = sc.first_defs.find(p + sc.uses[ui].pos, sc.uses[ui].len);
-                if (i >= 0) d = std::max(d, sc.depth[i] + 1);
-            }
-            while (di < sc.defs.size() && sc.defs[di].pos < first) ++di;
-            for (; di < sc.defs.size() && sc.defs[di].pos < stop; ++di) {
-                sc.first_defs.insert_first(p + sc.defs[di].pos, sc.defs[di].len, static_cast<std::int32_t>(j));
-                defined = true;
-            }
+    const std::size_t n_uses = sc.uses.size(), n_defs = sc.defs.size();
+    if (m >= 2 && n_uses && n_defs) {
+        // Each definition's step (a branch-free merge with the step ends; one outside every step gets -1), then
+        // the table of first definitions (in text order, so the earliest step of each key stays).
+        if (sc.def_step.size() < n_defs) sc.def_step.resize(n_defs);
+        std::int32_t* def_step = sc.def_step.data();
+        std::size_t j = 0, d = 0;
+        while ((d < n_defs) & (j < m)) {
+            const std::int64_t pos = sc.defs[d].pos;
+            const bool in = pos < spans[j].second;
+            def_step[d] = static_cast<std::int32_t>(j) | -static_cast<std::int32_t>(!(in & (pos >= spans[j].first)));
+            d += in;
+            j += !in;
         }
-        sc.depth[j] = d;
-        max_depth = std::max(max_depth, d);
+        sc.first_defs.reset(n_defs, p + n);
+        for (std::size_t q = 0; q < d; ++q)
+            if (def_step[q] >= 0) sc.first_defs.insert_first(p + sc.defs[q].pos, sc.defs[q].len, def_step[q]);
+        // The uses whose key has a definition (no use before the first definition has one), with the step of
+        // its first definition: about a third of the uses after the first definition.
+        if (sc.use_def.size() < n_uses) {
+            sc.use_def.resize(n_uses);
+            sc.use_pos.resize(n_uses);
+        }
+        std::int32_t* use_def = sc.use_def.data();
+        std::int64_t* use_pos = sc.use_pos.data();
+        std::size_t u = 0;
+        for (const std::int64_t first_def = sc.defs[0].pos; u < n_uses && sc.uses[u].pos < first_def;) ++u;
+        const std::size_t n_found = sc.first_defs.find_defined(sc.uses.begin() + u, n_uses - u, p, use_pos, use_def);
+        // Those uses and the step ends merged: a use of step j counts a definition of an earlier step; a step
+        // end stores the depth and starts the next step's. depth[j] is rewritten until its step ends, and read
+        // only for earlier steps. Selects by masks: the compiler would branch on these random outcomes.
+        j = 0;
+        u = 0;
+        std::int32_t cur = 0;
+        while ((u < n_found) & (j < m)) {
+            const std::int64_t pos = use_pos[u];
+            const std::int32_t i = use_def[u];
+            const std::int32_t in = -static_cast<std::int32_t>(pos < spans[j].second);
+            const std::int32_t dep = -static_cast<std::int32_t>(
+                (static_cast<std::uint32_t>(i) < static_cast<std::uint32_t>(j)) & (pos >= spans[j].first));
+            const std::int32_t via = (depth[i & dep] + 1) & dep;
+            depth[j] = cur;
+            const std::int32_t next = (cur + 1) & -static_cast<std::int32_t>(heads[j + 1] == kCausal);
+            cur = (std::max(cur, via) & in) | (next & ~in);
+            max_depth = std::max(max_depth, cur);
+            u -= in;
+            j += 1 + in;
+        }
+        for (; j < m; ++j) {  // after the last use: the causal chain
+            max_depth = std::max(max_depth, cur);
+            cur = heads[j + 1] == kCausal ? cur + 1 : 0;
+        }
+    } else {
+        std::int32_t cur = 0;
+        for (std::size_t j = 1; j < m; ++j) {
+            cur = heads[j] == kCausal ? cur + 1 : 0;
+            max_depth = std::max(max_depth, cur);
+        }
     }
 
     // Redundancy: distinct normalised steps. Equal normalised steps share a cheap signature (count, sum and sum
@@ -940,6 +1065,7 @@ std::vector<std::pair<std::int64_t, std::int64_t>> Parser::spans(const std::uint
     ScanCounts c;
     scan(kernels, p, n, sc, c);
     segment(p, n, sc);
+    sc.spans.resize(sc.n_spans);
     for (auto& s : sc.spans) {
         s.first += rb;
         s.second += rb;
