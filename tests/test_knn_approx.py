@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import rbic_fast
 from knn_oracle import assert_true_pairs, recall
 from native_contract import assert_interruptible, assert_progress_well_formed, assert_releases_gil
 from rbic_fast import _core
@@ -36,6 +37,52 @@ def test_recall_at_20k_and_its_estimate(clustered_20k):
     same = g.indices == exact.indices
     assert same.mean() > 0.9
     assert np.array_equal(g.similarities[same], exact.similarities[same])
+
+
+HAS_VNNI = "avx512_vnni" in rbic_fast.build_info()["cpu_features"]
+
+
+def test_int8_join_keeps_recall_and_returns_fp32_similarities(clustered_20k):
+    x, exact = clustered_20k
+    g32 = knn_graph(x, 16, method="approx", seed=3, recall_sample=2000)
+    g8 = knn_graph(x, 16, method="approx", seed=3, recall_sample=2000, precision="int8")
+    assert g8.kernel == ("avx512_vnni" if HAS_VNNI else g32.kernel)
+    assert recall(g8, exact) >= recall(g32, exact) - 0.005
+    assert abs(g8.recall - recall(g8, exact)) <= 0.02
+    # Re-scored in fp32: a pair the exact graph also holds has its similarity bit for bit, and rows are sorted.
+    same = g8.indices == exact.indices
+    assert same.mean() > 0.9
+    assert np.array_equal(g8.similarities[same], exact.similarities[same])
+    sims, idx = g8.similarities, g8.indices
+    assert ((sims[:, :-1] > sims[:, 1:]) | ((sims[:, :-1] == sims[:, 1:]) & (idx[:, :-1] < idx[:, 1:]))).all()
+    assert not np.any(idx == np.arange(len(x))[:, None])
+
+
+def test_int8_join_pairs_are_true_pairs():
+    x, _ = clustered_embeddings(3000, 64, n_clusters=30, seed=4)
+    assert_valid_graph(knn_graph(x, 12, method="approx", seed=2, precision="int8"), x, 12)
+    assert_valid_graph(knn_graph(x, 5, method="approx", exclude_self=False, normalize=False, nlist=4, nprobe=4,
+                                 precision="int8"), x, 5, exclude_self=False, normalize=False)
+
+
+def test_int8_join_is_deterministic_at_any_thread_count():
+    x, _ = clustered_embeddings(6000, 48, n_clusters=40, seed=5)
+    runs = [knn_graph(x, 10, method="approx", seed=7, nlist=60, nprobe=3, threads=t, precision="int8")
+            for t in (1, 2, 3)]
+    for g in runs[1:]:
+        assert np.array_equal(g.indices, runs[0].indices)
+        assert np.array_equal(g.similarities, runs[0].similarities)
+
+
+def test_int8_join_without_vnni_is_the_fp32_join(monkeypatch):
+    x, _ = clustered_embeddings(3000, 40, n_clusters=20, seed=2)
+    ref = knn_graph(x, 8, method="approx", seed=1, nlist=30, nprobe=3)
+    monkeypatch.setenv("RBIC_KNN_ISA", "avx512")  # caps the kernels below VNNI
+    g = knn_graph(x, 8, method="approx", seed=1, nlist=30, nprobe=3, precision="int8")
+    assert g.kernel == ref.kernel and g.kernel != "avx512_vnni"
+    assert np.array_equal(g.indices, ref.indices) and np.array_equal(g.similarities, ref.similarities)
+    with pytest.raises(ValueError, match="fp32 or int8"):
+        knn_graph(x, 8, method="approx", precision="bf16")
 
 
 def test_recall_estimate_tracks_a_poor_graph(clustered_20k):

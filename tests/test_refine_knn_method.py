@@ -51,6 +51,15 @@ def test_int8_graph_gives_the_fp32_selection(corpus, tmp_path):
         _run(corpus, tmp_path / "x", knn_precision="fp64")
 
 
+def test_approx_int8_graph_runs_and_reports_its_recall(corpus, tmp_path):
+    fp32 = _run(corpus, tmp_path / "fp32", knn_method="approx")
+    int8 = _run(corpus, tmp_path / "int8", knn_method="approx", knn_precision="int8")
+    est = int8.summary["knn_graph"]
+    assert est["method"] == "approx" and 0.9 <= est["recall_estimate"] <= 1.0
+    assert est["recall_estimate"] >= fp32.summary["knn_graph"]["recall_estimate"] - 0.01
+    assert (int8.keep & fp32.keep).sum() / fp32.keep.sum() > 0.9
+
+
 def test_auto_is_exact_below_the_threshold(corpus, tmp_path):
     res = _run(corpus, tmp_path / "auto")  # 1500 records < AUTO_APPROX_MIN_ROWS
     assert res.summary["settings"]["knn_method"] == "auto"
@@ -74,5 +83,5 @@ def test_bad_method_and_approx_with_bf16_are_refused(corpus, tmp_path, capsys):
         _run(corpus, tmp_path / "x", knn_method="hnsw")
     code = main(["refine", str(path), "-o", str(tmp_path / "y"), "--ratio", "0.2", "--embeddings", str(emb),
                  "--knn-method", "approx", "--knn-precision", "bf16"])
-    assert code == 2 and "scores in fp32" in capsys.readouterr().err
+    assert code == 2 and "scores in fp32 or int8" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()

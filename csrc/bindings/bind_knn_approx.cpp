@@ -12,7 +12,10 @@ template <typename T>
 py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, bool exclude_self, bool normalize,
                            int threads, std::uint64_t seed, std::int64_t nlist, std::int64_t nprobe,
                            double target_recall, int kmeans_iters, std::int64_t train_per_list,
-                           std::int64_t recall_sample, const std::string& isa, py::object progress) {
+                           std::int64_t recall_sample, const std::string& isa, const std::string& precision,
+                           py::object progress) {
+    if (precision != "fp32" && precision != "int8")
+        throw py::value_error("precision must be 'fp32' or 'int8' for the approximate graph, got '" + precision + "'");
     rbic::knn::ApproxParams p;
     p.k = k;
     p.exclude_self = exclude_self;
@@ -26,6 +29,7 @@ py::tuple knn_graph_approx(const py::array_t<T, py::array::c_style>& x, int k, b
     p.train_per_list = train_per_list;
     p.recall_sample = recall_sample;
     p.isa = isa;
+    p.precision = precision == "int8" ? rbic::knn::Precision::int8 : rbic::knn::Precision::fp32;
     auto run = [&](auto xv, auto iv, auto sv, const rbic::Hooks& hooks) {
         return rbic::knn::knn_graph_approx(p, xv, iv, sv, hooks);
     };
@@ -54,7 +58,7 @@ void bind_knn_approx(py::module_& m) {
               py::arg("nlist") = 0, py::arg("nprobe") = 0, py::arg("target_recall") = 0.95,
               py::arg("kmeans_iters") = 6,
               py::arg("train_per_list") = 48, py::arg("recall_sample") = 0, py::arg("isa") = "auto",
-              py::arg("progress") = py::none());
+              py::arg("precision") = "fp32", py::arg("progress") = py::none());
     };
     bind(float{});
     bind(std::uint16_t{});

@@ -229,24 +229,15 @@ public:
         Hooks interrupt_only{hooks.interrupt, {}};
         constexpr double up = 1 + 1e-12;  // rounds the double sums up
         parallel_for(n_, nt, interrupt_only, [&](std::int64_t r, int tid) {
-            const float* row = row_f32(r, tmp[tid]);
             std::vector<double>& ar = a[tid];
             ar.resize(d_);
-            double amax = 0.0, na = 0.0;
-            for (std::int64_t k = 0; k < d_; ++k) {
-                ar[k] = static_cast<double>(row[k]) * inv_[r];  // exact: a product of two floats
-                amax = std::max(amax, std::abs(ar[k]));
-                na += ar[k] * ar[k];
-            }
-            const float sc = static_cast<float>(amax / 127.0);
             auto* q = reinterpret_cast<std::uint8_t*>(codes_.data() + r * d4_);
-            double e = 0.0, nq = 0.0;
             std::int64_t sum = 0;
+            const float sc = detail::quantize_row(row_f32(r, tmp[tid]), inv_[r], d_, ar.data(), q, sum);
+            double na = 0.0, e = 0.0, nq = 0.0;
             for (std::int64_t k = 0; k < d_; ++k) {
-                const int c = sc > 0.0f ? static_cast<int>(std::clamp(std::nearbyint(ar[k] / sc), -127.0, 127.0)) : 0;
-                q[k] = static_cast<std::uint8_t>(c + 128);
-                sum += c;
-                const double deq = static_cast<double>(sc) * c;
+                const double deq = static_cast<double>(sc) * (static_cast<int>(q[k]) - 128);
+                na += ar[k] * ar[k];
                 e += (ar[k] - deq) * (ar[k] - deq);
                 nq += deq * deq;
             }
@@ -404,11 +395,7 @@ private:
             f.corr.assign(f.padded, 0);
             std::copy_n(corr_.begin() + r0, f.valid, f.corr.begin());
             f.panels_w.assign(f.padded * d4_, 0);
-            for (std::int64_t r = 0; r < f.valid; ++r) {
-                const std::uint32_t* src = codes_.data() + (r0 + r) * d4_;
-                std::uint32_t* dst = f.panels_w.data() + (r / kPanel) * d4_ * kPanel + r % kPanel;
-                for (std::int64_t k = 0; k < d4_; ++k) dst[k * kPanel] = src[k] ^ 0x80808080u;  // u8 -> s8 code
-            }
+            detail::pack_code_panels(codes_.data() + r0 * d4_, f.valid, d4_, f.panels_w.data());
             return;
         }
         std::copy_n(inv_.begin() + r0, f.valid, f.inv.begin());
@@ -673,6 +660,12 @@ KnnRunInfo run(const KnnParams& p, MatrixView<const T> x, MatrixView<std::int32_
 const Kernels& detail::fp32_kernels(const std::string& isa) {
     Mode mode = Mode::f32;
     return pick_kernels(isa, Precision::fp32, 1, mode);
+}
+
+const Kernels* detail::int8_kernels(const std::string& isa, std::int64_t d) {
+    Mode mode = Mode::f32;
+    const Kernels& k = pick_kernels(isa, Precision::int8, d, mode);
+    return mode == Mode::i8 ? &k : nullptr;
 }
 
 KnnRunInfo knn_graph(const KnnParams& params, MatrixView<const float> x, MatrixView<std::int32_t> indices,

@@ -35,6 +35,9 @@ constexpr std::int64_t kCentroidBlock = 256;
 constexpr std::int64_t kPairsPerTask = 8;
 // Progress unit: 2^20 multiply-adds.
 constexpr int kWorkShift = 20;
+// int8 join: candidates kept per row beyond k, re-scored in fp32 (an int8 score errs by about 1e-3 on unit rows,
+// so a true neighbour ranked past k + kInt8Margin by its int8 score needs that many near-ties).
+constexpr std::int64_t kInt8Margin = 8;
 
 // m distinct values of [0, n) in random order (a partial Fisher-Yates shuffle).
 std::vector<std::int32_t> sample_without_replacement(std::int64_t n, std::int64_t m, std::uint64_t seed) {
@@ -105,9 +108,12 @@ Hooks phase_hooks(const Hooks& hooks, std::int64_t offset, std::int64_t span, st
 template <typename T>
 class ApproxJoin {
 public:
-    ApproxJoin(const ApproxParams& p, MatrixView<const T> x, const Kernels& kern)
-        : p_(p), x_(x), n_(x.rows), d_(x.cols), kern_(kern), nt_(resolve_threads(p.threads)) {
+    // i8: the int8 kernels for the join, or null (fp32).
+    ApproxJoin(const ApproxParams& p, MatrixView<const T> x, const Kernels& kern, const Kernels* i8)
+        : p_(p), x_(x), n_(x.rows), d_(x.cols), d4_((x.cols + 3) / 4), kern_(kern), i8_(i8),
+          nt_(resolve_threads(p.threads)) {
         zero_row_.assign(d_, 0.0f);
+        zero_codes_.assign(d4_, 0x80808080u);  // u8 128 = code 0
         bs_ = std::clamp<std::int64_t>(131072 / d_, 48, 384);
     }
 
@@ -184,6 +190,23 @@ public:
                 const float* row = detail::row_as_f32(x_, ids_[q], kern_, tmp[tid]);
                 std::copy_n(row, d_, xr_.data() + q * d_);
                 invr_[q] = inv_[ids_[q]];
+            }
+        });
+    }
+
+    // int8 join: codes, scales and correction terms of every position (detail::quantize_row).
+    void quantize(const Hooks& hooks) {
+        codes_.assign(n_ * d4_, 0x80808080u);
+        scale_.resize(n_);
+        corr_.resize(n_);
+        std::vector<std::vector<double>> a(nt_, std::vector<double>(d_));
+        constexpr std::int64_t kChunk = 1024;
+        parallel_for((n_ + kChunk - 1) / kChunk, nt_, Hooks{hooks.interrupt, {}}, [&](std::int64_t c, int tid) {
+            for (std::int64_t q = c * kChunk; q < std::min(n_, (c + 1) * kChunk); ++q) {
+                std::int64_t sum = 0;
+                scale_[q] = detail::quantize_row(xr_.data() + q * d_, invr_[q], d_, a[tid].data(),
+                                                 reinterpret_cast<std::uint8_t*>(codes_.data() + q * d4_), sum);
+                corr_[q] = static_cast<std::int32_t>(128 * sum);
             }
         });
     }
@@ -305,6 +328,9 @@ public:
         struct Scratch {
             Panels fixed;
             std::vector<const float*> rows;
+            std::vector<std::uint32_t> code_panels;  // int8: the fixed chunk's s8 code panels
+            std::vector<const std::uint32_t*> code_rows;
+            std::vector<std::int32_t> corr;
             std::vector<float> inv, ct;
             std::vector<std::int32_t> hits;
         };
@@ -315,23 +341,67 @@ public:
                 const Task& task = tasks_[t];
                 Scratch& s = scratch[tid];
                 const std::int64_t a = task.a, a0 = chunk_begin_[a], na = chunk_rows(a);
-                s.rows.resize(na);
-                for (std::int64_t r = 0; r < na; ++r) s.rows[r] = xr_.data() + (a0 + r) * d_;
-                s.fixed.pack(s.rows.data(), invr_.data() + a0, na, d_);
+                const std::int64_t fixed = round_up(na, kPanel);
+                if (i8_) {
+                    s.code_panels.assign(fixed * d4_, 0);
+                    detail::pack_code_panels(codes_.data() + a0 * d4_, na, d4_, s.code_panels.data());
+                    s.corr.assign(fixed, 0);
+                    std::copy_n(corr_.data() + a0, na, s.corr.begin());
+                    s.fixed.inv.assign(fixed, 0.0f);
+                    std::copy_n(scale_.data() + a0, na, s.fixed.inv.begin());
+                } else {
+                    s.rows.resize(na);
+                    for (std::int64_t r = 0; r < na; ++r) s.rows[r] = xr_.data() + (a0 + r) * d_;
+                    s.fixed.pack(s.rows.data(), invr_.data() + a0, na, d_);
+                }
                 for (std::int64_t m = task.p0; m < task.p1; ++m) {
                     const std::int64_t b = partner_[m], b0 = chunk_begin_[b], nb = chunk_rows(b);
                     const std::int64_t padded = round_up(nb, kRowsV);
-                    s.rows.assign(padded, zero_row_.data());
                     s.inv.assign(padded, 0.0f);
-                    for (std::int64_t r = 0; r < nb; ++r) s.rows[r] = xr_.data() + (b0 + r) * d_;
-                    std::copy_n(invr_.data() + b0, nb, s.inv.begin());
-                    s.ct.resize(padded * s.fixed.padded);
-                    kern_.block_dot_f32(s.rows.data(), s.inv.data(), padded, s.fixed.data.data(), s.fixed.inv.data(),
-                                        s.fixed.padded, d_, s.ct.data(), s.fixed.padded);
-                    select(top, a, b, s.ct.data(), s.fixed.padded, s.hits);
+                    s.ct.resize(padded * fixed);
+                    if (i8_) {
+                        s.code_rows.assign(padded, zero_codes_.data());
+                        for (std::int64_t r = 0; r < nb; ++r) s.code_rows[r] = codes_.data() + (b0 + r) * d4_;
+                        std::copy_n(scale_.data() + b0, nb, s.inv.begin());
+                        i8_->block_dot_i8(s.code_rows.data(), s.inv.data(), padded, s.code_panels.data(), s.corr.data(),
+                                          s.fixed.inv.data(), fixed, d4_, s.ct.data(), fixed);
+                    } else {
+                        s.rows.assign(padded, zero_row_.data());
+                        for (std::int64_t r = 0; r < nb; ++r) s.rows[r] = xr_.data() + (b0 + r) * d_;
+                        std::copy_n(invr_.data() + b0, nb, s.inv.begin());
+                        kern_.block_dot_f32(s.rows.data(), s.inv.data(), padded, s.fixed.data.data(), s.fixed.inv.data(),
+                                            fixed, d_, s.ct.data(), fixed);
+                    }
+                    select(top, a, b, s.ct.data(), fixed, s.hits);
                 }
             },
             [&](std::int64_t t) { return tasks_[t].work; });
+    }
+
+    // int8 join: the best k of each row's candidates (top, k + margin of them, by int8 score) by their fp32
+    // scores, which block_dot_f32 would give them (pair_dots: the same FMA chain, then * (inv_a * inv_b)).
+    void rescore(const TopLists& top, TopLists& out, const Hooks& hooks) {
+        std::vector<std::int32_t> pos_of(n_);
+        for (std::int64_t q = 0; q < n_; ++q) pos_of[ids_[q]] = static_cast<std::int32_t>(q);
+        constexpr std::int64_t kChunk = 1024;
+        struct Scratch {
+            std::vector<const float*> qs, cands;
+            std::vector<float> dots;
+        };
+        std::vector<Scratch> scratch(nt_);
+        parallel_for((n_ + kChunk - 1) / kChunk, nt_, Hooks{hooks.interrupt, {}}, [&](std::int64_t c, int tid) {
+            Scratch& s = scratch[tid];
+            for (std::int64_t q = c * kChunk; q < std::min(n_, (c + 1) * kChunk); ++q) {
+                const std::int64_t m = top.count[q];
+                const std::int32_t* ids = top.idx.data() + q * top.K;
+                s.qs.assign(m, xr_.data() + q * d_);
+                s.cands.resize(m);
+                for (std::int64_t j = 0; j < m; ++j) s.cands[j] = xr_.data() + static_cast<std::int64_t>(pos_of[ids[j]]) * d_;
+                s.dots.resize(m);
+                kern_.pair_dots(s.qs.data(), s.cands.data(), m, d_, s.dots.data());
+                for (std::int64_t j = 0; j < m; ++j) out.offer(q, s.dots[j] * (invr_[q] * invr_[pos_of[ids[j]]]), ids[j]);
+            }
+        });
     }
 
     // Exact top-K of `sample` rows (positions) against all rows, sorted like TopLists; sample-major.
@@ -575,8 +645,9 @@ private:
 
     const ApproxParams& p_;
     MatrixView<const T> x_;
-    std::int64_t n_, d_, bs_ = 1, nlist_ = 0, scored_ = 0;
+    std::int64_t n_, d_, d4_, bs_ = 1, nlist_ = 0, scored_ = 0;
     const Kernels& kern_;
+    const Kernels* i8_;  // int8 join kernels, or null
     int nt_;
     std::vector<float> inv_, zero_row_;
     std::vector<float> cent_;  // nlist x d unit centroids
@@ -585,6 +656,9 @@ private:
     std::vector<std::int32_t> order_;    // nlist x nlist: each list's lists by centroid similarity
     std::vector<std::int32_t> ids_;      // original row of each position
     std::vector<float> xr_, invr_;       // rows and inverse norms by position
+    std::vector<std::uint32_t> codes_, zero_codes_;  // int8: u8 codes by position (n x d4 words); a zero row
+    std::vector<float> scale_;           // int8: code scales by position
+    std::vector<std::int32_t> corr_;     // int8: 128 * code sum by position
     std::vector<std::int64_t> chunk_begin_, chunk_end_, first_chunk_;
     std::vector<Task> tasks_;
     std::vector<std::int32_t> partner_;
@@ -610,7 +684,9 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
         throw std::invalid_argument(
             "nlist, nprobe, recall_sample and kmeans_iters must be >= 0 and train_per_list >= 1");
     }
+    if (p.precision == Precision::bf16) throw std::invalid_argument("the approximate graph scores in fp32 or int8, not bf16");
     const Kernels& kern = detail::fp32_kernels(p.isa);
+    const Kernels* i8 = p.precision == Precision::int8 ? detail::int8_kernels(p.isa, d) : nullptr;
     const std::int64_t k = p.k;
     const std::int64_t nlist = std::min(n, p.nlist > 0 ? p.nlist : default_nlist(n));
     if (!(p.target_recall >= 0.0 && p.target_recall <= 1.0)) {
@@ -621,7 +697,7 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
     const std::int64_t sample = std::min(n, p.recall_sample);
     const std::int64_t tune_rows = tune ? std::min(n, kTuneRows) : 0;
 
-    ApproxJoin<T> join(p, x, kern);
+    ApproxJoin<T> join(p, x, kern, i8);
     join.norms(hooks);
     join.train(nlist, hooks);
     // Progress: assignment, then the join, then the recall check, in units of 2^20 multiply-adds. The
@@ -633,6 +709,7 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
     const std::int64_t guess = std::max<std::int64_t>(1, ((n * (n / nlist + 1) * nprobe * d) >> kWorkShift));
     const std::int64_t total = assign_work + tune_work + guess + sample_work;
     join.partition(phase_hooks(hooks, 0, assign_work, assign_work, total));
+    if (i8) join.quantize(hooks);
     join.rank_lists(hooks);
     if (tune_rows > 0) {
         std::vector<std::int32_t> rows = sample_without_replacement(n, tune_rows, p.seed ^ 0x7E57AB1EULL);
@@ -641,12 +718,18 @@ ApproxRunInfo run(const ApproxParams& p, MatrixView<const T> x, MatrixView<std::
         join.exact_rows(rows, exact, phase_hooks(hooks, assign_work, tune_work, tune_work, total));
         nprobe = std::min(nlist, join.choose_nprobe(rows, exact, p.target_recall));
     }
-    const std::int64_t join_work = join.plan(nprobe, k);
+    // int8 keeps k + kInt8Margin candidates (as many as a row can have) for the fp32 re-scoring.
+    const std::int64_t kept = i8 ? std::min(k + kInt8Margin, n - (p.exclude_self ? 1 : 0)) : k;
+    const std::int64_t join_work = join.plan(nprobe, kept);
     TopLists top(n, k);
-    join.join(top, phase_hooks(hooks, assign_work + tune_work, guess, join_work, total));
+    {
+        TopLists candidates(i8 ? n : 0, kept);
+        join.join(i8 ? candidates : top, phase_hooks(hooks, assign_work + tune_work, guess, join_work, total));
+        if (i8) join.rescore(candidates, top, hooks);
+    }
 
     ApproxRunInfo info;
-    info.kernel = kern.name;
+    info.kernel = i8 ? i8->name : kern.name;
     info.nlist = join.nlist();
     info.nprobe = nprobe;
     info.candidates = join.scored_per_row();

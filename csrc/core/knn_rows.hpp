@@ -19,6 +19,38 @@ namespace rbic::knn::detail {
 
 /// The fp32 kernels for an instruction-set cap (KnnParams::isa); throws on an unknown cap.
 const Kernels& fp32_kernels(const std::string& isa);
+/// The int8 (VNNI) kernels under that cap for d columns, or null when the CPU, the cap or d rules them out.
+const Kernels* int8_kernels(const std::string& isa, std::int64_t d);
+
+/// int8 codes of one row: a = row * inv (a[k] exact, in double), scale s = max|a| / 127, codes q = round(a / s)
+/// (|q| <= 127, all 0 for a zero row) written as u8 q + 128 into codes[0, d). Returns s; `sum` gets the code
+/// sum (the int8 kernels' correction term is 128 * sum).
+inline float quantize_row(const float* row, float inv, std::int64_t d, double* a, std::uint8_t* codes,
+                          std::int64_t& sum) {
+    double amax = 0.0;
+    for (std::int64_t k = 0; k < d; ++k) {
+        a[k] = static_cast<double>(row[k]) * inv;  // exact: a product of two floats
+        amax = std::max(amax, std::abs(a[k]));
+    }
+    const float sc = static_cast<float>(amax / 127.0);
+    sum = 0;
+    for (std::int64_t k = 0; k < d; ++k) {
+        const int c = sc > 0.0f ? static_cast<int>(std::clamp(std::nearbyint(a[k] / sc), -127.0, 127.0)) : 0;
+        codes[k] = static_cast<std::uint8_t>(c + 128);
+        sum += c;
+    }
+    return sc;
+}
+
+/// Rows of u8 codes (rows x d4 words, consecutive) as the fixed side of BlockDotI8: transposed panels of kPanel
+/// rows of s8 codes, into dst (zero padded by the caller: padded rows x d4 words).
+inline void pack_code_panels(const std::uint32_t* codes, std::int64_t rows, std::int64_t d4, std::uint32_t* dst) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const std::uint32_t* src = codes + r * d4;
+        std::uint32_t* out = dst + (r / kPanel) * d4 * kPanel + r % kPanel;
+        for (std::int64_t k = 0; k < d4; ++k) out[k * kPanel] = src[k] ^ 0x80808080u;  // u8 -> s8 code
+    }
+}
 
 /// "3, 17, 42, ... (n more)": the first rows of a list, for error messages.
 inline std::string list_rows(const std::vector<std::int64_t>& rows) {

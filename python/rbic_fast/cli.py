@@ -92,8 +92,9 @@ def _add_run_arguments(p: argparse.ArgumentParser, *, resume: bool) -> None:
         "--knn-precision",
         choices=("fp32", "bf16", "int8"),
         default="fp32",
-        help="arithmetic of the exact kNN graph: fp32 (default), a bf16 shortlist re-scored in fp32, or int8 "
-        "with a certified bound (the fp32 graph itself, faster on CPUs with AVX512_VNNI)",
+        help="arithmetic of the kNN graph: fp32 (default); bf16 (exact graph only), a shortlist re-scored in "
+        "fp32; int8, faster on CPUs with AVX512_VNNI: with a certified bound for the exact graph (the fp32 graph "
+        "itself), and k + 8 candidates re-scored in fp32 for the approximate one",
     )
     e.add_argument(
         "--min-domain-size",

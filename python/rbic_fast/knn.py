@@ -165,7 +165,7 @@ def knn_graph(
     :param exclude_self: leave row ``i`` out of its own list.
     :param normalize: cosine similarity (rows divided by their norms; all-zero rows are an error).
         ``False`` ranks by the raw inner product (use it for already-normalised embeddings).
-    :param precision: exact method only. ``"fp32"``: exact. ``"bf16"``: bf16 dot products (AVX512_BF16)
+    :param precision: ``"fp32"``: exact. ``"bf16"``: bf16 dot products (AVX512_BF16)
         shortlist ``k + max(k, 16)`` candidates per row, which are re-scored in fp32, so returned similarities
         are the fp32 ones and the neighbour sets match fp32 up to rare near-ties at the shortlist edge. On a
         CPU without AVX512_BF16 this runs the fp32 kernel (``KnnGraph.kernel`` says which ran).
@@ -176,9 +176,11 @@ def knn_graph(
         per row scored in fp32 (large when many rows crowd near a row's ``k``-th similarity, e.g. a dense
         cluster or duplicated rows; a block pair with too many such pairs is scored whole by the fp32 kernel,
         which bounds the int8 path's cost: 1.5x the fp32 path when two fifths of the rows are copies or near-copies).
-        Falls back to the fp32 kernel on a CPU without AVX512_VNNI or for ``d > 65536``. The approximate
-        method always scores in fp32 (``method="approx"`` with another precision is an error; with
-        ``method="auto"`` the precision applies when the exact method runs).
+        Falls back to the fp32 kernel on a CPU without AVX512_VNNI or for ``d > 65536``. With
+        ``method="approx"`` (fp32 or int8; bf16 is an error), ``"int8"`` scores the list-pair join with the
+        int8 codes (no bound: it is approximate anyway), keeps ``k + 8`` candidates per row and re-scores them
+        in fp32: returned similarities are fp32 values, and the lists match the fp32 approximate graph up to
+        near-ties (the ``recall`` estimate measures the result against the exact graph either way).
     :param threads: worker threads (default: all cores / ``OMP_NUM_THREADS``).
     :param progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)`` called from the
         calling thread; ``None`` for no reporting.
@@ -204,10 +206,8 @@ def knn_graph(
         raise ValueError(f"precision must be one of {', '.join(map(repr, _PRECISIONS))}, got {precision!r}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
-    if method == "approx" and precision != "fp32":
-        raise ValueError(
-            f"method='approx' scores in fp32; got precision={precision!r} (use precision='fp32')"
-        )
+    if method == "approx" and precision == "bf16":
+        raise ValueError("method='approx' scores in fp32 or int8; got precision='bf16' (use 'fp32' or 'int8')")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     if k <= 0:
@@ -257,6 +257,7 @@ def knn_graph(
                 recall_sample=int(_DEFAULT_RECALL_SAMPLE if recall_sample is None else recall_sample),
                 target_recall=float(target_recall),
                 isa=isa,
+                precision=precision,
                 progress=callback,
             )
             return KnnGraph(

@@ -70,7 +70,8 @@ class RefineConfig:
     Graph: ``k``, ``edge_threshold`` (τ_edge), ``resolution``, ``centrality`` (degree|pagerank), ``knn_method``
     (auto|exact|approx: :func:`rbic_fast.knn_graph`'s ``method``), ``knn_recall`` (the approximate graph's target
     recall@k), ``knn_precision`` (fp32|bf16|int8: :func:`rbic_fast.knn_graph`'s ``precision``; int8 gives the
-    fp32 graph, faster on CPUs with AVX512_VNNI),
+    exact graph's fp32 result, and an approximate graph scored in int8 and re-scored in fp32, faster on CPUs
+    with AVX512_VNNI),
     ``min_domain_size`` (smaller communities join their nearest large neighbour's domain).
     Difficulty: ``accuracy_model`` (local folder), ``accuracy_backend`` (transformers|vllm), ``label_fraction``,
     ``min_labels_per_domain``, ``samples``, ``temperature``, ``top_p``, ``max_new_tokens``, ``verify_workers``,
@@ -179,8 +180,9 @@ class RefineConfig:
             raise ValueError(f"knn_method must be 'auto', 'exact' or 'approx', got {self.knn_method!r}")
         if not 0 < self.knn_recall <= 1:
             raise ValueError(f"knn_recall must be in (0, 1], got {self.knn_recall}")
-        if self.knn_method == "approx" and self.knn_precision != "fp32":
-            raise ValueError("knn_method='approx' scores in fp32: drop knn_precision or use knn_method='exact'")
+        if self.knn_method == "approx" and self.knn_precision == "bf16":
+            raise ValueError("knn_method='approx' scores in fp32 or int8: use knn_precision 'fp32' or 'int8', "
+                             "or knn_method='exact'")
         if self.lc_mode not in ("weighted", "pca"):
             raise ValueError(f"lc_mode must be 'weighted' or 'pca', got {self.lc_mode!r}")
         if not (0.0 < self.dup_threshold <= 1.0):

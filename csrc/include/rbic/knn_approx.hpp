@@ -6,6 +6,7 @@
 #include <string>
 
 #include "rbic/hooks.hpp"
+#include "rbic/knn.hpp"
 #include "rbic/types.hpp"
 
 namespace rbic::knn {
@@ -26,11 +27,15 @@ struct ApproxParams {
     std::int64_t train_per_list = 48;  ///< training sample = min(n, train_per_list * nlist) rows
     std::int64_t recall_sample = 0;    ///< rows checked exactly to estimate recall@k; 0: no estimate
     std::string isa = "auto";          ///< instruction-set cap, as KnnParams::isa
+    /// fp32, or int8: the join scores pairs with int8 codes (AVX512_VNNI, about 4x the fp32 multiply-add
+    /// rate), keeps k + 8 candidates per row and re-scores them in fp32 (returned similarities are fp32
+    /// values either way); fp32 where the CPU or `isa` has no VNNI (ApproxRunInfo::kernel says which ran).
+    Precision precision = Precision::fp32;
 };
 
 /// What a call ran, and how well.
 struct ApproxRunInfo {
-    std::string kernel;            ///< "avx512" or "portable"
+    std::string kernel;            ///< the join's kernels: "avx512_vnni" (int8), "avx512" or "portable"
     std::int64_t nlist = 0;        ///< lists actually used
     std::int64_t nprobe = 0;       ///< lists joined with each list
     double candidates = 0;         ///< mean rows scored per row (n would be the exact self-join)
@@ -44,10 +49,11 @@ struct ApproxRunInfo {
 /// A spherical k-means on a seeded sample of rows gives nlist centroids; every row goes to its most
 /// similar centroid, and rows are copied list by list into one contiguous buffer. Each list is then
 /// joined with the nprobe lists whose centroids are most similar to its own: every such list pair is
-/// one blocked product (the exact path's fp32 microkernel) whose similarities feed the top-k lists of
+/// one blocked product (the exact path's fp32 microkernel, or its int8 one with Precision::int8, whose k + 8
+/// best candidates per row are then re-scored in fp32) whose similarities feed the top-k lists of
 /// the rows on both sides. Returned similarities are the exact path's fp32 values for the returned
 /// pairs; rows are sorted by descending similarity, ties by ascending index; the result depends on the
-/// seed but not on the thread count. Memory beyond the outputs: one fp32 copy of x plus O(n * k).
+/// seed but not on the thread count. Memory beyond the outputs: one fp32 copy of x plus O(n * k) (int8: plus n * d bytes of codes).
 /// Validates the input like knn_graph() (NaN/Inf rows, all-zero rows when normalising, k).
 /// @param[in] params   see ApproxParams
 /// @param[in] x        n x d float32 rows (e.g. a memory-mapped file)
