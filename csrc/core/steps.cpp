@@ -691,6 +691,20 @@ constexpr auto kHeadClass = [] {
     return t;
 }();
 
+// The first position of [i, e) whose byte the table does not skip: class 1 is skipped, class 2 when it starts a
+// wide space.
+inline std::int64_t skip_class(const std::array<u8, 256>& table, const u8* p, std::int64_t i, std::int64_t e) {
+    while (i < e) {
+        const u8 c = table[p[i]];
+        if (c == 0) break;
+        if (c == 1) { ++i; continue; }
+        const int w = utf8::wide_space_at(p + i, p + e);
+        if (!w) break;
+        i += w;
+    }
+    return i;
+}
+
 // Pass 3: boundaries -> spans (stripped, non-empty), in sc.spans[0, sc.n_spans), and their heads (sc.head_pos).
 void segment(const u8* p, std::int64_t n, Scratch& sc) {
     // Boundaries: every line start (sc.hard), and each sentence start where a kept marker begins. Both lists
@@ -729,17 +743,9 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
     std::int64_t* head_pos = sc.head_pos.data();
     std::size_t m = 0;
     for (std::size_t j = 0; j < n_cuts; ++j) {
-        std::int64_t s = cuts[j];
         const std::int64_t next = cuts[j + 1 < n_cuts ? j + 1 : j];  // (a load either way: no branch)
         std::int64_t e = j + 1 < n_cuts ? next : n;
-        while (s < e) {
-            const u8 c = kStripClass[p[s]];
-            if (c == 0) break;
-            if (c == 1) { ++s; continue; }
-            const int w = utf8::wide_space_at(p + s, p + e);
-            if (!w) break;
-            s += w;
-        }
+        const std::int64_t s = skip_class(kStripClass, p, cuts[j], e);
         while (e > s) {
             const u8 c = kStripClass[p[e - 1]];
             if (c == 0) break;
@@ -750,15 +756,7 @@ void segment(const u8* p, std::int64_t n, Scratch& sc) {
         }
         // The head: where a marker opening the step would start, after blanks and markdown #*> (none when the
         // step has nothing else).
-        std::int64_t h = s;
-        while (h < e) {
-            const u8 c = kHeadClass[p[h]];
-            if (c == 0) break;
-            if (c == 1) { ++h; continue; }
-            const int w = utf8::wide_space_at(p + h, p + e);
-            if (!w) break;
-            h += w;
-        }
+        const std::int64_t h = skip_class(kHeadClass, p, s, e);
         spans[m] = {s, e};  // kept when not empty (blank lines are, in a random pattern)
         head_pos[m] = h < e ? h : -1;
         m += s < e;
