@@ -65,6 +65,17 @@ def test_int8_join_pairs_are_true_pairs():
                                  precision="int8"), x, 5, exclude_self=False, normalize=False)
 
 
+def test_int8_join_odd_width_float16_and_tiny_inputs():
+    x, _ = clustered_embeddings(2000, 37, n_clusters=20, seed=6)  # codes padded to whole words
+    assert_valid_graph(knn_graph(x, 7, method="approx", nlist=20, nprobe=4, precision="int8"), x, 7)
+    g16 = knn_graph(x.astype(np.float16), 7, method="approx", nlist=20, nprobe=4, precision="int8")
+    assert_valid_graph(g16, x.astype(np.float16).astype(np.float32), 7)
+    tiny = x[:12]  # k + 8 exceeds the 11 other rows: every row keeps them all
+    g = knn_graph(tiny, 5, method="approx", nlist=2, nprobe=2, precision="int8")
+    assert_valid_graph(g, tiny, 5)
+    assert np.array_equal(g.indices, knn_graph(tiny, 5).indices)
+
+
 def test_int8_join_is_deterministic_at_any_thread_count():
     x, _ = clustered_embeddings(6000, 48, n_clusters=40, seed=5)
     runs = [knn_graph(x, 10, method="approx", seed=7, nlist=60, nprobe=3, threads=t, precision="int8")
