@@ -53,8 +53,8 @@ struct ApproxRunInfo {
 /// best candidates per row are then re-scored in fp32) whose similarities feed the top-k lists of
 /// the rows on both sides. Returned similarities are the exact path's fp32 values for the returned
 /// pairs; rows are sorted by descending similarity, ties by ascending index; the result depends on the
-/// seed but not on the thread count. Memory beyond the outputs: one fp32 copy of x plus O(n * k) (int8: plus n * d bytes of codes and
-/// n * (k + 8) candidates).
+/// seed but not on the thread count. Memory beyond the outputs: one fp32 copy of x plus O(n * k)
+/// (int8: plus n * d bytes of codes and n * (k + 8) candidates).
 /// Validates the input like knn_graph() (NaN/Inf rows, all-zero rows when normalising, k).
 /// @param[in] params   see ApproxParams
 /// @param[in] x        n x d float32 rows (e.g. a memory-mapped file)
