@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import rbic_fast
 from rbic_fast._resources import StageMeter, current_rss, peak_rss
-from rbic_fast.benchmark import run_benchmark
+from rbic_fast.benchmark import _approx_rows, run_benchmark
 from rbic_fast.cli import main
+from rbic_fast.synthetic import clustered_embeddings
 
 
 def test_stage_meter_sees_the_memory_a_stage_allocates():
@@ -64,3 +65,14 @@ def test_bench_cli_rejects_bad_sizes(capsys):
 def test_bench_needs_the_corpus_to_fit(tmp_path):
     with pytest.raises(ValueError, match="repeat"):
         run_benchmark(100, workdir=tmp_path, repeat=0)
+
+
+def test_approx_rows_show_the_int8_join_beside_fp32():
+    x, _ = clustered_embeddings(6000, 32, n_clusters=40, seed=3)
+    notes: list[str] = []
+    rows = _approx_rows(x, threads=1, peers=False, notes=notes)
+    tools = [r.tool for r in rows]
+    vnni = "avx512_vnni" in rbic_fast.build_info()["cpu_features"]
+    assert tools == ["rbic_fast (approx)"] + (["rbic_fast (approx, int8)"] if vnni else [])
+    if vnni:
+        assert "of list entries as fp32" in rows[1].quality and rows[1].seconds > 0
