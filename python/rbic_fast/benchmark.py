@@ -166,17 +166,26 @@ def _kept_ids(out: Path) -> np.ndarray:
     return np.asarray(t.column("id").to_pylist(), dtype=object)[np.asarray(t.column("kept"))]
 
 
+def _timed_int8(build: Callable[[], Any]) -> tuple[Any, float, float] | None:
+    """``_timed(build)`` for an int8 kNN graph, or None where it would not run int8: without AVX512_VNNI (or with
+    RBIC_KNN_ISA capping it) precision="int8" runs the fp32 kernel again, which is no row of its own."""
+    from . import build_info
+
+    if "avx512_vnni" not in build_info()["cpu_features"]:
+        return None
+    g, t, peak = _timed(build)
+    return (g, t, peak) if g.kernel == "avx512_vnni" else None
+
+
 def _knn_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> tuple[list[Measurement], Any]:
-    from . import build_info, knn_graph
+    from . import knn_graph
 
     size = f"{x.shape[0]} x {x.shape[1]}"
     ours, t, peak = _timed(lambda: knn_graph(x, _K, threads=threads))
     rows = [Measurement("knn", "rbic_fast (exact)", "ours", t, peak, "recall@16 1.000 (exact)", size)]
-    # without AVX512_VNNI (or with RBIC_KNN_ISA capping it), precision="int8" runs the fp32 kernel: no row
-    int8 = None
-    if "avx512_vnni" in build_info()["cpu_features"]:
-        int8, t, peak = _timed(lambda: knn_graph(x, _K, precision="int8", threads=threads))
-    if int8 is not None and int8.kernel == "avx512_vnni":
+    run = _timed_int8(lambda: knn_graph(x, _K, precision="int8", threads=threads))
+    if run is not None:
+        int8, t, peak = run
         same = np.array_equal(int8.indices, ours.indices) and np.array_equal(int8.similarities, ours.similarities)
         quality = f"identical to fp32: {'yes' if same else 'NO'}; {int8.shortlist:.0f} re-scored per row"
         rows.append(Measurement("knn", "rbic_fast (exact, int8)", "ours", t, peak, quality, size))
@@ -203,12 +212,14 @@ def _approx_rows(x: np.ndarray, threads: int, peers: bool, notes: list[str]) -> 
     g, t, peak = _timed(lambda: knn_graph(x, _K, method="auto", threads=threads))
     est = f"recall@16 ~{g.recall:.3f} (estimated)" if g.recall is not None else "exact"
     rows = [Measurement("knn_all", f"rbic_fast ({g.method})", "ours", t, peak, est, size)]
-    if g.method == "approx":  # the int8 join beside it, on CPUs with AVX512_VNNI (else it would run fp32 again)
-        g8, t8, peak8 = _timed(lambda: knn_graph(x, _K, method="approx", precision="int8", threads=threads))
-        if g8.kernel == "avx512_vnni":
-            same = float(np.mean(g8.indices == g.indices))
-            quality = f"recall@16 ~{g8.recall:.3f} (estimated); {same:.1%} of list entries as fp32"
-            rows.append(Measurement("knn_all", "rbic_fast (approx, int8)", "ours", t8, peak8, quality, size))
+    run = None
+    if g.method == "approx":  # the int8 join beside it
+        run = _timed_int8(lambda: knn_graph(x, _K, method="approx", precision="int8", threads=threads))
+    if run is not None:
+        g8, t8, peak8 = run
+        same = float(np.mean(g8.indices == g.indices))
+        quality = f"recall@16 ~{g8.recall:.3f} (estimated); {same:.1%} of list entries as fp32"
+        rows.append(Measurement("knn_all", "rbic_fast (approx, int8)", "ours", t8, peak8, quality, size))
     if peers:
         try:
             import numba
