@@ -131,6 +131,9 @@ def test_auto_picks_exact_for_small_n_and_approx_for_large(monkeypatch):
     monkeypatch.setattr("rbic_fast.knn.AUTO_APPROX_MIN_ROWS", 100)
     g = knn_graph(x, 4, method="auto")
     assert g.method == "approx"
+    # bf16 is for the exact method: auto's approximate graph scores in fp32 (the same graph)
+    g16 = knn_graph(x, 4, method="auto", precision="bf16")
+    assert g16.method == "approx" and np.array_equal(g16.indices, g.indices)
 
 
 @pytest.mark.parametrize(

@@ -180,7 +180,8 @@ def knn_graph(
         ``method="approx"`` (fp32 or int8; bf16 is an error), ``"int8"`` scores the list-pair join with the
         int8 codes (no bound: it is approximate anyway), keeps ``k + 8`` candidates per row and re-scores them
         in fp32: returned similarities are fp32 values, and the lists match the fp32 approximate graph up to
-        near-ties (the ``recall`` estimate measures the result against the exact graph either way).
+        near-ties (the ``recall`` estimate measures the result against the exact graph either way). With
+        ``method="auto"``, bf16 applies when the exact method runs (the approximate one then scores in fp32).
     :param threads: worker threads (default: all cores / ``OMP_NUM_THREADS``).
     :param progress: ``True`` for a tqdm bar, or a callable ``progress(done, total)`` called from the
         calling thread; ``None`` for no reporting.
@@ -257,7 +258,8 @@ def knn_graph(
                 recall_sample=int(_DEFAULT_RECALL_SAMPLE if recall_sample is None else recall_sample),
                 target_recall=float(target_recall),
                 isa=isa,
-                precision=precision,
+                # bf16 reaches here only through method="auto": it applies when the exact method runs
+                precision="fp32" if precision == "bf16" else precision,
                 progress=callback,
             )
             return KnnGraph(
