@@ -74,7 +74,7 @@ def logistic():
     hessian = (x1[:n] * (p[:n] * (1 - p[:n]))[:, None]).T @ x1[:n] / n + lam * np.eye(d + 1)
     correct = (p[n:] > 0.5) == (y[n:] > 0.5)
     items = [(torch.tensor(a), torch.tensor(b)) for a, b in zip(x, y)]
-    return dict(model=model, items=items, grads=grads, hessian=hessian, correct=correct, n=n, lam=lam)
+    return {"model": model, "items": items, "grads": grads, "hessian": hessian, "correct": correct, "n": n, "lam": lam}
 
 
 def test_per_example_gradients_are_exact(logistic):
@@ -213,7 +213,8 @@ def tiny_lm(seed):
     # corrupted to the model's own wrong answer of an incorrect validation example (plus its clean version).
     train = pool + [(validation.question[0], validation.answer[0]), (validation.question[2], validation.answer[2]),
                     pairs[bad[0]]]
-    _TRAINED[seed] = dict(model=model, tok=tok, opt=opt, validation=validation, train=train, n_pool=len(pool))
+    _TRAINED[seed] = {"model": model, "tok": tok, "opt": opt, "validation": validation, "train": train,
+                      "n_pool": len(pool)}
     return _TRAINED[seed]
 
 

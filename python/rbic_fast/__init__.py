@@ -25,7 +25,7 @@ def build_info() -> dict:
     return dict(_core.build_info())
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (grouped by topic, as the README presents them)
     "RbicError",
     "build_info",
     "__version__",

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
-ProgressArg = Union[None, bool, Callable[[int, int], None]]
+ProgressArg = None | bool | Callable[[int, int], None]
 
 
 def make_progress(progress: ProgressArg, desc: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:

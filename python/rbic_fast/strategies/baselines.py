@@ -200,7 +200,7 @@ def semdedup_order(
     if inp.domain is not None:
         cluster = np.asarray(inp.domain, dtype=np.int64)
     else:
-        k = n_clusters or max(1, int(round(np.sqrt(n / 2))))
+        k = n_clusters or max(1, round(np.sqrt(n / 2)))
         cluster = _kmeans_labels(e, min(k, n), seed) if n > 1 else np.zeros(n, dtype=np.int64)
     # Keep-rank score: higher is kept first. Ties by row order.
     if keep == "centroid":

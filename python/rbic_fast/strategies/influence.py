@@ -650,8 +650,8 @@ def influence_order(
     try:
         if optimizer is not None:
             adam_state = adam_moments(model, optimizer)
-        common = dict(modules=modules, dim=dim, seed=seed, kind=kind, max_length=max_length,
-                      batch_size=batch_size, cache_dir=cache_dir, model_key=model_key, progress=progress)
+        common = {"modules": modules, "dim": dim, "seed": seed, "kind": kind, "max_length": max_length,
+                  "batch_size": batch_size, "cache_dir": cache_dir, "model_key": model_key, "progress": progress}
         if lora is not None and model_key is not None:
             common["model_key"] = f"{model_key}+lora{sorted(dict(lora).items())}+seed{seed}"
         prompts, answers = format_pairs(inp)
