@@ -4,9 +4,11 @@
 //   RULES: one lexicon rule per line, fields separated by \x1f (pattern, category, initial, followed_by,
 //   not_followed_by and not_preceded_by with items separated by \x1e, setvar 0/1); DATA: the UTF-8 bytes;
 //   OFFSETS: n + 1 little-endian int64 row offsets. Prints the best MB per CPU-second of REPEATS one-thread
-//   parses, and a hash of the integer features (equal hashes: the builds agree).
+//   parses, and a hash of the integer features (equal hashes: the builds agree). With STEPS_DUMP=PATH, also
+//   writes the features there (int64, [feature][row]) to find the rows where two builds differ.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iterator>
@@ -80,6 +82,10 @@ int main(int argc, char** argv) {
                      offsets.data(), n, nullptr, 1, isa, {ints.data(), rbic::steps::kNumFeatures, n},
                      {redundancy.data(), n}, {lang.data(), n}, rbic::Hooks{});
         best = std::min(best, cpu_seconds() - t);
+    }
+    if (const char* dump = std::getenv("STEPS_DUMP")) {  // the features, [feature][row] int64, to compare rows
+        std::ofstream(dump, std::ios::binary).write(reinterpret_cast<const char*>(ints.data()),
+                                                    static_cast<std::streamsize>(ints.size() * sizeof(std::int64_t)));
     }
     std::uint64_t h = 0;
     for (std::int64_t v : ints) h = h * 1000003u + static_cast<std::uint64_t>(v);
