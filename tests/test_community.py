@@ -245,6 +245,18 @@ def test_isolated_nodes_and_components_are_own_communities():
         np.testing.assert_array_equal(c.membership[5 * k : 5 * k + 5], k)
 
 
+def test_mostly_isolated_nodes():
+    # Nodes without edges have empty candidate ranges at the end of the moving pass's buffers (an address one past
+    # the end, which the sanitizer build's checked containers reject when taken by indexing).
+    for n in (3, 40, 300):
+        a = sp.lil_matrix((n, n), dtype=np.float32)
+        a[0, 1] = a[1, 0] = 1.0
+        c = rbic_fast.communities(a.tocsr())
+        assert c.n_communities == n - 1
+        assert c.membership[0] == c.membership[1]
+        assert len(set(c.membership[1:].tolist())) == n - 1
+
+
 def test_self_loops_follow_adjacency_convention(noisy):
     rng = np.random.default_rng(0)
     loops = sp.diags(rng.uniform(0.0, 3.0, noisy.shape[0]) * (rng.random(noisy.shape[0]) < 0.3))

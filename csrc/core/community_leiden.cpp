@@ -222,8 +222,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
             const i64 end = std::min(nb, (t + 1) * kGatherChunk);
             for (i64 b = t * kGatherChunk; b < end; ++b) {
                 if (b + kPrefetch < end) prefetch_row(g, batch[b + kPrefetch]);
-                n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid].data(), &cand_c[off[b]],
-                                   &cand_w[off[b]], k_own[b]);
+                n_cand[b] = gather(g, batch[b], comm.data(), ctx.acc[tid].data(), ctx.touched[tid].data(),
+                                   cand_c.data() + off[b], cand_w.data() + off[b], k_own[b]);
             }
         });
         i64 regathered = 0;
@@ -233,8 +233,8 @@ bool local_move(const View<W>& g, const std::vector<double>& a, double gs, std::
             state[i] &= ~1u;
             if (state[i] >> 1 == stamp) {
                 ++regathered;
-                n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0].data(), &cand_c[off[b]],
-                                   &cand_w[off[b]], k_own[b]);
+                n_cand[b] = gather(g, i, comm.data(), ctx.acc[0].data(), ctx.touched[0].data(), cand_c.data() + off[b],
+                                   cand_w.data() + off[b], k_own[b]);
             }
             const i32 from = comm[i];
             const double ai = a[i];
