@@ -1,5 +1,5 @@
 // libFuzzer harness for the trace parser: arbitrary bytes (invalid UTF-8, NUL, huge lines) as rows of an arrow
-// string array, with a small lexicon that exercises every rule. Built and run by tools/fuzz_steps.sh under
+// string array, with a small lexicon that exercises every rule. Built and run by tools/fuzz.sh steps under
 // AddressSanitizer + UndefinedBehaviorSanitizer; any crash, out-of-bounds read or UB aborts the run.
 #include <cstddef>
 #include <cstdint>

@@ -77,7 +77,10 @@ void centrality(const CsrGraph& g, const i32* membership, CentralityKind kind, f
     check_membership(g, membership);
     const i64 n = g.n;
     if (n == 0) return;
-    auto [start, members] = group_members(n, membership);
+    // (named references, not a structured binding: C++17 lambdas cannot capture those, which clang enforces)
+    const auto grouped = group_members(n, membership);
+    const std::vector<i64>& start = grouped.first;
+    const std::vector<i32>& members = grouped.second;
     std::vector<double> score(static_cast<std::size_t>(n), 0.0);
     // Internal weighted degree (self-loops excluded): the degree score, and PageRank's out-weights.
     std::vector<double> inner(static_cast<std::size_t>(n), 0.0);
