@@ -3,19 +3,22 @@
 # containers, -D_GLIBCXX_ASSERTIONS).
 # Usage: tools/fuzz.sh TARGET [seconds]   (default 60; CI runs each target briefly, run longer by hand, e.g. 1800)
 #   steps: the trace parser (fuzz/fuzz_steps.cpp), seeded with the golden traces and the dataset excerpts;
-#   graph: Leiden, modularity, centrality, propagation and knn_to_csr on small weighted graphs (fuzz/fuzz_graph.cpp).
+#   graph: Leiden, modularity, centrality, propagation and knn_to_csr on small weighted graphs (fuzz/fuzz_graph.cpp);
+#   knn: the exact (fp32, bf16, int8) and approximate (fp32, int8) kNN graphs on small matrices (fuzz/fuzz_knn.cpp).
 # Installs clang with apt-get when it is missing (Debian/Ubuntu, as root). Crashes are written to build/fuzz/
 # (crash-*) and fail the run; the corpus stays in build/fuzz/TARGET_corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: tools/fuzz.sh steps|graph [seconds]}
+target=${1:?usage: tools/fuzz.sh steps|graph|knn [seconds]}
 seconds=${2:-60}
 case "$target" in
   steps) sources="csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/steps_kernels.cpp csrc/core/steps_kernels_avx512.cpp"
          max_len=65536 ;;
   graph) sources="csrc/core/community.cpp csrc/core/community_leiden.cpp csrc/core/graph.cpp csrc/core/propagate.cpp csrc/core/knn_csr.cpp"
          max_len=4096 ;;
-  *) echo "fuzz.sh: unknown target '$target' (steps or graph)" >&2; exit 2 ;;
+  knn) sources="csrc/core/knn.cpp csrc/core/knn_approx.cpp csrc/core/knn_kernels_avx512.cpp csrc/core/knn_kernels_portable.cpp"
+       max_len=8192 ;;
+  *) echo "fuzz.sh: unknown target '$target' (steps, graph or knn)" >&2; exit 2 ;;
 esac
 if ! command -v clang++ >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
   echo "fuzz.sh: installing clang (libFuzzer)" >&2
