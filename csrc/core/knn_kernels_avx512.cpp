@@ -2,6 +2,8 @@
 // build stays portable. Only <immintrin.h> and C headers here: see knn_kernels.hpp.
 #include "knn_kernels.hpp"
 
+#include <algorithm>
+
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define RBIC_KNN_HAVE_AVX512 1
 #include <immintrin.h>
@@ -127,29 +129,70 @@ RBIC_AVX512_VNNI void block_dot_i8(const std::uint32_t* const* vrows, const floa
     }
 }
 
-// Eight pairs at a time: independent scalar FMA chains hide the FMA latency.
+// Transposes 16 rows of 16 floats in place: r[c] becomes column c (lane j = element c of row j).
+RBIC_AVX512 inline void transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 8; ++i) {  // lane L of a[2i] / a[2i+1]: rows 2i, 2i+1 interleaved, columns 4L..4L+1 / 4L+2..
+        a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // lane L of b[4i + j]: column 4L + j of rows 4i..4i+3
+        const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+        const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+        b[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int j = 0; j < 4; ++j) {  // column 4L + j: lane L of b[j], b[4 + j], b[8 + j], b[12 + j]
+        const __m512 e = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x44), f = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xEE);
+        const __m512 g = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0x44), h = _mm512_shuffle_f32x4(b[8 + j], b[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_f32x4(e, g, 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(e, g, 0xDD);
+        r[8 + j] = _mm512_shuffle_f32x4(f, h, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(f, h, 0xDD);
+    }
+}
+
+// Sixteen pairs at a time, one per lane: a 16 x 16 tile of the candidate rows (and of the query rows, unless all
+// sixteen share one, as in the re-scoring of a row's candidates) is transposed so that lane j runs pair j's FMA
+// chain in k order, the same chain as the scalar FMAs (and block_dot_f32); the last d % 16 terms continue it in
+// scalar FMAs. Loads and FMAs are vector-wide: about 3x the scalar version's rate at d = 384.
 RBIC_AVX512 void pair_dots(const float* const* qs, const float* const* cands, std::int64_t m, std::int64_t d,
                            float* out) {
-    std::int64_t c0 = 0;
-    for (; c0 + 8 <= m; c0 += 8) {
-        const float* Q[8];
-        const float* C[8];
-        float acc[8];
-        for (int j = 0; j < 8; ++j) {
-            Q[j] = qs[c0 + j];
-            C[j] = cands[c0 + j];
-            acc[j] = 0.0f;
+    const std::int64_t d16 = d & ~std::int64_t{15};
+    for (std::int64_t c0 = 0; c0 < m; c0 += 16) {
+        const std::int64_t lanes = std::min<std::int64_t>(16, m - c0);
+        const float* Q[16];
+        const float* C[16];
+        bool one_query = true;
+        for (int j = 0; j < 16; ++j) {  // (lanes past m repeat the last pair; their results are dropped)
+            const std::int64_t c = c0 + std::min<std::int64_t>(j, lanes - 1);
+            Q[j] = qs[c];
+            C[j] = cands[c];
+            one_query = one_query && Q[j] == Q[0];
         }
-        for (std::int64_t k = 0; k < d; ++k) {
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; ++j) acc[j] = __builtin_fmaf(Q[j][k], C[j][k], acc[j]);
+        __m512 acc = _mm512_setzero_ps();
+        for (std::int64_t k0 = 0; k0 < d16; k0 += 16) {
+            __m512 cv[16];
+            for (int j = 0; j < 16; ++j) cv[j] = _mm512_loadu_ps(C[j] + k0);
+            transpose16(cv);
+            if (one_query) {
+                for (int t = 0; t < 16; ++t) acc = _mm512_fmadd_ps(_mm512_set1_ps(Q[0][k0 + t]), cv[t], acc);
+            } else {
+                __m512 qv[16];
+                for (int j = 0; j < 16; ++j) qv[j] = _mm512_loadu_ps(Q[j] + k0);
+                transpose16(qv);
+                for (int t = 0; t < 16; ++t) acc = _mm512_fmadd_ps(qv[t], cv[t], acc);
+            }
         }
-        for (int j = 0; j < 8; ++j) out[c0 + j] = acc[j];
-    }
-    for (; c0 < m; ++c0) {
-        float acc = 0.0f;
-        for (std::int64_t k = 0; k < d; ++k) acc = __builtin_fmaf(qs[c0][k], cands[c0][k], acc);
-        out[c0] = acc;
+        alignas(64) float lane[16];
+        _mm512_store_ps(lane, acc);
+        for (std::int64_t j = 0; j < lanes; ++j) {
+            float s = lane[j];
+            for (std::int64_t k = d16; k < d; ++k) s = __builtin_fmaf(Q[j][k], C[j][k], s);
+            out[c0 + j] = s;
+        }
     }
 }
 
