@@ -72,7 +72,8 @@ def test_python_space_is_what_str_strip_removes():
 
 
 def test_split_think_column_matches_split_think():
-    pieces = ["<think>", "</think>", " ", "\n", "\r\n", "\u3000", "\u2028", "\x85", "\x1c", "\u200b", "a", "中",
+    pieces = ["<think>", "</think>", " ", "\n", "\r\n", "\u3000", "\u2028", "\x85", "\x1c", "\u200b", "a", "中", " " * 61,
+              "\u3000" * 23, "中" * 30,
               "😀", "x = 1", "\\boxed{3}", "<think", "think>", "</", "<"]
     rng = random.Random(0)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))) for _ in range(4000)]

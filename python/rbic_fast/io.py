@@ -983,28 +983,50 @@ def split_think_column(texts: Any, head_chars: int) -> tuple[Any, list]:
 
 
 def _split_think_array(texts: Any, head_chars: int) -> tuple[Any, list]:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    # byte offsets in each string: the first "</think>" (-1: none), the blanks before it (the end of the stripped
-    # head), and the blanks, "<think>" and blanks that open it (removed by strip, removeprefix and strip: the head
-    # cannot start with "<think>" and hold nothing else but blanks, or the end would come before the start)
+    # byte offsets in each string: the first "</think>" (-1: none); the blanks, "<think>" and blanks that open it
+    # (removed by strip, removeprefix and strip); the blanks before "</think>" (the end of the stripped head; where
+    # the head holds nothing else, the end comes before the start and the reasoning is empty)
     tag = pc.find_substring_regex(texts, "</think>").to_numpy(zero_copy_only=False)
-    stop = pc.find_substring_regex(texts, _RE2_SPACE + "*</think>").to_numpy(zero_copy_only=False)
-    lead = pc.extract_regex(texts, f"^(?P<lead>{_RE2_SPACE}*(?:<think>{_RE2_SPACE}*)?)").field("lead")
-    start = pc.binary_length(lead).to_numpy(zero_copy_only=False)
     has = tag >= 0
-    start = np.where(has, start, 0)
-    reasoning = _substrings(texts, start, np.where(has, np.maximum(stop, start), 0))
-    lengths = _byte_offsets(texts)
-    lengths = lengths[1:] - lengths[:-1]
+    lead = pc.extract_regex(texts, f"^(?P<lead>{_RE2_SPACE}*(?:<think>{_RE2_SPACE}*)?)").field("lead")
+    start = np.where(has, pc.binary_length(lead).to_numpy(zero_copy_only=False), 0)
+    stop = _blanks_before(texts, start, np.where(has, tag, 0))
+    reasoning = _substrings(texts, start, np.maximum(stop, start))
+    offsets = _byte_offsets(texts)
+    lengths = offsets[1:] - offsets[:-1]
     tails = _substrings(texts, np.where(has, tag + 8, lengths), lengths)
-    responses = pc.utf8_trim(tails.filter(has), _PY_SPACE).to_pylist()
+    responses = pc.utf8_trim(tails.filter(pa.array(has)), _PY_SPACE).to_pylist()
     heads = pc.utf8_slice_codeunits(reasoning, 0, head_chars).to_pylist()
     response = iter(responses)
     values: list = [ThinkParts(h, next(response)) if s else None for h, s in zip(heads, has.tolist())]
     for i in np.flatnonzero(~has).tolist():
         values[i] = texts[i].as_py()
     return reasoning, values
+
+
+def _blanks_before(texts: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Byte offset in each string where the blanks (:data:`_PY_SPACE`) that end ``texts[i][start[i]:end[i]]``
+    begin (``end`` on UTF-8 boundaries). Only the last 64 bytes are looked at, unless they are all blanks."""
+    import pyarrow.compute as pc
+
+    offsets = _byte_offsets(texts)[:-1]
+    lo = np.maximum(start, end - 64)
+    cut = np.flatnonzero(lo > start)
+    if cut.size:  # a window that starts inside a character starts after it instead
+        data = np.frombuffer(texts.buffers()[2], np.uint8)
+        for _ in range(3):
+            cut = cut[(data[offsets[cut] + lo[cut]] & 0xC0) == 0x80]
+            lo[cut] += 1
+    kept = pc.binary_length(pc.utf8_rtrim(_substrings(texts, lo, end), _PY_SPACE)).to_numpy(zero_copy_only=False)
+    stop = lo + kept
+    redo = np.flatnonzero((kept == 0) & (lo > start))
+    if redo.size:
+        head = _substrings(texts.take(redo), start[redo], end[redo])
+        stop[redo] = start[redo] + pc.binary_length(pc.utf8_rtrim(head, _PY_SPACE)).to_numpy(zero_copy_only=False)
+    return stop
 
 
 def _byte_offsets(texts: Any) -> np.ndarray:
