@@ -1055,7 +1055,8 @@ def _substrings(texts: Any, start: np.ndarray, stop: np.ndarray) -> Any:
     bounds[0 : 2 * n : 2] = base + start
     bounds[1 : 2 * n : 2] = base + stop
     bounds[2 * n] = bounds[2 * n - 1]
-    both = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(bounds), texts.buffers()[2]])
+    data = texts.buffers()[2] or pa.py_buffer(b"")
+    both = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(bounds), data])
     return both.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
 
 
