@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .steps import _arrow_buffers
+
 
 class DataError(ValueError):
     """The input data cannot be used as given (bad records, wrong format, empty dataset, ...)."""
@@ -995,7 +997,7 @@ def _split_think_array(texts: Any, head_chars: int) -> tuple[Any, list]:
     start = np.where(has, pc.binary_length(lead).to_numpy(zero_copy_only=False), 0)
     stop = _blanks_before(texts, start, np.where(has, tag, 0))
     reasoning = _substrings(texts, start, np.maximum(stop, start))
-    offsets = _byte_offsets(texts)
+    offsets = _offsets(texts)
     lengths = offsets[1:] - offsets[:-1]
     tails = _substrings(texts, np.where(has, tag + 8, lengths), lengths)
     responses = pc.utf8_trim(tails.filter(pa.array(has)), _PY_SPACE).to_pylist()
@@ -1012,11 +1014,11 @@ def _blanks_before(texts: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray
     begin (``end`` on UTF-8 boundaries). Only the last 64 bytes are looked at, unless they are all blanks."""
     import pyarrow.compute as pc
 
-    offsets = _byte_offsets(texts)[:-1]
+    data, offsets, _ = _arrow_buffers(texts)
+    offsets = offsets[:-1].astype(np.int64)
     lo = np.maximum(start, end - 64)
     cut = np.flatnonzero(lo > start)
     if cut.size:  # a window that starts inside a character starts after it instead
-        data = np.frombuffer(texts.buffers()[2], np.uint8)
         for _ in range(3):
             cut = cut[(data[offsets[cut] + lo[cut]] & 0xC0) == 0x80]
             lo[cut] += 1
@@ -1029,16 +1031,9 @@ def _blanks_before(texts: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray
     return stop
 
 
-def _byte_offsets(texts: Any) -> np.ndarray:
+def _offsets(texts: Any) -> np.ndarray:
     """The (n + 1,) int64 offsets of a pyarrow (large_)string array into its data buffer."""
-    import pyarrow as pa
-
-    n = len(texts)
-    off_buf = texts.buffers()[1]
-    if off_buf is None or n == 0:
-        return np.zeros(n + 1, np.int64)
-    dtype = np.int64 if pa.types.is_large_string(texts.type) else np.int32
-    return np.frombuffer(off_buf, dtype=dtype)[texts.offset : texts.offset + n + 1].astype(np.int64)
+    return _arrow_buffers(texts)[1].astype(np.int64)
 
 
 def _substrings(texts: Any, start: np.ndarray, stop: np.ndarray) -> Any:
@@ -1050,7 +1045,7 @@ def _substrings(texts: Any, start: np.ndarray, stop: np.ndarray) -> Any:
     n = len(texts)
     if n == 0:
         return pa.array([], pa.large_string())
-    base = _byte_offsets(texts)[:-1]
+    base = _offsets(texts)[:-1]
     bounds = np.empty(2 * n + 1, np.int64)
     bounds[0 : 2 * n : 2] = base + start
     bounds[1 : 2 * n : 2] = base + stop
