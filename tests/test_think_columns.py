@@ -147,29 +147,43 @@ def test_load_dataset_same_as_record_path(fmt, kind, tmp_path, record_path, colu
     assert new.n_bad > 0 and (new.lang == "zh").any() and (new.tokens > 0).all()
 
 
-def test_synthetic_corpus_with_bad_lines_same_as_record_path(synth, tmp_path, monkeypatch, record_path, columnar):
-    lines = synth.path.read_bytes().splitlines(keepends=True)
+def _r1_zero(rec: dict) -> dict:
+    """A synthetic SFT record in the r1_zero layout (prompt / response with </think> <answer> / ground_truth)."""
+    reasoning, answer = rio.split_think(rec["output"])
+    return {
+        "id": rec["id"],
+        "prompt": f"A conversation.\n\nUser: {rec['instruction']}\nAssistant: <think>",
+        "response": f" {reasoning} </think> <answer> {rio.last_boxed(answer)} </answer>",
+        "ground_truth": rio.last_boxed(answer),
+        "accuracy": rec["accuracy"],
+    }
+
+
+@pytest.mark.parametrize("fmt", sorted(FIXTURES))
+def test_synthetic_corpus_with_bad_lines_same_as_record_path(fmt, synth, tmp_path, monkeypatch, record_path,
+                                                             columnar):
+    recs = [json.loads(x) for x in synth.path.read_bytes().splitlines()]
+    if fmt == "r1_zero_sft":
+        recs = [_r1_zero(r) for r in recs]
+    key = {"r1_distill_sft": "output", "r1_zero_sft": "response"}[fmt]
+    del recs[300][key]  # a missing field (its chunk is read line by line)
+    recs[450][key] = recs[450][key].replace("</think>", "")  # no reasoning (a bad record on the columnar path)
+    lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in recs]
     lines[10] = lines[10][:-20] + b"\n"  # malformed JSON
-    rec = json.loads(lines[300])
-    del rec["output"]  # a missing field (its chunk is read line by line)
-    lines[300] = json.dumps(rec, ensure_ascii=False).encode() + b"\n"
-    rec = json.loads(lines[450])
-    rec["output"] = rec["output"].replace("</think>", "")  # no reasoning (a bad record on the columnar path)
-    lines[450] = json.dumps(rec, ensure_ascii=False).encode() + b"\n"
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(lines))
     monkeypatch.setattr(rio, "JSONL_BATCH_BYTES", 200 << 10)  # several chunks, some columnar and some not
-    kinds = [b.texts is not None for b in rio.iter_batches(rio.open_source(path), rio.BadRecords(),
-                                                            think_key="output")]
+    kinds = [b.texts is not None for b in rio.iter_batches(rio.open_source(path), rio.BadRecords(), think_key=key)]
     assert len(kinds) > 4 and any(kinds) and not all(kinds)
     columnar.clear()
     cfg = RefineConfig(ratio=0.5, on_error="skip", accuracy_field="accuracy")
     new = load_dataset(rio.open_source(path), cfg)
-    assert 0 < sum(columnar) < synth.n
+    assert new.format == fmt and 0 < sum(columnar) < synth.n
     record_path()
     old = load_dataset(rio.open_source(path), cfg)
     _assert_same_loaded(new, old)
     assert [loc.rsplit(":", 1)[1] for loc, _ in new.bad_examples] == ["11", "301", "451"]
+    assert (new.lang == "zh").any() and len(new) == synth.n - 3
 
 
 def test_refine_selects_the_same_as_record_path(synth, tmp_path, record_path, columnar):
