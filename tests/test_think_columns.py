@@ -52,7 +52,9 @@ def synth(tmp_path_factory):
 
 def _parquet(src: Path, folder: Path) -> Path:
     out = folder / (src.stem + ".parquet")
-    pq.write_table(pa.Table.from_pylist([json.loads(x) for x in src.read_text("utf-8").split("\n") if x]), out)
+    pq.write_table(
+        pa.Table.from_pylist([json.loads(x) for x in src.read_text("utf-8").split("\n") if x]), out
+    )
     return out
 
 
@@ -72,9 +74,30 @@ def test_python_space_is_what_str_strip_removes():
 
 
 def test_split_think_column_matches_split_think():
-    pieces = ["<think>", "</think>", " ", "\n", "\r\n", "\u3000", "\u2028", "\x85", "\x1c", "\u200b", "a", "中", " " * 61,
-              "\u3000" * 23, "中" * 30,
-              "😀", "x = 1", "\\boxed{3}", "<think", "think>", "</", "<"]
+    pieces = [
+        "<think>",
+        "</think>",
+        " ",
+        "\n",
+        "\r\n",
+        "\u3000",
+        "\u2028",
+        "\x85",
+        "\x1c",
+        "\u200b",
+        "a",
+        "中",
+        " " * 61,
+        "\u3000" * 23,
+        "中" * 30,
+        "😀",
+        "x = 1",
+        "\\boxed{3}",
+        "<think",
+        "think>",
+        "</",
+        "<",
+    ]
     rng = random.Random(0)
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 12))) for _ in range(4000)]
     expected = [rio.split_think(t) for t in texts]
@@ -135,7 +158,9 @@ def test_load_dataset_same_as_record_path(fmt, kind, tmp_path, record_path, colu
     path = FIXTURES[fmt] if kind == "jsonl" else _parquet(FIXTURES[fmt], tmp_path)
     cfg = RefineConfig(ratio=0.5, on_error="skip")
     new = load_dataset(rio.open_source(path), cfg)
-    assert sum(columnar) == len(FIXTURES[fmt].read_text("utf-8").split("\n")) - 1  # every record, split column-wise
+    assert (
+        sum(columnar) == len(FIXTURES[fmt].read_text("utf-8").split("\n")) - 1
+    )  # every record, split column-wise
     with pytest.raises(rio.DataError) as new_fail:
         load_dataset(rio.open_source(path), RefineConfig(ratio=0.5))
     record_path()
@@ -160,20 +185,25 @@ def _r1_zero(rec: dict) -> dict:
 
 
 @pytest.mark.parametrize("fmt", sorted(FIXTURES))
-def test_synthetic_corpus_with_bad_lines_same_as_record_path(fmt, synth, tmp_path, monkeypatch, record_path,
-                                                             columnar):
+def test_synthetic_corpus_with_bad_lines_same_as_record_path(
+    fmt, synth, tmp_path, monkeypatch, record_path, columnar
+):
     recs = [json.loads(x) for x in synth.path.read_bytes().splitlines()]
     if fmt == "r1_zero_sft":
         recs = [_r1_zero(r) for r in recs]
     key = {"r1_distill_sft": "output", "r1_zero_sft": "response"}[fmt]
     del recs[300][key]  # a missing field (its chunk is read line by line)
-    recs[450][key] = recs[450][key].replace("</think>", "")  # no reasoning (a bad record on the columnar path)
+    recs[450][key] = recs[450][key].replace(
+        "</think>", ""
+    )  # no reasoning (a bad record on the columnar path)
     lines = [json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in recs]
     lines[10] = lines[10][:-20] + b"\n"  # malformed JSON
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(lines))
     monkeypatch.setattr(rio, "JSONL_BATCH_BYTES", 200 << 10)  # several chunks, some columnar and some not
-    kinds = [b.texts is not None for b in rio.iter_batches(rio.open_source(path), rio.BadRecords(), think_key=key)]
+    kinds = [
+        b.texts is not None for b in rio.iter_batches(rio.open_source(path), rio.BadRecords(), think_key=key)
+    ]
     assert len(kinds) > 4 and any(kinds) and not all(kinds)
     columnar.clear()
     cfg = RefineConfig(ratio=0.5, on_error="skip", accuracy_field="accuracy")
@@ -194,7 +224,9 @@ def test_refine_selects_the_same_as_record_path(synth, tmp_path, record_path, co
     old = refine(synth.path, out=tmp_path / "old", **kw)
     assert new.keep.sum() == round(0.16 * synth.n)
     assert np.array_equal(new.keep, old.keep) and new.scores.equals(old.scores)
-    assert (tmp_path / "new" / "selected.jsonl").read_bytes() == (tmp_path / "old" / "selected.jsonl").read_bytes()
+    assert (tmp_path / "new" / "selected.jsonl").read_bytes() == (
+        tmp_path / "old" / "selected.jsonl"
+    ).read_bytes()
 
 
 def test_think_key_only_when_nothing_else_reads_the_output():
@@ -209,5 +241,8 @@ def test_think_key_only_when_nothing_else_reads_the_output():
     assert rio.Normalizer("r1_distill_sft", accuracy_field="output").think_key is None
     assert rio.Normalizer("r1_distill_sft", {"answer": "gold"}, accuracy_field="acc").think_key == "output"
     with pytest.raises(ValueError, match="not both"):
-        next(rio.iter_batches(rio.open_source(FIXTURES["r1_zero_sft"]), rio.BadRecords(), text_key="a",
-                              think_key="response"))
+        next(
+            rio.iter_batches(
+                rio.open_source(FIXTURES["r1_zero_sft"]), rio.BadRecords(), text_key="a", think_key="response"
+            )
+        )

@@ -959,8 +959,10 @@ def _arrow_records(
 
 
 #: the characters :meth:`str.strip` removes (``str.isspace``), for pyarrow's ``utf8_trim``
-_PY_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
-    "\u2028\u2029\u202f\u205f\u3000"
+_PY_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
 )
 #: the same as an RE2 character class, for pyarrow's regex kernels
 _RE2_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_SPACE) + "]"
@@ -1022,12 +1024,14 @@ def _blanks_before(texts: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray
         for _ in range(3):
             cut = cut[(data[offsets[cut] + lo[cut]] & 0xC0) == 0x80]
             lo[cut] += 1
-    kept = pc.binary_length(pc.utf8_rtrim(_substrings(texts, lo, end), _PY_SPACE)).to_numpy(zero_copy_only=False)
+    def kept_bytes(strings: Any) -> np.ndarray:
+        return pc.binary_length(pc.utf8_rtrim(strings, _PY_SPACE)).to_numpy(zero_copy_only=False)
+
+    kept = kept_bytes(_substrings(texts, lo, end))
     stop = lo + kept
     redo = np.flatnonzero((kept == 0) & (lo > start))
     if redo.size:
-        head = _substrings(texts.take(redo), start[redo], end[redo])
-        stop[redo] = start[redo] + pc.binary_length(pc.utf8_rtrim(head, _PY_SPACE)).to_numpy(zero_copy_only=False)
+        stop[redo] = start[redo] + kept_bytes(_substrings(texts.take(redo), start[redo], end[redo]))
     return stop
 
 
@@ -1056,7 +1060,12 @@ def _substrings(texts: Any, start: np.ndarray, stop: np.ndarray) -> Any:
 
 
 def _jsonl_batches(
-    path: Path, bad: BadRecords, text_key: str | None, think_key: str | None, head_chars: int, batch_bytes: int
+    path: Path,
+    bad: BadRecords,
+    text_key: str | None,
+    think_key: str | None,
+    head_chars: int,
+    batch_bytes: int,
 ) -> Iterator[RawBatch]:
     where = str(path)
     line0 = 0
@@ -1086,7 +1095,13 @@ def _jsonl_batches(
 
 
 def _jsonl_arrow(
-    chunk: bytes, line0: int, n_lines: int, where: str, text_key: str | None, think_key: str | None, head_chars: int
+    chunk: bytes,
+    line0: int,
+    n_lines: int,
+    where: str,
+    text_key: str | None,
+    think_key: str | None,
+    head_chars: int,
 ) -> RawBatch | None:
     import pyarrow as pa
     import pyarrow.json as pj
