@@ -1,5 +1,6 @@
-"""The Python stages of `rbic refine` around the kernels: streaming load + normalise + parse, contribution and
-selection, and a re-selection from a warm cache (what `rbic refine ... --count N` costs on a second run).
+"""The Python stages of `rbic refine` around the kernels: streaming load + normalise + parse (GSM8K, and the
+synthetic R1 corpus in its SFT and raw layouts), contribution and selection, and a re-selection from a warm cache
+(what `rbic refine ... --count N` costs on a second run).
 
 Sizes: RBIC_BENCH_N records (default 20000); selection runs at 10x that (it is the only O(n log n) Python stage
 that must stay cheap at a million records).
@@ -13,10 +14,11 @@ import pytest
 from conftest import BENCH_N
 from rbic_fast.budget import Budget
 from rbic_fast.contribution import inference_contribution, logical_complexity
-from rbic_fast.io import open_source
+from rbic_fast.io import Normalizer, open_source
 from rbic_fast.pipeline import RefineConfig, load_dataset, refine
 from rbic_fast.select import select_rbic
 from rbic_fast.steps import FEATURE_COLUMNS
+from rbic_fast.synthetic import write_corpus
 
 GSM8K = Path(__file__).resolve().parents[1] / "examples" / "gsm8k_train_250.jsonl"
 
@@ -34,6 +36,26 @@ def jsonl(tmp_path_factory) -> Path:
 def test_load_normalise_parse(benchmark, jsonl):
     loaded = benchmark.pedantic(
         load_dataset, args=(open_source(jsonl), RefineConfig(ratio=0.1)), rounds=3, warmup_rounds=1
+    )
+    assert len(loaded) == BENCH_N
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> dict[str, Path]:
+    """BENCH_N synthetic R1 records in both layouts (same seed, so the same traces)."""
+    folder = tmp_path_factory.mktemp("synth")
+    return {f: write_corpus(folder / f"{f}.jsonl", BENCH_N, seed=0, record_format=f).path for f in ("sft", "raw")}
+
+
+@pytest.mark.parametrize("layout", ["sft", "sft-record-path", "raw"])
+def test_load_synthetic(benchmark, synthetic, layout, monkeypatch):
+    """Pass 1 on the synthetic corpus: the SFT layout (its ``<think>`` column split column-wise), the same forced
+    through the record-by-record path it took before, and the raw layout (the reasoning in a column of its own)."""
+    if layout == "sft-record-path":
+        monkeypatch.setattr(Normalizer, "think_key", property(lambda self: None))
+    path = synthetic[layout.split("-")[0]]
+    loaded = benchmark.pedantic(
+        load_dataset, args=(open_source(path), RefineConfig(ratio=0.1)), rounds=3, warmup_rounds=1
     )
     assert len(loaded) == BENCH_N
 

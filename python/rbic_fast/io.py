@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .steps import _arrow_buffers
+
 
 class DataError(ValueError):
     """The input data cannot be used as given (bad records, wrong format, empty dataset, ...)."""
@@ -83,6 +85,22 @@ def split_think(text: str) -> tuple[str, str] | None:
     head = head.strip()
     head = head.removeprefix("<think>")
     return head.strip(), tail.strip()
+
+
+@dataclass(frozen=True)
+class ThinkParts:
+    """A ``<think>`` output that a batch reader has already split column-wise (:func:`split_think_column`):
+    :func:`split_think`'s reasoning cut to its first characters, and its whole response."""
+
+    reasoning_head: str
+    response: str
+
+
+def _split_output(value: Any) -> tuple[str, str] | None:
+    """:func:`split_think` of a raw ``<think>`` output value, or the parts a batch reader split already."""
+    if isinstance(value, ThinkParts):
+        return value.reasoning_head, value.response
+    return split_think(_s(value))
 
 
 def detect_lang(text: str) -> str:
@@ -271,9 +289,9 @@ def _r1_distill_raw(r: dict) -> dict:
     }
 
 
-def _think_output(prompt: str, output: str, r: dict) -> dict:
-    split = split_think(output)
-    reasoning, response = split if split is not None else ("", output)
+def _think_output(prompt: str, output: Any, r: dict) -> dict:
+    split = _split_output(output)
+    reasoning, response = split if split is not None else ("", _s(output))
     score = _num(r.get("score"))
     return {
         "question": prompt,
@@ -289,7 +307,7 @@ def _think_output(prompt: str, output: str, r: dict) -> dict:
 def _alpaca(r: dict) -> dict:
     prompt = _s(r["instruction"]).strip()
     extra = _s(r.get("input")).strip()
-    return _think_output(prompt + ("\n\n" + extra if extra else ""), _s(r["output"]), r)
+    return _think_output(prompt + ("\n\n" + extra if extra else ""), r["output"], r)
 
 
 def _chat(r: dict) -> dict:
@@ -353,7 +371,7 @@ def _r1_bangla(r: dict) -> dict:
 def _r1_zero_sft(r: dict) -> dict:
     prompt = _s(r["prompt"])
     m = re.search(r"User:\s*(.*?)\s*Assistant:", prompt, re.DOTALL)
-    split = split_think(_s(r["response"]))
+    split = _split_output(r["response"])
     reasoning, tail = split if split else ("", _s(r["response"]))
     ans = re.search(r"<answer>(.*?)</answer>", tail, re.DOTALL)
     return {
@@ -408,6 +426,10 @@ class RecordFormat:
     #: the raw key whose value the adapter passes through unchanged as the reasoning (None: derived), so that a
     #: batch reader may hand the adapter only its first characters and the parser the whole column
     reasoning_key: str | None = None
+    #: the raw key holding a ``<think>…</think>`` output that the adapter splits with :func:`split_think`
+    #: (reasoning before ``</think>``, response after), so that a batch reader may split the column itself and
+    #: hand the adapter :class:`ThinkParts` and the parser the reasoning column
+    think_key: str | None = None
 
 
 # Most specific first: detection picks the first format whose keys are all present.
@@ -451,6 +473,7 @@ FORMATS: tuple[RecordFormat, ...] = (
         frozenset({"prompt", "response", "ground_truth"}),
         _r1_zero_sft,
         "r1_zero SFT (prompt / response with </think> <answer> / ground_truth), e.g. CS336 MATH",
+        think_key="response",
     ),
     RecordFormat(
         "gsm8k_model_solutions",
@@ -469,9 +492,14 @@ FORMATS: tuple[RecordFormat, ...] = (
         frozenset({"instruction", "output", "repo_name"}),
         _alpaca,
         "Chinese-DeepSeek-R1-Distill SFT (instruction / output with <think>)",
+        think_key="output",
     ),
     RecordFormat(
-        "alpaca", frozenset({"instruction", "output"}), _alpaca, "Alpaca (instruction / input / output)"
+        "alpaca",
+        frozenset({"instruction", "output"}),
+        _alpaca,
+        "Alpaca (instruction / input / output)",
+        think_key="output",
     ),
     RecordFormat("messages", frozenset({"messages"}), _chat, "chat messages [{role, content}]"),
     RecordFormat("sharegpt", frozenset({"conversations"}), _chat, "ShareGPT conversations [{from, value}]"),
@@ -609,6 +637,17 @@ class Normalizer:
         if key is None and self.format is not None:
             key = self.format.reasoning_key
         return key if key is not None and "." not in key else None
+
+    @property
+    def think_key(self) -> str | None:
+        """The top-level raw key whose ``<think>`` output the format splits (:attr:`RecordFormat.think_key`), or
+        None: also when the reasoning is mapped (:attr:`reasoning_key`) or a field map or the accuracy field reads
+        that key, since they need its raw value."""
+        if self.format is None or self.format.think_key is None or "reasoning" in self.fields:
+            return None
+        key = self.format.think_key
+        read = [*self.fields.values(), *([self.accuracy_field] if self.accuracy_field else [])]
+        return None if any(k.split(".")[0] == key for k in read) else key
 
     @property
     def has_native_ids(self) -> bool:
@@ -786,8 +825,10 @@ class RawBatch:
 
     :ivar positions: (m,) int64 position of each record, as :func:`iter_raw` numbers them.
     :ivar records: the raw records. When ``texts`` is given, each record's ``text_key`` value holds only its first
-        ``head_chars`` characters (whitespace-only texts are emptied) and ``texts`` holds the whole values.
-    :ivar texts: a pyarrow string array of the whole ``text_key`` values, or None.
+        ``head_chars`` characters (whitespace-only texts are emptied) and ``texts`` holds the whole values; with
+        ``think_key``, the record's value is a :class:`ThinkParts` (the whole value where it has no ``</think>``).
+    :ivar texts: a pyarrow string array of the whole ``text_key`` values (of the :func:`split_think` reasonings
+        of the ``think_key`` values, ``""`` where there is none), or None.
     :ivar where: the file (or ``row``) the records come from; :meth:`location` names record i as :func:`iter_raw`
         does (``locs`` when given, else ``file:line`` with ``line_numbers``, else ``file[i]``).
     """
@@ -811,6 +852,7 @@ def iter_batches(
     bad: BadRecords,
     *,
     text_key: str | None = None,
+    think_key: str | None = None,
     head_chars: int = 512,
     batch_size: int = 4096,
     batch_bytes: int | None = None,
@@ -826,14 +868,24 @@ def iter_batches(
     line by line instead, which reports each bad line; JSON numbers with an integral value read as int on the
     pyarrow path (``3.0`` as ``3``).
 
+    With ``think_key`` instead (a top-level key holding R1 ``<think>…</think>`` outputs), the same sources split
+    that column with :func:`split_think_column`: ``RawBatch.texts`` holds the reasonings and each record a
+    :class:`ThinkParts`, so that a format adapter gets what :func:`split_think` would give it, with the reasoning
+    cut to ``head_chars`` characters.
+
     :param source: the source. :param bad: collects undecodable records.
     :param text_key: key of the long text column, or None (plain records).
+    :param think_key: key of a ``<think>`` output column to split, or None; not together with ``text_key``.
     :param head_chars: characters of ``text_key`` kept in the records.
     :param batch_size: records per batch for record sources.
     :param batch_bytes: bytes per JSONL chunk (default :data:`JSONL_BATCH_BYTES`).
     """
+    if text_key is not None and think_key is not None:
+        raise ValueError("iter_batches takes text_key or think_key, not both")
     if source.kind == "jsonl":
-        yield from _jsonl_batches(source.path, bad, text_key, head_chars, batch_bytes or JSONL_BATCH_BYTES)
+        yield from _jsonl_batches(
+            source.path, bad, text_key, think_key, head_chars, batch_bytes or JSONL_BATCH_BYTES
+        )
         return
     arrow_batches = None
     if source.kind == "parquet":
@@ -849,7 +901,7 @@ def iter_batches(
         for batch in arrow_batches:
             pos = np.arange(start, start + batch.num_rows, dtype=np.int64)
             start += batch.num_rows
-            got = _arrow_records(batch, text_key, head_chars, integral_doubles=False)
+            got = _arrow_records(batch, text_key, think_key, head_chars, integral_doubles=False)
             records, texts = (batch.to_pylist(), None) if got is None else got
             locs = None if source.path is not None else [f"row {int(p)}" for p in pos]
             yield RawBatch(pos, records, texts, where, locs=locs)
@@ -869,25 +921,29 @@ def iter_batches(
 
 
 def _arrow_records(
-    batch: Any, text_key: str | None, head_chars: int, *, integral_doubles: bool
+    batch: Any, text_key: str | None, think_key: str | None, head_chars: int, *, integral_doubles: bool
 ) -> tuple[list, Any] | None:
-    """``(records with the text head, whole text column)`` of an arrow batch or table, or None when it does not
-    qualify."""
+    """``(records with the text head, whole text column)`` of an arrow batch or table (with ``think_key``:
+    ``(records with ThinkParts, reasoning column)``), or None when it does not qualify."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if text_key is None or text_key not in batch.schema.names:
+    key = text_key if text_key is not None else think_key
+    if key is None or key not in batch.schema.names:
         return None
-    texts = batch.column(text_key)
+    texts = batch.column(key)
     if texts.type not in (pa.string(), pa.large_string()) or texts.null_count:
         return None
-    heads = pc.utf8_slice_codeunits(texts, 0, head_chars).to_pylist()
-    # a head of blanks: the whole text is blank (the adapter then reports it empty), or a long run of blanks
-    # opens it and the head starts at its first non-blank character instead
-    blank_head = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pa.array(heads, pa.large_string()))), 0)
-    for i in np.flatnonzero(blank_head.to_numpy(zero_copy_only=False)):
-        heads[i] = texts[int(i)].as_py().lstrip()[:head_chars]
-    rest = batch.drop_columns([text_key])
+    if think_key is not None:
+        texts, heads = split_think_column(texts, head_chars)
+    else:
+        heads = pc.utf8_slice_codeunits(texts, 0, head_chars).to_pylist()
+        # a head of blanks: the whole text is blank (the adapter then reports it empty), or a long run of blanks
+        # opens it and the head starts at its first non-blank character instead
+        blank_head = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pa.array(heads, pa.large_string()))), 0)
+        for i in np.flatnonzero(blank_head.to_numpy(zero_copy_only=False)):
+            heads[i] = texts[int(i)].as_py().lstrip()[:head_chars]
+    rest = batch.drop_columns([key])
     records = rest.to_pylist()
     if integral_doubles:  # pyarrow.json reads a column mixing ints and floats as floats; json reads 3 as int
         for name, col in zip(rest.schema.names, rest.columns):
@@ -898,12 +954,118 @@ def _arrow_records(
                 for i in np.flatnonzero(integral):
                     records[i][name] = int(x[i])
     for rec, h in zip(records, heads):
-        rec[text_key] = h
+        rec[key] = h
     return records, texts
 
 
+#: the characters :meth:`str.strip` removes (``str.isspace``), for pyarrow's ``utf8_trim``
+_PY_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+#: the same as an RE2 character class, for pyarrow's regex kernels
+_RE2_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_SPACE) + "]"
+
+
+def split_think_column(texts: Any, head_chars: int) -> tuple[Any, list]:
+    """:func:`split_think` of every string of a pyarrow string column, computed on byte offsets (pyarrow compute,
+    no Python string per reasoning).
+
+    :param texts: a pyarrow string or large_string array (or chunked array) without nulls.
+    :param head_chars: characters of each reasoning kept in its :class:`ThinkParts`.
+    :return: ``(reasonings, values)``: the reasonings as a pyarrow large_string array (chunked like ``texts``;
+        ``""`` where a string has no ``</think>``), and per string a :class:`ThinkParts` (its reasoning's first
+        ``head_chars`` characters and its response), or the string itself where it has no ``</think>``.
+    """
+    import pyarrow as pa
+
+    if isinstance(texts, pa.ChunkedArray):
+        parts = [_split_think_array(c, head_chars) for c in texts.chunks]
+        return pa.chunked_array([r for r, _ in parts], pa.large_string()), [v for _, vs in parts for v in vs]
+    return _split_think_array(texts, head_chars)
+
+
+def _split_think_array(texts: Any, head_chars: int) -> tuple[Any, list]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # byte offsets in each string: the first "</think>" (-1: none); the blanks, "<think>" and blanks that open it
+    # (removed by strip, removeprefix and strip); the blanks before "</think>" (the end of the stripped head; where
+    # the head holds nothing else, the end comes before the start and the reasoning is empty)
+    tag = pc.find_substring_regex(texts, "</think>").to_numpy(zero_copy_only=False)
+    has = tag >= 0
+    lead = pc.extract_regex(texts, f"^(?P<lead>{_RE2_SPACE}*(?:<think>{_RE2_SPACE}*)?)").field("lead")
+    start = np.where(has, pc.binary_length(lead).to_numpy(zero_copy_only=False), 0)
+    stop = _blanks_before(texts, start, np.where(has, tag, 0))
+    reasoning = _substrings(texts, start, np.maximum(stop, start))
+    offsets = _offsets(texts)
+    lengths = offsets[1:] - offsets[:-1]
+    tails = _substrings(texts, np.where(has, tag + 8, lengths), lengths)
+    responses = pc.utf8_trim(tails.filter(pa.array(has)), _PY_SPACE).to_pylist()
+    heads = pc.utf8_slice_codeunits(reasoning, 0, head_chars).to_pylist()
+    response = iter(responses)
+    values: list = [ThinkParts(h, next(response)) if s else None for h, s in zip(heads, has.tolist())]
+    for i in np.flatnonzero(~has).tolist():
+        values[i] = texts[i].as_py()
+    return reasoning, values
+
+
+def _blanks_before(texts: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Byte offset in each string where the blanks (:data:`_PY_SPACE`) that end ``texts[i][start[i]:end[i]]``
+    begin (``end`` on UTF-8 boundaries). Only the last 64 bytes are looked at, unless they are all blanks."""
+    import pyarrow.compute as pc
+
+    data, offsets, _ = _arrow_buffers(texts)
+    offsets = offsets[:-1].astype(np.int64)
+    lo = np.maximum(start, end - 64)
+    cut = np.flatnonzero(lo > start)
+    if cut.size:  # a window that starts inside a character starts after it instead
+        for _ in range(3):
+            cut = cut[(data[offsets[cut] + lo[cut]] & 0xC0) == 0x80]
+            lo[cut] += 1
+    def kept_bytes(strings: Any) -> np.ndarray:
+        return pc.binary_length(pc.utf8_rtrim(strings, _PY_SPACE)).to_numpy(zero_copy_only=False)
+
+    kept = kept_bytes(_substrings(texts, lo, end))
+    stop = lo + kept
+    redo = np.flatnonzero((kept == 0) & (lo > start))
+    if redo.size:
+        stop[redo] = start[redo] + kept_bytes(_substrings(texts.take(redo), start[redo], end[redo]))
+    return stop
+
+
+def _offsets(texts: Any) -> np.ndarray:
+    """The (n + 1,) int64 offsets of a pyarrow (large_)string array into its data buffer."""
+    return _arrow_buffers(texts)[1].astype(np.int64)
+
+
+def _substrings(texts: Any, start: np.ndarray, stop: np.ndarray) -> Any:
+    """``texts[i][start[i]:stop[i]]`` (byte offsets on UTF-8 boundaries, ``start <= stop``) as a new large_string
+    array: one copy, made by pyarrow's ``take`` from a zero-copy array that interleaves these substrings with the
+    bytes between them (its offsets ascend because string i lies before string i + 1 in the data buffer)."""
+    import pyarrow as pa
+
+    n = len(texts)
+    if n == 0:
+        return pa.array([], pa.large_string())
+    base = _offsets(texts)[:-1]
+    bounds = np.empty(2 * n + 1, np.int64)
+    bounds[0 : 2 * n : 2] = base + start
+    bounds[1 : 2 * n : 2] = base + stop
+    bounds[2 * n] = bounds[2 * n - 1]
+    data = texts.buffers()[2] or pa.py_buffer(b"")
+    both = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(bounds), data])
+    return both.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
+
+
 def _jsonl_batches(
-    path: Path, bad: BadRecords, text_key: str | None, head_chars: int, batch_bytes: int
+    path: Path,
+    bad: BadRecords,
+    text_key: str | None,
+    think_key: str | None,
+    head_chars: int,
+    batch_bytes: int,
 ) -> Iterator[RawBatch]:
     where = str(path)
     line0 = 0
@@ -915,7 +1077,11 @@ def _jsonl_batches(
             if not chunk.endswith(b"\n"):
                 chunk += fh.readline()
             n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-            batch = _jsonl_arrow(chunk, line0, n_lines, where, text_key, head_chars) if text_key else None
+            batch = (
+                _jsonl_arrow(chunk, line0, n_lines, where, text_key, think_key, head_chars)
+                if text_key or think_key
+                else None
+            )
             if batch is None:
                 positions, records = [], []
                 for i, line in enumerate(chunk.split(b"\n")[:n_lines]):
@@ -929,7 +1095,13 @@ def _jsonl_batches(
 
 
 def _jsonl_arrow(
-    chunk: bytes, line0: int, n_lines: int, where: str, text_key: str, head_chars: int
+    chunk: bytes,
+    line0: int,
+    n_lines: int,
+    where: str,
+    text_key: str | None,
+    think_key: str | None,
+    head_chars: int,
 ) -> RawBatch | None:
     import pyarrow as pa
     import pyarrow.json as pj
@@ -952,7 +1124,7 @@ def _jsonl_arrow(
     # from json.loads, so such chunks take the exact path
     if any(col.null_count or _has_struct(col.type) for col in table.columns):
         return None
-    got = _arrow_records(table, text_key, head_chars, integral_doubles=True)
+    got = _arrow_records(table, text_key, think_key, head_chars, integral_doubles=True)
     if got is None:
         return None
     return RawBatch(np.arange(line0, line0 + n_lines, dtype=np.int64), got[0], got[1], where, True)

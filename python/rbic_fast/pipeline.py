@@ -379,9 +379,9 @@ def load_dataset(
     """Stream, normalise and parse all records of ``source`` (stage 1, the first pass over the input).
 
     Records arrive in batches (:func:`rbic_fast.io.iter_batches`: pyarrow for JSONL, Parquet and arrow inputs
-    whose format passes the reasoning through unchanged, record by record otherwise); each batch is normalised,
-    its traces go through the native parser, and only ids, positions, lengths, features and the short text
-    columns are kept (appended to ``spill`` on disk when given).
+    whose format passes the reasoning through unchanged or splits it from a ``<think>`` output, record by record
+    otherwise); each batch is normalised, its traces go through the native parser, and only ids, positions,
+    lengths, features and the short text columns are kept (appended to ``spill`` on disk when given).
 
     :param source: the input. :param cfg: the config. :param progress: see :func:`refine`.
     :param spill: folder for the text columns (memory-mapped afterwards); None keeps them in memory.
@@ -408,7 +408,9 @@ def load_dataset(
     # the native parser (GIL released) works on one batch in a thread while this thread reads and normalises the
     # next one; bad records are met and reported in file order by this thread alone
     parser = ThreadPoolExecutor(1, thread_name_prefix="rbic-parse")
-    batches = rio.iter_batches(source, bad, text_key=norm.reasoning_key, head_chars=_REASONING_HEAD)
+    batches = rio.iter_batches(
+        source, bad, text_key=norm.reasoning_key, think_key=norm.think_key, head_chars=_REASONING_HEAD
+    )
     try:
         for batch in batches:
             if cfg.on_error == "fail" and bad.count >= 5:
