@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "rbic/knn.hpp"
@@ -28,23 +29,18 @@ struct Graph {
     bool operator==(const Graph& o) const { return idx == o.idx && sim == o.sim; }
 };
 
-Graph exact(const std::vector<float>& x, std::int64_t n, std::int64_t d, rbic::knn::KnnParams p) {
+// The exact (KnnParams) or approximate (ApproxParams) graph of the n x d rows x.
+template <typename Params>
+Graph knn(const std::vector<float>& x, std::int64_t n, std::int64_t d, const Params& p) {
     Graph g;
     g.idx.resize(static_cast<std::size_t>(n * p.k));
     g.sim.resize(g.idx.size());
-    g.kernel = rbic::knn::knn_graph(p, MatrixView<const float>(x.data(), n, d), {g.idx.data(), n, p.k},
-                                    {g.sim.data(), n, p.k})
-                   .kernel;
-    return g;
-}
-
-Graph approx(const std::vector<float>& x, std::int64_t n, std::int64_t d, rbic::knn::ApproxParams p) {
-    Graph g;
-    g.idx.resize(static_cast<std::size_t>(n * p.k));
-    g.sim.resize(g.idx.size());
-    g.kernel = rbic::knn::knn_graph_approx(p, MatrixView<const float>(x.data(), n, d), {g.idx.data(), n, p.k},
-                                           {g.sim.data(), n, p.k})
-                   .kernel;
+    const MatrixView<const float> rows(x.data(), n, d);
+    if constexpr (std::is_same_v<Params, rbic::knn::ApproxParams>) {
+        g.kernel = rbic::knn::knn_graph_approx(p, rows, {g.idx.data(), n, p.k}, {g.sim.data(), n, p.k}).kernel;
+    } else {
+        g.kernel = rbic::knn::knn_graph(p, rows, {g.idx.data(), n, p.k}, {g.sim.data(), n, p.k}).kernel;
+    }
     return g;
 }
 
@@ -95,16 +91,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     p.isa = isa;
     p.block_rows = (flags & 16) ? 1 + data[2] % 24 : 0;  // many block pairs, odd edges
     p.threads = 1;
-    const Graph ref = exact(x, n, d, p);
+    const Graph ref = knn(x, n, d, p);
     check_rows(ref, n, k, exclude_self);
     p.threads = 2;
-    if (!(exact(x, n, d, p) == ref)) __builtin_trap();
+    if (!(knn(x, n, d, p) == ref)) __builtin_trap();
     p.threads = 1;
     p.precision = Precision::int8;
-    const Graph i8 = exact(x, n, d, p);
+    const Graph i8 = knn(x, n, d, p);
     if (!(i8 == ref)) __builtin_trap();  // certified: the fp32 graph itself, wherever int8 ran or fell back
     p.precision = Precision::bf16;
-    check_rows(exact(x, n, d, p), n, k, exclude_self);
+    check_rows(knn(x, n, d, p), n, k, exclude_self);
 
     // The exact rows against a double-precision brute force: each similarity close to its pair's, and no row
     // misses a clearly better candidate.
@@ -148,10 +144,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ap.recall_sample = (aflags & 32) ? 16 : 0;
         ap.precision = (aflags & 64) ? Precision::int8 : Precision::fp32;
         ap.threads = 1;
-        const Graph a1 = approx(x, n, d, ap);
+        const Graph a1 = knn(x, n, d, ap);
         check_rows(a1, n, k, exclude_self);
         ap.threads = 2;
-        if (!(approx(x, n, d, ap) == a1)) __builtin_trap();
+        if (!(knn(x, n, d, ap) == a1)) __builtin_trap();
         // A pair in both graphs has the exact graph's fp32 score, bit for bit (same fp32 kernel set: the
         // approximate int8 join re-scores with the AVX-512 fp32 kernels).
         const bool same_kernels = (a1.kernel == "portable") == (ref.kernel == "portable");
