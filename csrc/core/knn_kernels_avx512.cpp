@@ -157,7 +157,8 @@ RBIC_AVX512 inline void transpose16(__m512 r[16]) {
 // Sixteen pairs at a time, one per lane: a 16 x 16 tile of the candidate rows (and of the query rows, unless all
 // sixteen share one, as in the re-scoring of a row's candidates) is transposed so that lane j runs pair j's FMA
 // chain in k order, the same chain as the scalar FMAs (and block_dot_f32); the last d % 16 terms continue it in
-// scalar FMAs. Loads and FMAs are vector-wide: about 3x the scalar version's rate at d = 384.
+// scalar FMAs. Loads and FMAs are vector-wide: in the 200 000-row approximate int8 graph (d = 384) its perf
+// samples were 45 % below the scalar version's (about 1.8x).
 RBIC_AVX512 void pair_dots(const float* const* qs, const float* const* cands, std::int64_t m, std::int64_t d,
                            float* out) {
     const std::int64_t d16 = d & ~std::int64_t{15};
