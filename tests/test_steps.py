@@ -300,6 +300,35 @@ def test_kernel_paths_agree(texts):
         assert parser.spans(raw, "avx512") == parser.spans(raw, "portable")
 
 
+# Byte units for the kernels' UTF-8 decoding by masks: valid 2- and 3-byte characters at the edges of the CJK
+# ranges and of E0/ED's second bytes, the full-width sentence ends, wide spaces, 4-byte characters and invalid or
+# truncated sequences (each of the latter makes the kernel hand the text's non-ASCII runs back to scan()).
+UTF8_UNITS = [s.encode() for s in ["a", "x = 1", ". ", "\n", "3", "é", "\xa0", "\u3000", "中", "。", "！", "？", "，",
+                                   "\u3400", "\u4dbf", "\u4dc0", "\u4e00", "\u9fff", "\uf900", "\ufaff", "\ufb00",
+                                   "\u0800", "\ud7ff", "\ue000", "\uffff", "\u0980", "😀", "𠀀", "<<3*4=12>>"]]
+UTF8_UNITS += [b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xed\xa0\x80",
+               b"\xf5\x80\x80\x80", b"\xff", b"\xe4\xb8", b"\xe4", b"\xc3", b"\xf0\x9f\x98"]
+VALID_UTF8_UNITS = [u for u in UTF8_UNITS if u.decode("utf-8", "ignore").encode() == u]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 70), st.lists(st.lists(st.sampled_from(UTF8_UNITS), max_size=40), min_size=1, max_size=4),
+       st.booleans())
+def test_utf8_decoded_by_masks_matches_reference(shift, rows, valid_only):
+    """Non-ASCII text at every alignment to the 64-byte blocks, valid or not, on both kernel paths."""
+    pa = pytest.importorskip("pyarrow")
+    chunks = [b"s" * shift + b"".join(u for u in units if not valid_only or u in VALID_UTF8_UNITS) for units in rows]
+    data = b"".join(chunks)
+    offsets = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
+    decoded = [c.decode("utf-8", "replace") for c in chunks]
+    ref = reference.parse_traces(decoded)
+    for isa in ("avx512", "portable"):
+        buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, dtype=np.uint8)
+        assert_same(TraceFeatures._from_arrays(*_parser(None).parse(buf, offsets, None, 1, None, isa)), ref, decoded)
+    arr = pa.Array.from_buffers(pa.large_string(), len(chunks), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    assert_same(rbic_fast.parse_traces(arr), ref, decoded)
+
+
 def test_kernel_paths_agree_on_dataset_excerpts():
     texts = [t for _, _, t in dataset_texts(DATA)]
     assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)

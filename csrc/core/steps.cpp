@@ -500,6 +500,11 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     kernels.event_masks(p, n, masks, counts);
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
+    const bool utf8_counted = counts.utf8_counted;  // (else the non-ASCII runs are decoded below)
+    if (utf8_counted) {
+        c.chars -= counts.continuations;
+        c.cjk = counts.cjk;
+    }
     masks[n_words] = 0;
     // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
     // (one event) takes 3 bytes.
@@ -547,6 +552,11 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
             continue;
         }
         if (b >= 0x80) {
+            if (utf8_counted) {  // the kernel counted the characters: this is the lead byte of 。！？
+                i += 3;
+                if (state == kText) sentence_end(i);
+                continue;
+            }
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
                 // Fast path without data-dependent branches: a valid 3-byte character with lead E1..EF other than
@@ -613,7 +623,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                     std::int64_t k = i + 2;
                     while (k < n && p[k] != '<' && p[k] != '>' && p[k] != '\n' && p[k] != '\r') ++k;
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
-                        count_units(p + i + 2, p + k, c);
+                        if (!utf8_counted) count_units(p + i + 2, p + k, c);
                         for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
                         annotation_start = i;
                         i = annotation_end = k + 2;

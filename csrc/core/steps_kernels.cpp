@@ -13,17 +13,41 @@ namespace {
 
 void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
     counts = ByteCounts{};
-    for (std::int64_t base = 0; base < n; base += 64) {
-        std::uint64_t word = 0;
 #if defined(__SSE2__)
+    // As the AVX-512 kernel: non-ASCII text decoded by masks while it stays valid 2/3-byte UTF-8, else every
+    // non-ASCII byte an event (a second pass).
+    std::uint64_t carry_lead = 0, invalid = 0;
+    for (std::int64_t base = 0; base < n; base += 64) {
         std::uint8_t buf[80];
-        std::uint64_t letter_bits = 0, equal_bits = 0;
+        std::uint64_t letter_bits = 0, equal_bits = 0, nonascii = 0;
         const std::uint64_t in = simd::detail::inside(n, base);
-        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
+        const std::uint8_t* w = simd::detail::window(p, n, base, buf);
+        std::uint64_t word = simd::detail::event_mask64(w, letter_bits, equal_bits, nonascii) & in;
+        if ((nonascii & in) | carry_lead) {
+            const simd::Utf8Classes u = simd::detail::utf8_classes64(w);
+            invalid |= simd::utf8_invalid(u, in, carry_lead);
+            counts.continuations += __builtin_popcountll(u.cont & in);
+            counts.cjk += __builtin_popcountll(u.cjk & in);
+            word |= u.sentence_end & in;
+        }
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
-        counts.events += __builtin_popcountll(word);
+        masks[base / 64] = word;
+    }
+    counts.utf8_counted = !(invalid | carry_lead);
+    if (!counts.utf8_counted) {
+        counts.continuations = counts.cjk = 0;
+        for (std::int64_t base = 0; base < n; base += 64) {
+            std::uint8_t buf[80];
+            std::uint64_t letter_bits, equal_bits, nonascii;
+            simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits, nonascii);
+            masks[base / 64] |= nonascii & simd::detail::inside(n, base);
+        }
+    }
+    for (std::int64_t w = 0; w < (n + 63) / 64; ++w) counts.events += __builtin_popcountll(masks[w]);
 #else
+    for (std::int64_t base = 0; base < n; base += 64) {
+        std::uint64_t word = 0;
         const std::int64_t stop = n - base < 64 ? n - base : 64;
         for (std::int64_t k = 0; k < stop; ++k) {
             const std::int64_t i = base + k;
@@ -33,9 +57,9 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             counts.equals += simd::equation_sign(p, i, n);
         }
         counts.events += __builtin_popcountll(word);
-#endif
         masks[base / 64] = word;
     }
+#endif
 }
 
 std::int64_t portable_find_tag(const std::uint8_t* p, std::int64_t n) {

@@ -13,12 +13,20 @@ struct ByteCounts {
     std::int64_t letters = 0;  ///< ASCII letters
     std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
     std::int64_t events = 0;   ///< set bits of the event masks (kernel-dependent; scan() sizes buffers with it)
+    /// True when the kernel decoded the non-ASCII text itself: every multi-byte sequence is valid UTF-8 of 2 or
+    /// 3 bytes (no 4-byte ones). Then `continuations` and `cjk` below hold for the whole text, and the only
+    /// non-ASCII events are the lead bytes of the full-width sentence ends 。！？. Otherwise every non-ASCII byte
+    /// is an event and scan() decodes the text's non-ASCII runs itself.
+    bool utf8_counted = false;
+    std::int64_t continuations = 0;  ///< (utf8_counted) continuation bytes: characters = bytes - continuations
+    std::int64_t cjk = 0;            ///< (utf8_counted) CJK ideographs (utf8::is_cjk)
 };
 
 struct Kernels {
     const char* name;
     /// Event bits of [p, p + n) into masks[0, (n + 63) / 64): bit i is set when scan() must look at byte i
-    /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing).
+    /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing; see
+    /// ByteCounts::utf8_counted for the non-ASCII bytes).
     void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
     /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
     std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);

@@ -1,6 +1,7 @@
 // AVX-512BW kernels of the trace parser, chosen at run time (select_kernels), so the default build stays
 // portable. Each gives exactly the result of its portable twin in steps_kernels.cpp / steps_simd.hpp.
 #include "steps_kernels.hpp"
+#include "steps_simd.hpp"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define RBIC_STEPS_HAVE_AVX512 1
@@ -28,11 +29,33 @@ RBIC_AVX512 inline __mmask64 in_range(__m512i x, char lo, char span) {
 }
 RBIC_AVX512 inline __mmask64 inside(std::int64_t rem) { return rem >= 64 ? ~0ull : (1ull << rem) - 1; }
 
+// Bits of the 64 positions from base on that lie inside [0, n) (none when base >= n).
+RBIC_AVX512 inline __mmask64 inside_from(std::int64_t n, std::int64_t base) { return base < n ? inside(n - base) : 0; }
+
+// simd::Utf8Classes of a block; x1 and x2 are the bytes one and two positions on (NUL past the end).
+RBIC_AVX512 inline simd::Utf8Classes utf8_classes(__m512i x, __m512i x1, __m512i x2) {
+    auto c = [](int v) { return static_cast<char>(v); };
+    const std::uint64_t e3 = eq(x, c(0xE3)), ef = eq(x, c(0xEF));
+    simd::Utf8Classes u;
+    u.cont = in_range(x, c(0x80), 0x3F);
+    u.lead2 = in_range(x, c(0xC2), 0x1D);
+    u.lead3 = in_range(x, c(0xE0), 0x0F);
+    u.bad = in_range(x, c(0xF0), 0x0F) | in_range(x, c(0xC0), 1) |
+            (eq(x, c(0xE0)) & _mm512_cmplt_epu8_mask(x1, _mm512_set1_epi8(c(0xA0)))) |
+            (eq(x, c(0xED)) & _mm512_cmpgt_epu8_mask(x1, _mm512_set1_epi8(c(0x9F))));
+    u.cjk = in_range(x, c(0xE5), 4) | (e3 & _mm512_cmpge_epu8_mask(x1, _mm512_set1_epi8(c(0x90)))) |
+            (eq(x, c(0xE4)) & ~eq(x1, c(0xB7))) | (ef & in_range(x1, c(0xA4), 7));
+    u.sentence_end = (e3 & eq(x1, c(0x80)) & eq(x2, c(0x82))) | (ef & eq(x1, c(0xBC)) & (eq(x2, c(0x81)) | eq(x2, c(0x9F))));
+    return u;
+}
+
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
 // the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
+// Non-ASCII text is decoded by masks while it stays valid 2/3-byte UTF-8; a text that is not gets every
+// non-ASCII byte as an event instead (a second pass over its masks).
 RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
-    std::int64_t letters_total = 0, equals_total = 0, events_total = 0;
-    std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
+    std::int64_t letters_total = 0, equals_total = 0, events_total = 0, cont_total = 0, cjk_total = 0;
+    std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0, carry_lead = 0, invalid = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
         const __m512i x = _mm512_maskz_loadu_epi8(in, p + base);
@@ -43,7 +66,16 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t special = eq(x, '\n') | eq(x, '\r') | backslash | eq(x, '$') | lt | eq(x, '.') |
                                       eq(x, '!') | eq(x, '?');
         const std::uint64_t before_eq = equal | lt | gt | eq(x, '!'), after_eq = equal | gt;
-        const std::uint64_t nonascii = _mm512_movepi8_mask(x);
+        std::uint64_t nonascii = _mm512_movepi8_mask(x);
+        if (nonascii | carry_lead) {
+            const __m512i x1 = _mm512_maskz_loadu_epi8(inside_from(n, base + 1), p + base + 1);
+            const __m512i x2 = _mm512_maskz_loadu_epi8(inside_from(n, base + 2), p + base + 2);
+            const simd::Utf8Classes u = utf8_classes(x, x1, x2);
+            invalid |= simd::utf8_invalid(u, in, carry_lead);
+            cont_total += __builtin_popcountll(u.cont & in);
+            cjk_total += __builtin_popcountll(u.cjk & in);
+            nonascii = u.sentence_end;
+        }
         const u8 z = base + 64 < n ? p[base + 64] : 0;
         const bool z_alnum = static_cast<u8>((z | 0x20) - 'a') <= 25 || static_cast<u8>(z - '0') <= 9;
         const std::uint64_t word = letters | digits | under, ident = letters | under | backslash;
@@ -63,7 +95,18 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
     }
     counts.letters = letters_total;
     counts.equals = equals_total;
+    counts.utf8_counted = !(invalid | carry_lead);  // (a lead in the last bytes of a text wants bytes past its end)
+    if (!counts.utf8_counted) {
+        for (std::int64_t base = 0; base < n; base += 64) {
+            const std::uint64_t nonascii = _mm512_movepi8_mask(_mm512_maskz_loadu_epi8(inside(n - base), p + base));
+            events_total += __builtin_popcountll(nonascii & ~masks[base / 64]);
+            masks[base / 64] |= nonascii;
+        }
+        cont_total = cjk_total = 0;
+    }
     counts.events = events_total;
+    counts.continuations = cont_total;
+    counts.cjk = cjk_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {

@@ -98,12 +98,13 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
 
 #if defined(__SSE2__)
 namespace detail {
-// Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours). Each byte is classified once; the
-// neighbour conditions come from the class bits shifted by one. `letters` receives the ASCII letter bits,
-// `equals` the equation signs (equation_sign).
-inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals) {
-    letters = 0;
-    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, nonascii = 0, eqs = 0, before_eq = 0, after_eq = 0;
+// Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours) but for the non-ASCII bytes, which
+// go to `nonascii`. Each byte is classified once; the neighbour conditions come from the class bits shifted by
+// one. `letters` receives the ASCII letter bits, `equals` the equation signs (equation_sign).
+inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals,
+                                  std::uint64_t& nonascii) {
+    letters = nonascii = 0;
+    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, eqs = 0, before_eq = 0, after_eq = 0;
     for (int k = 0; k < 4; ++k) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
         const __m128i bs = eq(x, '\\');
@@ -129,17 +130,79 @@ inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters,
     const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
     const std::uint64_t alnum_next =
         (letters | digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
-    return special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
+    return special | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
+}
+}  // namespace detail
+#endif
+
+/// Class bits of 64 positions for decoding non-ASCII text by masks (ByteCounts::utf8_counted); each ISA computes
+/// them from the bytes and the one and two after each (NUL past the end).
+struct Utf8Classes {
+    std::uint64_t cont;          ///< continuation bytes 80..BF
+    std::uint64_t lead2, lead3;  ///< C2..DF; E0..EF
+    std::uint64_t bad;           ///< F0..FF, C0, C1, E0 not before A0..BF, ED not before 80..9F
+    /// Lead bytes of CJK ideographs (utf8::is_cjk without the 4-byte planes), by the lead and the second byte:
+    /// E5..E9; E3 90..BF (U+3400..); E4 but E4 B7 (U+4DC0..U+4DFF); EF A4..AB (U+F900..U+FAFF).
+    std::uint64_t cjk;
+    std::uint64_t sentence_end;  ///< lead bytes of 。！？ (E3 80 82, EF BC 81, EF BC 9F)
+};
+
+/// The positions of the block (`in`: those inside the text) that break the structure of valid 2- and 3-byte
+/// UTF-8: a continuation byte where no lead wants one or the reverse, a bad lead, or a lead wanting bytes past
+/// the end. `carry` holds the continuations that leads at bits 62 and 63 want in the next block.
+inline std::uint64_t utf8_invalid(const Utf8Classes& u, std::uint64_t in, std::uint64_t& carry) {
+    const std::uint64_t want = (u.lead2 | u.lead3) << 1 | u.lead3 << 2 | carry;
+    carry = (u.lead2 | u.lead3) >> 63 | u.lead3 >> 62;
+    return (((u.cont ^ want) | u.bad) & in) | (want & ~in);
+}
+
+#if defined(__SSE2__)
+namespace detail {
+inline __m128i in_range_u(__m128i x, int lo, int span) {  // bytes in [lo, lo + span], unsigned
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(lo)));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(span))), d);
+}
+/// Utf8Classes of the 64 bytes w[1, 65), given w[65] and w[66].
+inline Utf8Classes utf8_classes64(const std::uint8_t* w) {
+    Utf8Classes u{};
+    for (int k = 0; k < 4; ++k) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
+        const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 + 16 * k));
+        const __m128i x2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 3 + 16 * k));
+        const __m128i e3 = eq(x, static_cast<char>(0xE3)), ef = eq(x, static_cast<char>(0xEF));
+        const __m128i second_high = in_range_u(x1, 0xA0, 0x5F);  // A0..FF
+        const __m128i bad = _mm_or_si128(
+            _mm_or_si128(in_range_u(x, 0xF0, 0x0F), in_range_u(x, 0xC0, 1)),
+            _mm_or_si128(_mm_andnot_si128(second_high, eq(x, static_cast<char>(0xE0))),
+                         _mm_and_si128(second_high, eq(x, static_cast<char>(0xED)))));
+        const __m128i cjk = _mm_or_si128(
+            _mm_or_si128(in_range_u(x, 0xE5, 4), _mm_and_si128(e3, in_range_u(x1, 0x90, 0x6F))),
+            _mm_or_si128(_mm_andnot_si128(eq(x1, static_cast<char>(0xB7)), eq(x, static_cast<char>(0xE4))),
+                         _mm_and_si128(ef, in_range_u(x1, 0xA4, 7))));
+        const __m128i end = _mm_or_si128(
+            _mm_and_si128(e3, _mm_and_si128(eq(x1, static_cast<char>(0x80)), eq(x2, static_cast<char>(0x82)))),
+            _mm_and_si128(_mm_and_si128(ef, eq(x1, static_cast<char>(0xBC))),
+                          _mm_or_si128(eq(x2, static_cast<char>(0x81)), eq(x2, static_cast<char>(0x9F)))));
+        auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
+        const int shift = 16 * k;
+        u.cont |= bits(in_range_u(x, 0x80, 0x3F)) << shift;
+        u.lead2 |= bits(in_range_u(x, 0xC2, 0x1D)) << shift;
+        u.lead3 |= bits(in_range_u(x, 0xE0, 0x0F)) << shift;
+        u.bad |= bits(bad) << shift;
+        u.cjk |= bits(cjk) << shift;
+        u.sentence_end |= bits(end) << shift;
+    }
+    return u;
 }
 }  // namespace detail
 #endif
 
 #if defined(__SSE2__)
 namespace detail {
-/// The bytes p[base - 1, base + 65) for a 64-byte window of [0, n), as a pointer to their first byte: the text
+/// The bytes p[base - 1, base + 66) for a 64-byte window of [0, n), as a pointer to their first byte: the text
 /// itself inside, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL).
 inline const std::uint8_t* window(const std::uint8_t* p, std::int64_t n, std::int64_t base, std::uint8_t (&buf)[80]) {
-    if (base >= 1 && base + 65 <= n) return p + base - 1;
+    if (base >= 1 && base + 66 <= n) return p + base - 1;
     std::memset(buf, 0, sizeof buf);
     const std::int64_t lo = base >= 1 ? base - 1 : 0, hi = base + 79 < n ? base + 79 : n;
     if (hi > lo) std::memcpy(buf + (lo - (base - 1)), p + lo, static_cast<std::size_t>(hi - lo));
