@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint8_t> valid(rows, 1);
     if (mode & 4) valid[0] = 0;
     // Both kernel sets (AVX-512 where the CPU has it, and the portable one) must give identical results.
-    std::vector<std::int64_t> ints[2];
+    std::vector<std::int32_t> ints[2];
     std::vector<float> red[2];
     std::vector<std::uint8_t> lang[2];
     const char* isas[2] = {"auto", "portable"};
@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         lang[k].resize(rows);
         parser().parse(buf.data(), n_bytes, offsets.data(), rows, (mode & 4) ? valid.data() : nullptr,
                        1 + ((mode >> 3) & 1), isas[k],
-                       rbic::MatrixView<std::int64_t>(ints[k].data(), rbic::steps::kNumFeatures, rows),
+                       rbic::MatrixView<std::int32_t>(ints[k].data(), rbic::steps::kNumFeatures, rows),
                        rbic::VectorView<float>(red[k].data(), rows), rbic::VectorView<std::uint8_t>(lang[k].data(), rows),
                        {});
     }

@@ -200,6 +200,19 @@ def test_arrow_binary_is_rejected_with_fix():
 # --- size, threads, GIL, progress ----------------------------------------------------------------------------
 
 
+def test_trace_over_two_gib_is_rejected_by_row(tmp_path):
+    """Features are int32: a row longer than 2 GiB - 1 bytes gets an error naming it (a sparse file, not RAM)."""
+    path = tmp_path / "huge.bin"
+    with open(path, "wb") as fh:
+        fh.truncate(2**31 + 16)
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    with pytest.raises(ValueError, match=r"row 1 has 2147483649 bytes; a trace may have at most 2 GiB"):
+        _parser(None).parse(data, np.array([0, 10, 2**31 + 11], dtype=np.int64), None, 1, None)
+    f = TraceFeatures._from_arrays(*_parser(None).parse(data, np.array([0, 2**31 - 1], dtype=np.int64),
+                                                         np.zeros(1, np.uint8), 1, None))
+    assert f.n_chars.dtype == np.int32 and f.n_chars[0] == 0  # the null row is not read
+
+
 def test_ten_megabyte_trace_is_additive_over_repeats():
     case = GOLDEN[0]
     one = rbic_fast.parse_traces([case["text"]])
@@ -243,7 +256,7 @@ def test_trace_features_container():
     f = rbic_fast.parse_traces(["So 1 = 1.", "等等，不对。"])
     assert len(f) == 2
     assert [fl.name for fl in dataclasses.fields(f)] == [*FEATURE_COLUMNS, "redundancy", "lang"]
-    assert f.n_chars.dtype == np.int64 and f.redundancy.dtype == np.float32
+    assert f.n_chars.dtype == np.int32 and f.redundancy.dtype == np.float32
     with pytest.raises(dataclasses.FrozenInstanceError):
         f.n_steps = f.n_chars
     with pytest.raises(ValueError):

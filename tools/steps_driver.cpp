@@ -34,6 +34,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
     return out;
 }
 
+// The parser's feature type (the driver builds against older source trees too, whose outputs were int64).
+template <typename T>
+T feature_type(void (rbic::steps::Parser::*)(const std::uint8_t*, std::int64_t, const std::int64_t*, std::int64_t,
+                                             const std::uint8_t*, int, const std::string&, rbic::MatrixView<T>,
+                                             rbic::VectorView<float>, rbic::VectorView<std::uint8_t>,
+                                             const rbic::Hooks&) const);
+using FeatureInt = decltype(feature_type(&rbic::steps::Parser::parse<std::int64_t>));
+
 double cpu_seconds() {
     timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -71,7 +79,7 @@ int main(int argc, char** argv) {
     std::copy(offset_bytes.begin(), offset_bytes.end(), reinterpret_cast<char*>(offsets.data()));
     const auto n = static_cast<std::int64_t>(offsets.size()) - 1;
     const rbic::steps::Parser parser(rules);
-    std::vector<std::int64_t> ints(static_cast<std::size_t>(rbic::steps::kNumFeatures * n));
+    std::vector<FeatureInt> ints(static_cast<std::size_t>(rbic::steps::kNumFeatures * n));
     std::vector<float> redundancy(static_cast<std::size_t>(n));
     std::vector<std::uint8_t> lang(static_cast<std::size_t>(n));
     const std::string isa = argc > 5 ? argv[5] : "auto";
@@ -84,8 +92,9 @@ int main(int argc, char** argv) {
         best = std::min(best, cpu_seconds() - t);
     }
     if (const char* dump = std::getenv("STEPS_DUMP")) {  // the features, [feature][row] int64, to compare rows
-        std::ofstream(dump, std::ios::binary).write(reinterpret_cast<const char*>(ints.data()),
-                                                    static_cast<std::streamsize>(ints.size() * sizeof(std::int64_t)));
+        const std::vector<std::int64_t> wide(ints.begin(), ints.end());
+        std::ofstream(dump, std::ios::binary).write(reinterpret_cast<const char*>(wide.data()),
+                                                    static_cast<std::streamsize>(wide.size() * sizeof(std::int64_t)));
     }
     std::uint64_t h = 0;
     for (std::int64_t v : ints) h = h * 1000003u + static_cast<std::uint64_t>(v);

@@ -45,10 +45,10 @@ py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_
         if (valid_arr.shape(0) != n) throw py::value_error("valid: expected one flag per row");
         valid = valid_arr.data();
     }
-    py::array_t<std::int64_t> ints({static_cast<py::ssize_t>(rbic::steps::kNumFeatures), static_cast<py::ssize_t>(n)});
+    py::array_t<std::int32_t> ints({static_cast<py::ssize_t>(rbic::steps::kNumFeatures), static_cast<py::ssize_t>(n)});
     py::array_t<float> redundancy(n);
     py::array_t<std::uint8_t> lang(n);
-    rbic::MatrixView<std::int64_t> iv(ints.mutable_data(), rbic::steps::kNumFeatures, n);
+    rbic::MatrixView<std::int32_t> iv(ints.mutable_data(), rbic::steps::kNumFeatures, n);
     rbic::VectorView<float> rv(redundancy.mutable_data(), n);
     rbic::VectorView<std::uint8_t> lv(lang.mutable_data(), n);
     const std::uint8_t* d = data.data();

@@ -992,7 +992,7 @@ Parser::~Parser() = default;
 
 template <typename Offset>
 void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
-                   const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int64_t> ints,
+                   const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int32_t> ints,
                    VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const {
     const Kernels& kernels = select_kernels(isa);
     if (n < 0) throw std::invalid_argument("parse: negative row count");
@@ -1005,6 +1005,10 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
                                         std::to_string(offsets[i]) + ", " + std::to_string(offsets[i + 1]) +
                                         ") outside the data buffer of " + std::to_string(data_size) +
                                         " bytes; the arrow array is malformed (validate it with arr.validate(full=True))");
+        if (static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) > kMaxTextBytes)
+            throw std::invalid_argument("texts: row " + std::to_string(i) + " has " +
+                                        std::to_string(offsets[i + 1] - offsets[i]) +
+                                        " bytes; a trace may have at most 2 GiB - 1 bytes (split it into parts)");
     }
     // Tasks are runs of rows of about kTaskBytes, so one huge text does not stall the rest.
     constexpr std::int64_t kTaskBytes = 1 << 18;
@@ -1042,7 +1046,7 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
                 const std::uint8_t* text = present ? data + offsets[i] : data;
                 const std::int64_t size = present ? static_cast<std::int64_t>(offsets[i + 1] - offsets[i]) : 0;
                 parse_one(ac, kernels, text, size, data + lo, cursor, sc, r);
-                for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = r.ints[f];
+                for (int f = 0; f < kNumFeatures; ++f) ints(f, i) = static_cast<std::int32_t>(r.ints[f]);  // (kMaxTextBytes)
                 redundancy[i] = r.redundancy;
                 lang[i] = r.lang;
             }
@@ -1052,10 +1056,10 @@ void Parser::parse(const std::uint8_t* data, std::int64_t data_size, const Offse
 }
 
 template void Parser::parse<std::int32_t>(const std::uint8_t*, std::int64_t, const std::int32_t*, std::int64_t,
-                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int32_t>,
                                           VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 template void Parser::parse<std::int64_t>(const std::uint8_t*, std::int64_t, const std::int64_t*, std::int64_t,
-                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int64_t>,
+                                          const std::uint8_t*, int, const std::string&, MatrixView<std::int32_t>,
                                           VectorView<float>, VectorView<std::uint8_t>, const Hooks&) const;
 
 std::string Parser::resolve_isa(const std::string& isa) { return select_kernels(isa).name; }

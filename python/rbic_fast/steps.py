@@ -82,7 +82,7 @@ class TraceFeatures:
     ``3. Hence``) is not a sentence end. Segments are stripped of blanks; empty ones are dropped. Numbered lines (``Step 3``,
     ``3.``, ``第三步``) and blank-line paragraphs are therefore steps of their own.
 
-    Columns (int64 unless noted):
+    Columns (int32 unless noted; a trace may have at most 2 GiB - 1 bytes):
 
     - ``n_chars``: code points of the analysed region (GSM8K annotations included).
     - ``n_steps``: number of steps.
@@ -251,7 +251,7 @@ def _parse_arrow(parser: Any, arr: Any, nthreads: int, callback: Any) -> tuple:
 
 
 def _empty() -> TraceFeatures:
-    return TraceFeatures._from_arrays(np.zeros((len(FEATURE_COLUMNS), 0), np.int64), np.zeros(0, np.float32),
+    return TraceFeatures._from_arrays(np.zeros((len(FEATURE_COLUMNS), 0), np.int32), np.zeros(0, np.float32),
                                       np.zeros(0, np.uint8))
 
 

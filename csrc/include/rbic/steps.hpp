@@ -26,6 +26,9 @@ enum Feature : int {
 /// Language codes of the `lang` output.
 enum Lang : std::uint8_t { kEnglish = 0, kChinese = 1, kMixed = 2 };
 
+/// The longest text parse() takes, in bytes: 2 GiB - 1, so that every feature fits 32 bits.
+constexpr std::int64_t kMaxTextBytes = 0x7FFFFFFF;
+
 /// One lexicon phrase with its disambiguation rules. Strings are UTF-8 with ASCII letters lower-cased.
 struct MarkerRule {
     std::string pattern;
@@ -54,9 +57,11 @@ public:
     /// @param[in] isa byte-parallel kernels: "auto" (the fastest the CPU runs), "avx512" or "portable"; every
     ///            choice gives identical results. Throws std::invalid_argument for another name.
     /// @param[out] ints kNumFeatures x n matrix (one row per feature); @param[out] redundancy, lang length n.
+    /// A row may hold at most kMaxTextBytes bytes (every count then fits the 32-bit outputs); a longer one throws
+    /// std::invalid_argument naming it.
     template <typename Offset>
     void parse(const std::uint8_t* data, std::int64_t data_size, const Offset* offsets, std::int64_t n,
-               const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int64_t> ints,
+               const std::uint8_t* valid, int threads, const std::string& isa, MatrixView<std::int32_t> ints,
                VectorView<float> redundancy, VectorView<std::uint8_t> lang, const Hooks& hooks) const;
 
     /// The steps of one text as [begin, end) byte ranges of `text` (`isa` as in parse()).
