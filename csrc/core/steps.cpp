@@ -50,6 +50,14 @@ public:
 #endif
         buf_[size_++] = v;
     }
+    /// Writes v at the end, kept only when `keep` (a store without a branch; the slot must be within the bound).
+    void push_if(const T& v, bool keep) {
+#ifdef _GLIBCXX_ASSERTIONS
+        if (size_ >= bound_) __builtin_trap();
+#endif
+        buf_[size_] = v;
+        size_ += keep;
+    }
     std::size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     const T& operator[](std::size_t i) const { return buf_[i]; }
@@ -221,7 +229,10 @@ struct Scratch {
     std::vector<PatternEnd> ends, stream_ends[4];
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
     std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
-    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
+    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind (number_entities())
+    BoundedList<Entity> var_uses, var_defs, number_uses, number_defs;  ///< the variables of scan(); its numbers
+    std::vector<simd::NumberBits> number_bits;  ///< scan(): per 64 bytes, the numbers it counts
+    std::vector<std::pair<std::int64_t, std::int64_t>> number_skips;  ///< scan(): the ranges it jumps over
     /// segment(): spans[0, n_spans) are the steps (entries past them are stale).
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::size_t n_spans = 0;
@@ -437,34 +448,9 @@ void count_units(const u8* p, const u8* end, ScanCounts& c) {
     }
 }
 
-// The end of the run of ASCII digits starting at k (8 bytes at a time while they lie inside [0, n)).
-inline std::int64_t skip_digits(const u8* p, std::int64_t k, std::int64_t n) {
-    for (; k + 8 <= n; k += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p + k, 8);
-        const std::uint64_t x = w ^ 0x3030303030303030ull;  // a digit byte becomes 0..9
-        const std::uint64_t other = (((x & 0x7F7F7F7F7F7F7F7Full) + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
-        if (other) return k + (__builtin_ctzll(other) >> 3);
-    }
-    while (k < n && utf8::is_digit(p[k])) ++k;
-    return k;
-}
-
-// The byte before the spaces and '$' that end p[0, q), or 0 at the start (the '=' test of a number result). Most
-// numbers follow at most one such byte, so the two bytes before q are read without a loop (a select, no branch
-// on which); the loop remains for more skipped bytes or a non-ASCII byte (a wide space can end in one).
+// The byte before the spaces and '$' that end p[0, q), or 0 at the start (the '=' test of a number right after a
+// GSM8K annotation; simd::number_block gives it for the others).
 inline u8 byte_before_spaces(const u8* p, const u8* q) {
-    static constexpr auto kSkip = [] {
-        std::array<bool, 256> t{};
-        t[' '] = t['\t'] = t[0x0B] = t[0x0C] = t['$'] = true;
-        return t;
-    }();
-    if (q - p >= 2) {
-        const u8 b1 = q[-1], b2 = q[-2];
-        const bool s1 = kSkip[b1];
-        const u8 b = s1 ? b2 : b1;
-        if (!(s1 && kSkip[b2]) && b < 0x80) return b;
-    }
     while (q > p) {
         if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
         const int w = utf8::wide_space_before(p, q);
@@ -489,6 +475,31 @@ bool list_number_before(const u8* p, std::int64_t i) {
     return j == 0 || p[j - 1] == '\n' || p[j - 1] == '\r';
 }
 
+// The numbers of scan() in sc.number_bits (from the kernel): none inside the ranges scan() jumps over (GSM8K
+// annotations, braced subscripts), and one right after an annotation is a result when '=' comes before the
+// annotation. Returns their count.
+std::int64_t settle_numbers(const u8* p, std::int64_t n, Scratch& sc) {
+    simd::NumberBits* bits = sc.number_bits.data();
+    for (const auto& [a, b] : sc.number_skips) {
+        // The starts and ends in (a, b) (a number before the range ends at a at the latest).
+        for (std::int64_t w = (a + 1) >> 6; w <= (b - 1) >> 6; ++w) {
+            const std::int64_t lo = std::max(a + 1, w * 64) - w * 64, hi = std::min(b, w * 64 + 64) - w * 64;
+            const std::uint64_t m = (hi == 64 ? ~0ull : (1ull << hi) - 1) & (~0ull << lo);
+            bits[w].starts &= ~m;
+            bits[w].ends &= ~m;
+            bits[w].defs &= ~m;
+        }
+        if (p[a] == '<' && b < n && utf8::is_digit(p[b])) {
+            const std::uint64_t bit = 1ull << (b & 63);
+            const bool def = byte_before_spaces(p, p + a) == '=';
+            bits[b >> 6].defs = (bits[b >> 6].defs & ~bit) | (def ? bit : 0);
+        }
+    }
+    std::int64_t count = 0;
+    for (std::int64_t w = 0; w < (n + 63) / 64; ++w) count += __builtin_popcountll(bits[w].starts);
+    return count;
+}
+
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     c.chars = n;
@@ -497,15 +508,17 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
     std::uint64_t* masks = sc.event_masks.data();
     ByteCounts counts;
-    kernels.event_masks(p, n, masks, counts);
+    if (sc.number_bits.size() < n_words + 1) sc.number_bits.resize(n_words + 1);
+    sc.number_skips.clear();
+    kernels.event_masks(p, n, masks, counts, sc.number_bits.data());
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
     // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
     // (one event) takes 3 bytes.
     const std::size_t n_events = static_cast<std::size_t>(counts.events);
-    sc.uses.reset(n_events);
-    sc.defs.reset(n_events);
+    sc.var_uses.reset(n_events);
+    sc.var_defs.reset(n_events);
     sc.hard.reset(n_events + 1);
     sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
     sc.hard.push(0);
@@ -520,7 +533,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
     };
     State state = kText;
-    std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
+    std::int64_t i = 0;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push(q - p);
@@ -529,23 +542,6 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
-        if (utf8::is_digit(b)) {
-            // Number tokens ahead of the switch: they are about half of the events of math text, and this test
-            // halved the switch's mispredicted indirect jumps (callgrind's branch model) for a few more
-            // conditional ones.
-            if (i > 0 && utf8::is_word(p[i - 1])) {
-                ++i;
-                continue;
-            }
-            std::int64_t k = skip_digits(p, i, n);
-            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
-            ++c.numbers;
-            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
-            const u8 before = byte_before_spaces(p, p + (annotation_end == i ? annotation_start : i));
-            (before == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
-            i = k;
-            continue;
-        }
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
@@ -615,8 +611,8 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
                         for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
-                        annotation_start = i;
-                        i = annotation_end = k + 2;
+                        sc.number_skips.push_back({i, k + 2});  // (numbers: number_skips())
+                        i = k + 2;
                         break;
                     }
                 }
@@ -632,7 +628,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 if (state == kText) sentence_end(i + 1);
                 ++i;
                 break;
-            default:
+            default:  // (a digit: its number is in sc.number_bits)
                 if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
                         // Inside a word or a command: the following letters cannot start a token either
@@ -642,7 +638,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         break;
                     }
                     std::int64_t e = i + 1;
-                    bool ok = true;
+                    bool ok = true, braced = false;
                     if (e < n && p[e] == '_') {
                         if (e + 1 < n && utf8::is_word(p[e + 1]) && p[e + 1] != '_') {
                             e += 1;
@@ -651,6 +647,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                             std::int64_t k = e + 2;
                             while (k < n && utf8::is_word(p[k]) && p[k] != '_') ++k;
                             ok = k > e + 2 && k < n && p[k] == '}';
+                            braced = true;
                             e = k + 1;
                         } else {
                             ok = false;
@@ -668,13 +665,56 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
+                    (def ? sc.var_defs : sc.var_uses).push({i, static_cast<std::int32_t>(e - i)});
+                    if (braced) sc.number_skips.push_back({i, e});  // a number can start after '{'
                     i = e;
                 } else {
                     ++i;
                 }
         }
     }
+    c.numbers = settle_numbers(p, n, sc);
+}
+
+// One list in text order from two (a branch-free merge: their interleaving is random).
+void merge_entities(const BoundedList<Entity>& a, const BoundedList<Entity>& b, BoundedList<Entity>& out) {
+    const std::size_t na = a.size(), nb = b.size();
+    out.reset(na + nb);
+    std::size_t i = 0, j = 0;
+    while ((i < na) & (j < nb)) {
+        const bool take_a = a[i].pos < b[j].pos;
+        out.push({take_a ? a[i].pos : b[j].pos, take_a ? a[i].len : b[j].len});
+        i += take_a;
+        j += !take_a;
+    }
+    for (; i < na; ++i) out.push(a[i]);
+    for (; j < nb; ++j) out.push(b[j]);
+}
+
+// sc.uses and sc.defs of a text after scan(): its variables and its n_numbers numbers (sc.number_bits, whose
+// k-th end belongs to the k-th start), each list in text order.
+void number_entities(std::int64_t n_numbers, std::int64_t n, Scratch& sc) {
+    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64), bound = static_cast<std::size_t>(n_numbers);
+    sc.number_uses.reset(bound);
+    sc.number_defs.reset(bound);
+    const simd::NumberBits* bits = sc.number_bits.data();
+    std::size_t end_word = 0;
+    std::uint64_t end_bits = bits[0].ends;
+    for (std::size_t w = 0; w < n_words; ++w) {
+        const std::uint64_t defs = bits[w].defs;
+        for (std::uint64_t starts = bits[w].starts; starts; starts &= starts - 1) {
+            const int k = __builtin_ctzll(starts);
+            while (!end_bits) end_bits = bits[++end_word].ends;
+            const std::int64_t pos = static_cast<std::int64_t>(w * 64) + k;
+            const std::int64_t len = static_cast<std::int64_t>(end_word * 64) + __builtin_ctzll(end_bits) - pos;
+            end_bits &= end_bits - 1;
+            const bool def = (defs >> k) & 1;
+            sc.number_defs.push_if({pos, static_cast<std::int32_t>(len)}, def);
+            sc.number_uses.push_if({pos, static_cast<std::int32_t>(len)}, !def);
+        }
+    }
+    merge_entities(sc.var_uses, sc.number_uses, sc.uses);
+    merge_entities(sc.var_defs, sc.number_defs, sc.defs);
 }
 
 // Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space. The
@@ -826,6 +866,12 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     segment(p, n, sc);
 
     const std::size_t m = sc.n_spans;
+    if (m >= 2) {  // (else no dependency: the entities are not needed)
+        number_entities(c.numbers, n, sc);
+    } else {
+        sc.uses.reset(0);
+        sc.defs.reset(0);
+    }
     const auto* spans = sc.spans.data();
 
     // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>. The heads

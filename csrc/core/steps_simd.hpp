@@ -152,4 +152,128 @@ inline std::uint64_t inside(std::int64_t n, std::int64_t base) {
 }  // namespace detail
 #endif
 
+// ---- Number tokens by mask arithmetic (scan() takes them from these masks instead of one event each) ----
+
+/// The byte classes of one 64-byte block that the number masks need (bit k: byte k of the block, NUL past the
+/// text), and the two bytes after the block.
+struct NumberClasses {
+    std::uint64_t digits = 0, word = 0, dots = 0, equal = 0;
+    std::uint64_t blank = 0;              ///< ' ', '\t', 0x0B, 0x0C and '$': skipped before a result's '='
+    std::uint64_t c2 = 0, a0 = 0, e3 = 0, x80 = 0;  ///< the bytes of the wide spaces U+00A0 (C2 A0), U+3000 (E3 80 80)
+    std::uint8_t next1 = 0, next2 = 0;
+};
+
+/// Number bits of one block (bit k: byte k of the block): `starts` where a number token starts, `ends` the byte
+/// after its last one (the ends of a text's numbers pair in order with its starts; an end can lie in the block
+/// after), `defs` the starts whose byte before, skipping blanks, '$' and wide spaces, is '=' (a result).
+struct NumberBits {
+    std::uint64_t starts, ends, defs;
+};
+
+/// What a block passes to the next one.
+struct NumberCarry {
+    std::uint64_t word = 0;      ///< the last byte is a word character
+    std::uint64_t int_run = 0;   ///< a number's integer digits run to the end of the block
+    std::uint64_t frac_run = 0;  ///< a number's decimal digits run to the end of the block
+    std::uint64_t point = 0;     ///< the last byte is a number's decimal point
+    std::uint64_t reach = 0;     ///< the next byte's previous non-blank byte is '='
+    std::uint64_t wide = 0;      ///< bits of the next block inside a wide space that starts in this one
+};
+
+/// The number tokens of scan() in one block, from its classes: a digit not after a word character starts a
+/// number; its digit run, with one ".digits" after it, is the token. The digits of such a decimal part start no
+/// number of their own, so "1.2.3" is "1.2" and "3": which digit runs are decimal parts is found by iterating to
+/// the fixed point (once, unless dots chain runs). `dropped` receives the event bits scan() no longer needs
+/// (number starts, decimal points).
+inline NumberBits number_block(const NumberClasses& k, NumberCarry& c, std::uint64_t& dropped) {
+    const std::uint64_t d = k.digits;
+    const std::uint64_t starts_any = d & ~(k.word << 1 | c.word);  // numbers and decimal parts
+    const std::uint64_t digit_next = d >> 1 | static_cast<std::uint64_t>(utf8::is_digit(k.next1)) << 63;
+    // Adding a run's first bit to the digit mask carries to the byte after the run: that is where it ends.
+    auto run_ends = [d](std::uint64_t first, std::uint64_t carry_in, std::uint64_t& carry_out) {
+        const std::uint64_t sum = d + (first | carry_in);
+        carry_out = sum < d;
+        return sum & ~d;
+    };
+    std::uint64_t starts = starts_any & ~((k.dots & d << 1) << 1), int_ends, points, frac_first, int_carry;
+    for (;;) {
+        int_ends = run_ends(starts, c.int_run, int_carry);
+        points = int_ends & k.dots & digit_next;
+        frac_first = (points << 1 | c.point) & d;
+        const std::uint64_t next = starts_any & ~frac_first;
+        if (next == starts) break;
+        starts = next;
+    }
+    std::uint64_t frac_carry;
+    const std::uint64_t ends = (int_ends & ~points) | run_ends(frac_first, c.frac_run, frac_carry);
+    // Bytes skipped before a result's '=': blanks, '$' and whole wide spaces (which can straddle blocks).
+    const std::uint64_t w2 = k.c2 & (k.a0 >> 1 | static_cast<std::uint64_t>(k.next1 == 0xA0) << 63);
+    const std::uint64_t x80_1 = k.x80 >> 1 | static_cast<std::uint64_t>(k.next1 == 0x80) << 63;
+    const std::uint64_t x80_2 = k.x80 >> 2 | static_cast<std::uint64_t>(k.next1 == 0x80) << 62 |
+                                static_cast<std::uint64_t>(k.next2 == 0x80) << 63;
+    const std::uint64_t w3 = k.e3 & x80_1 & x80_2;
+    const std::uint64_t skip = k.blank | w2 | w2 << 1 | w3 | w3 << 1 | w3 << 2 | c.wide;
+    // Positions whose previous non-skipped byte is '=': from the byte after each '=', carried through the run of
+    // skipped bytes that starts there (each run has at most one such bit, at its start).
+    const std::uint64_t after_eq = k.equal << 1 | c.reach;
+    const std::uint64_t sum = skip + (after_eq & skip);
+    const std::uint64_t reach = after_eq | (sum ^ skip);
+    c.reach = k.equal >> 63 | static_cast<std::uint64_t>(sum < skip);
+    c.wide = w2 >> 63 | w3 >> 62 | (w3 >> 63) << 1;
+    c.word = k.word >> 63;
+    c.int_run = int_carry;
+    c.frac_run = frac_carry;
+    c.point = points >> 63;
+    dropped = starts_any | points;
+    return {starts, ends, starts & reach};
+}
+
+/// NumberClasses of the block at base of [p, p + n), byte by byte (the reference of the vector versions).
+inline NumberClasses number_classes_scalar(const std::uint8_t* p, std::int64_t n, std::int64_t base) {
+    NumberClasses k;
+    for (int j = 0; j < 64 && base + j < n; ++j) {
+        const std::uint8_t b = p[base + j];
+        const std::uint64_t bit = 1ull << j;
+        k.digits |= utf8::is_digit(b) ? bit : 0;
+        k.word |= utf8::is_word(b) ? bit : 0;
+        k.dots |= b == '.' ? bit : 0;
+        k.equal |= b == '=' ? bit : 0;
+        k.blank |= utf8::ascii_space(b) || b == '$' ? bit : 0;
+        k.c2 |= b == 0xC2 ? bit : 0;
+        k.a0 |= b == 0xA0 ? bit : 0;
+        k.e3 |= b == 0xE3 ? bit : 0;
+        k.x80 |= b == 0x80 ? bit : 0;
+    }
+    k.next1 = base + 64 < n ? p[base + 64] : 0;
+    k.next2 = base + 65 < n ? p[base + 65] : 0;
+    return k;
+}
+
+#if defined(__SSE2__)
+/// NumberClasses of the 64 bytes w[0, 64) (NUL past the text), with the two bytes after them.
+inline NumberClasses number_classes64(const std::uint8_t* w, std::uint8_t next1, std::uint8_t next2) {
+    using namespace detail;
+    NumberClasses k;
+    for (int j = 0; j < 4; ++j) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * j));
+        const __m128i dg = digit(x);
+        const __m128i blank = _mm_or_si128(_mm_or_si128(eq(x, ' '), eq(x, '$')), _mm_or_si128(eq(x, '\t'), in_range(x, 0x0B, 0x0C)));
+        const int shift = 16 * j;
+        auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
+        k.digits |= bits(dg) << shift;
+        k.word |= bits(_mm_or_si128(_mm_or_si128(dg, letter(x)), eq(x, '_'))) << shift;
+        k.dots |= bits(eq(x, '.')) << shift;
+        k.equal |= bits(eq(x, '=')) << shift;
+        k.blank |= bits(blank) << shift;
+        k.c2 |= bits(eq(x, static_cast<char>(0xC2))) << shift;
+        k.a0 |= bits(eq(x, static_cast<char>(0xA0))) << shift;
+        k.e3 |= bits(eq(x, static_cast<char>(0xE3))) << shift;
+        k.x80 |= bits(eq(x, static_cast<char>(0x80))) << shift;
+    }
+    k.next1 = next1;
+    k.next2 = next2;
+    return k;
+}
+#endif
+
 }  // namespace rbic::steps::simd
