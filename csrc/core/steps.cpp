@@ -34,6 +34,12 @@ struct Entity {
     std::int32_t len;
 };
 
+struct Variable {  // an entity of scan() that is not a number
+    std::int64_t pos;
+    std::int32_t len;
+    bool def;
+};
+
 // A list filled by scan() without capacity checks in its loop: scan() first reserves a bound on what one text
 // can add (from the text's event count), and reset() keeps the storage across texts.
 template <typename T>
@@ -229,9 +235,11 @@ struct Scratch {
     std::vector<PatternEnd> ends, stream_ends[4];
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
     std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
-    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind (number_entities())
-    BoundedList<Entity> var_uses, var_defs, number_uses, number_defs;  ///< the variables of scan(); its numbers
+    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind (collect_entities())
+    BoundedList<Variable> vars;  ///< scan(): its variables in text order (and one past them)
     std::vector<simd::NumberBits> number_bits;  ///< scan(): per 64 bytes, the numbers it counts
+    std::vector<std::uint64_t> var_bits;        ///< scan(): per 64 bytes, where its variables start
+    std::int64_t first_def = 0;                 ///< scan(): where its first definition starts, else n
     std::vector<std::pair<std::int64_t, std::int64_t>> number_skips;  ///< scan(): the ranges it jumps over
     /// segment(): spans[0, n_spans) are the steps (entries past them are stale).
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
@@ -477,7 +485,7 @@ bool list_number_before(const u8* p, std::int64_t i) {
 
 // The numbers of scan() in sc.number_bits (from the kernel): none inside the ranges scan() jumps over (GSM8K
 // annotations, braced subscripts), and one right after an annotation is a result when '=' comes before the
-// annotation. Returns their count.
+// annotation. Returns their count; sc.first_def becomes the first definition of a variable or a number.
 std::int64_t settle_numbers(const u8* p, std::int64_t n, Scratch& sc) {
     simd::NumberBits* bits = sc.number_bits.data();
     for (const auto& [a, b] : sc.number_skips) {
@@ -495,8 +503,12 @@ std::int64_t settle_numbers(const u8* p, std::int64_t n, Scratch& sc) {
             bits[b >> 6].defs = (bits[b >> 6].defs & ~bit) | (def ? bit : 0);
         }
     }
-    std::int64_t count = 0;
-    for (std::int64_t w = 0; w < (n + 63) / 64; ++w) count += __builtin_popcountll(bits[w].starts);
+    std::int64_t count = 0, first_def = n;
+    for (std::int64_t w = (n + 63) / 64 - 1; w >= 0; --w) {
+        count += __builtin_popcountll(bits[w].starts);
+        if (bits[w].defs) first_def = w * 64 + __builtin_ctzll(bits[w].defs);
+    }
+    sc.first_def = std::min(sc.first_def, first_def);
     return count;
 }
 
@@ -517,8 +529,10 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
     // (one event) takes 3 bytes.
     const std::size_t n_events = static_cast<std::size_t>(counts.events);
-    sc.var_uses.reset(n_events);
-    sc.var_defs.reset(n_events);
+    sc.vars.reset(n_events + 1);
+    sc.first_def = n;
+    if (sc.var_bits.size() < n_words) sc.var_bits.resize(n_words);
+    std::fill(sc.var_bits.begin(), sc.var_bits.begin() + n_words, 0);
     sc.hard.reset(n_events + 1);
     sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
     sc.hard.push(0);
@@ -665,7 +679,9 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.var_defs : sc.var_uses).push({i, static_cast<std::int32_t>(e - i)});
+                    sc.vars.push({i, static_cast<std::int32_t>(e - i), def});
+                    sc.first_def = std::min(sc.first_def, def ? i : n);
+                    sc.var_bits[static_cast<std::size_t>(i >> 6)] |= 1ull << (i & 63);
                     if (braced) sc.number_skips.push_back({i, e});  // a number can start after '{'
                     i = e;
                 } else {
@@ -676,45 +692,39 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     c.numbers = settle_numbers(p, n, sc);
 }
 
-// One list in text order from two (a branch-free merge: their interleaving is random).
-void merge_entities(const BoundedList<Entity>& a, const BoundedList<Entity>& b, BoundedList<Entity>& out) {
-    const std::size_t na = a.size(), nb = b.size();
-    out.reset(na + nb);
-    std::size_t i = 0, j = 0;
-    while ((i < na) & (j < nb)) {
-        const bool take_a = a[i].pos < b[j].pos;
-        out.push({take_a ? a[i].pos : b[j].pos, take_a ? a[i].len : b[j].len});
-        i += take_a;
-        j += !take_a;
-    }
-    for (; i < na; ++i) out.push(a[i]);
-    for (; j < nb; ++j) out.push(b[j]);
-}
-
-// sc.uses and sc.defs of a text after scan(): its variables and its n_numbers numbers (sc.number_bits, whose
-// k-th end belongs to the k-th start), each list in text order.
-void number_entities(std::int64_t n_numbers, std::int64_t n, Scratch& sc) {
-    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64), bound = static_cast<std::size_t>(n_numbers);
-    sc.number_uses.reset(bound);
-    sc.number_defs.reset(bound);
+// sc.uses and sc.defs of a text after scan(): its variables (sc.vars, sc.var_bits) and its n_numbers numbers
+// (sc.number_bits: a number ends at the first end after its start), each list in text order, from the 64 bytes
+// of its first definition on (parse_one() skips the uses before it). One walk over the start bits of both: the
+// next variable or number is the lowest bit, and no branch depends on which it is.
+void collect_entities(std::int64_t n_numbers, std::int64_t n, Scratch& sc) {
+    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
+    const std::size_t bound = static_cast<std::size_t>(n_numbers) + sc.vars.size();
+    sc.uses.reset(bound);
+    sc.defs.reset(bound);
+    sc.vars.push({0, 0, false});  // read past the last variable
     const simd::NumberBits* bits = sc.number_bits.data();
-    std::size_t end_word = 0;
-    std::uint64_t end_bits = bits[0].ends;
-    for (std::size_t w = 0; w < n_words; ++w) {
-        const std::uint64_t defs = bits[w].defs;
-        for (std::uint64_t starts = bits[w].starts; starts; starts &= starts - 1) {
+    const Variable* var = sc.vars.begin();
+    const std::size_t first_word = static_cast<std::size_t>(sc.first_def >> 6);
+    for (std::size_t w = 0; w < first_word; ++w) var += __builtin_popcountll(sc.var_bits[w]);
+    for (std::size_t w = first_word; w < n_words; ++w) {
+        const std::uint64_t var_bits = sc.var_bits[w], number_defs = bits[w].defs;
+        for (std::uint64_t starts = bits[w].starts | var_bits; starts; starts &= starts - 1) {
             const int k = __builtin_ctzll(starts);
+            const bool is_var = (var_bits >> k) & 1;
+            // A number's first end after its start (in a later block only for a number across the block's end).
+            std::size_t end_word = w;
+            std::uint64_t end_bits = (bits[w].ends & (~0ull << k)) | static_cast<std::uint64_t>(is_var);
             while (!end_bits) end_bits = bits[++end_word].ends;
             const std::int64_t pos = static_cast<std::int64_t>(w * 64) + k;
-            const std::int64_t len = static_cast<std::int64_t>(end_word * 64) + __builtin_ctzll(end_bits) - pos;
-            end_bits &= end_bits - 1;
-            const bool def = (defs >> k) & 1;
-            sc.number_defs.push_if({pos, static_cast<std::int32_t>(len)}, def);
-            sc.number_uses.push_if({pos, static_cast<std::int32_t>(len)}, !def);
+            const auto number_len = static_cast<std::int32_t>(static_cast<std::int64_t>(end_word * 64) +
+                                                              __builtin_ctzll(end_bits) - pos);
+            const std::int32_t len = is_var ? var->len : number_len;
+            const bool def = is_var ? var->def : ((number_defs >> k) & 1) != 0;
+            sc.defs.push_if({pos, len}, def);
+            sc.uses.push_if({pos, len}, !def);
+            var += is_var;
         }
     }
-    merge_entities(sc.var_uses, sc.number_uses, sc.uses);
-    merge_entities(sc.var_defs, sc.number_defs, sc.defs);
 }
 
 // Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space. The
@@ -866,8 +876,8 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     segment(p, n, sc);
 
     const std::size_t m = sc.n_spans;
-    if (m >= 2) {  // (else no dependency: the entities are not needed)
-        number_entities(c.numbers, n, sc);
+    if (m >= 2 && sc.first_def < n) {  // (else no dependency: the entities are not needed)
+        collect_entities(c.numbers, n, sc);
     } else {
         sc.uses.reset(0);
         sc.defs.reset(0);

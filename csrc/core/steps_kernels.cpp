@@ -19,19 +19,14 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         std::uint64_t word = 0;
         std::uint64_t number_events = 0;  // number tokens: simd::number_block
 #if defined(__SSE2__)
-        std::uint8_t number_buf[80];
-        numbers[base / 64] = simd::number_block(
-            simd::number_classes64(simd::detail::window(p, n, base, number_buf) + 1, base + 64 < n ? p[base + 64] : 0,
-                                   base + 65 < n ? p[base + 65] : 0),
-            number_carry, number_events);
-#else
-        numbers[base / 64] = simd::number_block(simd::number_classes_scalar(p, n, base), number_carry, number_events);
-#endif
-#if defined(__SSE2__)
         std::uint8_t buf[80];
         std::uint64_t letter_bits = 0, equal_bits = 0;
         const std::uint64_t in = simd::detail::inside(n, base);
-        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
+        const std::uint8_t* w = simd::detail::window(p, n, base, buf);
+        word = simd::detail::event_mask64(w, letter_bits, equal_bits) & in;
+        numbers[base / 64] = simd::number_block(
+            simd::number_classes64(w + 1, base + 64 < n ? p[base + 64] : 0, base + 65 < n ? p[base + 65] : 0),
+            number_carry, number_events);
         word &= ~number_events;
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
@@ -45,6 +40,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             counts.letters += utf8::is_letter(p[i]);
             counts.equals += simd::equation_sign(p, i, n);
         }
+        numbers[base / 64] = simd::number_block(simd::number_classes_scalar(p, n, base), number_carry, number_events);
         word &= ~number_events;
         counts.events += __builtin_popcountll(word);
 #endif

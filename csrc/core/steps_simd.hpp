@@ -182,9 +182,9 @@ struct NumberCarry {
 
 /// The number tokens of scan() in one block, from its classes: a digit not after a word character starts a
 /// number; its digit run, with one ".digits" after it, is the token. The digits of such a decimal part start no
-/// number of their own, so "1.2.3" is "1.2" and "3": which digit runs are decimal parts is found by iterating to
-/// the fixed point (once, unless dots chain runs). `dropped` receives the event bits scan() no longer needs
-/// (number starts, decimal points).
+/// number of their own, so "1.2.3" is "1.2" and "3" (where a decimal part is followed by ".digits", which runs
+/// are decimal parts is found by iterating to the fixed point: rare). `dropped` receives the event bits scan() no
+/// longer needs (number starts, decimal points).
 inline NumberBits number_block(const NumberClasses& k, NumberCarry& c, std::uint64_t& dropped) {
     const std::uint64_t d = k.digits;
     const std::uint64_t starts_any = d & ~(k.word << 1 | c.word);  // numbers and decimal parts
@@ -195,17 +195,29 @@ inline NumberBits number_block(const NumberClasses& k, NumberCarry& c, std::uint
         carry_out = sum < d;
         return sum & ~d;
     };
-    std::uint64_t starts = starts_any & ~((k.dots & d << 1) << 1), int_ends, points, frac_first, int_carry;
-    for (;;) {
-        int_ends = run_ends(starts, c.int_run, int_carry);
-        points = int_ends & k.dots & digit_next;
-        frac_first = (points << 1 | c.point) & d;
-        const std::uint64_t next = starts_any & ~frac_first;
-        if (next == starts) break;
-        starts = next;
+    // Taking every run of starts_any for an integer part is right unless a decimal part is followed by ".digits".
+    std::uint64_t any_carry, frac_carry;
+    std::uint64_t ends = run_ends(starts_any, c.int_run | c.frac_run, any_carry);
+    std::uint64_t points = ends & k.dots & digit_next;
+    std::uint64_t frac_first = (points << 1 | c.point) & d;
+    std::uint64_t starts = starts_any & ~frac_first;
+    if (__builtin_expect((run_ends(frac_first, c.frac_run, frac_carry) & points) != 0, 0)) {
+        for (;;) {
+            std::uint64_t int_carry;
+            const std::uint64_t int_ends = run_ends(starts, c.int_run, int_carry);
+            points = int_ends & k.dots & digit_next;
+            frac_first = (points << 1 | c.point) & d;
+            const std::uint64_t next = starts_any & ~frac_first;
+            if (next == starts) {
+                ends = (int_ends & ~points) | run_ends(frac_first, c.frac_run, frac_carry);
+                any_carry = int_carry | frac_carry;
+                break;
+            }
+            starts = next;
+        }
+    } else {
+        ends &= ~points;
     }
-    std::uint64_t frac_carry;
-    const std::uint64_t ends = (int_ends & ~points) | run_ends(frac_first, c.frac_run, frac_carry);
     // Bytes skipped before a result's '=': blanks, '$' and whole wide spaces (which can straddle blocks).
     const std::uint64_t w2 = k.c2 & (k.a0 >> 1 | static_cast<std::uint64_t>(k.next1 == 0xA0) << 63);
     const std::uint64_t x80_1 = k.x80 >> 1 | static_cast<std::uint64_t>(k.next1 == 0x80) << 63;
@@ -221,7 +233,7 @@ inline NumberBits number_block(const NumberClasses& k, NumberCarry& c, std::uint
     c.reach = k.equal >> 63 | static_cast<std::uint64_t>(sum < skip);
     c.wide = w2 >> 63 | w3 >> 62 | (w3 >> 63) << 1;
     c.word = k.word >> 63;
-    c.int_run = int_carry;
+    c.int_run = any_carry & ~frac_carry;
     c.frac_run = frac_carry;
     c.point = points >> 63;
     dropped = starts_any | points;
