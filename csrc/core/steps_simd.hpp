@@ -231,7 +231,7 @@ inline NumberBits number_block(const NumberClasses& k, NumberCarry& c, std::uint
     const std::uint64_t sum = skip + (after_eq & skip);
     const std::uint64_t reach = after_eq | (sum ^ skip);
     c.reach = k.equal >> 63 | static_cast<std::uint64_t>(sum < skip);
-    c.wide = w2 >> 63 | w3 >> 62 | (w3 >> 63) << 1;
+    c.wide = w2 >> 63 | w3 >> 63 | w3 >> 62;  // (a lead at bit 63 covers bits 0 and 1, one at 62 bit 0)
     c.word = k.word >> 63;
     c.int_run = any_carry & ~frac_carry;
     c.frac_run = frac_carry;
