@@ -28,6 +28,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             simd::number_classes64(w + 1, base + 64 < n ? p[base + 64] : 0, base + 65 < n ? p[base + 65] : 0),
             number_carry, number_events);
         word &= ~number_events;
+        counts.numbers += __builtin_popcountll(numbers[base / 64].starts);
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
         counts.events += __builtin_popcountll(word);
@@ -42,6 +43,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         }
         numbers[base / 64] = simd::number_block(simd::number_classes_scalar(p, n, base), number_carry, number_events);
         word &= ~number_events;
+        counts.numbers += __builtin_popcountll(numbers[base / 64].starts);
         counts.events += __builtin_popcountll(word);
 #endif
         masks[base / 64] = word;

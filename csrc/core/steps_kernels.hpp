@@ -17,6 +17,7 @@ struct ByteCounts {
     std::int64_t letters = 0;  ///< ASCII letters
     std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
     std::int64_t events = 0;   ///< set bits of the event masks (kernel-dependent; scan() sizes buffers with it)
+    std::int64_t numbers = 0;  ///< number starts (simd::NumberBits::starts)
 };
 
 struct Kernels {

@@ -53,6 +53,7 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
                              simd::NumberBits* numbers) {
     std::int64_t letters_total = 0, equals_total = 0, events_total = 0;
     simd::NumberCarry number_carry;
+    std::int64_t numbers_total = 0;
     std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
@@ -73,6 +74,7 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
         std::uint64_t number_events;  // number tokens: simd::number_block
         numbers[base / 64] = simd::number_block(number_classes(x, p, n, base), number_carry, number_events);
+        numbers_total += __builtin_popcountll(numbers[base / 64].starts);
         const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in &
                                      ~number_events;
         masks[base / 64] = events;
@@ -89,6 +91,7 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
     counts.letters = letters_total;
     counts.equals = equals_total;
     counts.events = events_total;
+    counts.numbers = numbers_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {
