@@ -300,7 +300,7 @@ def test_kernel_paths_agree(texts):
         assert parser.spans(raw, "avx512") == parser.spans(raw, "portable")
 
 
-# --- number tokens: found by mask arithmetic in the kernels (simd::number_block), not by scan() ----------------
+# --- number tokens: decimals, skipped ranges, results across 64-byte block ends, on both kernel paths ---------
 
 ISAS = ["avx512", "portable"]  # ("avx512" runs the portable kernels on a CPU without AVX-512BW)
 

@@ -34,7 +34,6 @@ struct Entity {
     std::int32_t len;
 };
 
-
 // A list filled by scan() without capacity checks in its loop: scan() first reserves a bound on what one text
 // can add (from the text's event count), and reset() keeps the storage across texts.
 template <typename T>
@@ -50,15 +49,6 @@ public:
         if (size_ >= bound_) __builtin_trap();
 #endif
         buf_[size_++] = v;
-    }
-    /// For a loop that fills the list through a local pointer and count (which the compiler keeps in registers,
-    /// as it cannot for members that its stores might alias): the storage, then the count filled.
-    T* slots() { return buf_.data(); }
-    void set_size(std::size_t size) {
-#ifdef _GLIBCXX_ASSERTIONS
-        if (size > bound_) __builtin_trap();
-#endif
-        size_ = size;
     }
     std::size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
@@ -231,11 +221,7 @@ struct Scratch {
     std::vector<PatternEnd> ends, stream_ends[4];
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
     std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
-    /// Entity occurrences in text order, split by kind: the variables of scan(), the numbers of collect_numbers().
-    BoundedList<Entity> var_uses, var_defs, number_uses, number_defs;
-    std::vector<simd::NumberBits> number_bits;  ///< scan(): per 64 bytes, the numbers it counts
-    std::int64_t first_def = 0;                 ///< scan(): where its first definition starts, else n
-    std::vector<std::pair<std::int64_t, std::int64_t>> number_skips;  ///< scan(): the ranges it jumps over
+    BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
     /// segment(): spans[0, n_spans) are the steps (entries past them are stale).
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     std::size_t n_spans = 0;
@@ -451,9 +437,34 @@ void count_units(const u8* p, const u8* end, ScanCounts& c) {
     }
 }
 
-// The byte before the spaces and '$' that end p[0, q), or 0 at the start (the '=' test of a number right after a
-// GSM8K annotation; simd::number_block gives it for the others).
+// The end of the run of ASCII digits starting at k (8 bytes at a time while they lie inside [0, n)).
+inline std::int64_t skip_digits(const u8* p, std::int64_t k, std::int64_t n) {
+    for (; k + 8 <= n; k += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + k, 8);
+        const std::uint64_t x = w ^ 0x3030303030303030ull;  // a digit byte becomes 0..9
+        const std::uint64_t other = (((x & 0x7F7F7F7F7F7F7F7Full) + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+        if (other) return k + (__builtin_ctzll(other) >> 3);
+    }
+    while (k < n && utf8::is_digit(p[k])) ++k;
+    return k;
+}
+
+// The byte before the spaces and '$' that end p[0, q), or 0 at the start (the '=' test of a number result). Most
+// numbers follow at most one such byte, so the two bytes before q are read without a loop (a select, no branch
+// on which); the loop remains for more skipped bytes or a non-ASCII byte (a wide space can end in one).
 inline u8 byte_before_spaces(const u8* p, const u8* q) {
+    static constexpr auto kSkip = [] {
+        std::array<bool, 256> t{};
+        t[' '] = t['\t'] = t[0x0B] = t[0x0C] = t['$'] = true;
+        return t;
+    }();
+    if (q - p >= 2) {
+        const u8 b1 = q[-1], b2 = q[-2];
+        const bool s1 = kSkip[b1];
+        const u8 b = s1 ? b2 : b1;
+        if (!(s1 && kSkip[b2]) && b < 0x80) return b;
+    }
     while (q > p) {
         if (q[-1] == '$' || utf8::ascii_space(q[-1])) { --q; continue; }
         const int w = utf8::wide_space_before(p, q);
@@ -478,38 +489,6 @@ bool list_number_before(const u8* p, std::int64_t i) {
     return j == 0 || p[j - 1] == '\n' || p[j - 1] == '\r';
 }
 
-// The numbers of scan() in sc.number_bits (from the kernel): none inside the ranges scan() jumps over (GSM8K
-// annotations, braced subscripts), and one right after an annotation is a result when '=' comes before the
-// annotation. Returns their count (`count` from the kernel, less those); sc.first_def becomes the first definition of a variable or a number.
-std::int64_t settle_numbers(const u8* p, std::int64_t n, std::int64_t count, Scratch& sc) {
-    simd::NumberBits* bits = sc.number_bits.data();
-    for (const auto& [a, b] : sc.number_skips) {
-        // The starts and ends in (a, b) (a number before the range ends at a at the latest).
-        for (std::int64_t w = (a + 1) >> 6; w <= (b - 1) >> 6; ++w) {
-            const std::int64_t lo = std::max(a + 1, w * 64) - w * 64, hi = std::min(b, w * 64 + 64) - w * 64;
-            const std::uint64_t m = (hi == 64 ? ~0ull : (1ull << hi) - 1) & (~0ull << lo);
-            if (bits[w].starts & m) count -= __builtin_popcountll(bits[w].starts & m);
-            bits[w].starts &= ~m;
-            bits[w].ends &= ~m;
-            bits[w].defs &= ~m;
-        }
-        if (p[a] == '<' && b < n && utf8::is_digit(p[b])) {
-            const std::uint64_t bit = 1ull << (b & 63);
-            const bool def = byte_before_spaces(p, p + a) == '=';
-            bits[b >> 6].defs = (bits[b >> 6].defs & ~bit) | (def ? bit : 0);
-        }
-    }
-    std::int64_t first_def = n;
-    for (std::int64_t w = 0; w < (n + 63) / 64; ++w) {
-        if (bits[w].defs) {
-            first_def = w * 64 + __builtin_ctzll(bits[w].defs);
-            break;
-        }
-    }
-    sc.first_def = std::min(sc.first_def, first_def);
-    return count;
-}
-
 // Pass 2: the tokenising scan (math state, boundaries, '=', numbers, entities); see reference.scan().
 void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, ScanCounts& c) {
     c.chars = n;
@@ -518,18 +497,15 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
     if (sc.event_masks.size() < n_words + 1) sc.event_masks.resize(n_words + 1);
     std::uint64_t* masks = sc.event_masks.data();
     ByteCounts counts;
-    if (sc.number_bits.size() < n_words + 1) sc.number_bits.resize(n_words + 1);
-    sc.number_skips.clear();
-    kernels.event_masks(p, n, masks, counts, sc.number_bits.data());
+    kernels.event_masks(p, n, masks, counts);
     c.letters = counts.letters;
     c.eq = counts.equals;  // less those inside GSM8K annotations, below
     masks[n_words] = 0;
     // Every token, line break and ASCII sentence end is an event; a sentence end inside a run of non-ASCII text
     // (one event) takes 3 bytes.
     const std::size_t n_events = static_cast<std::size_t>(counts.events);
-    sc.var_uses.reset(n_events);
-    sc.var_defs.reset(n_events);
-    sc.first_def = n;
+    sc.uses.reset(n_events);
+    sc.defs.reset(n_events);
     sc.hard.reset(n_events + 1);
     sc.sentence.reset(n_events + static_cast<std::size_t>(n / 3));
     sc.hard.push(0);
@@ -544,7 +520,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         return static_cast<std::int64_t>(w * 64 + static_cast<std::size_t>(__builtin_ctzll(m)));
     };
     State state = kText;
-    std::int64_t i = 0;
+    std::int64_t i = 0, annotation_start = -1, annotation_end = -1;
     auto sentence_end = [&](std::int64_t after) {
         const u8* q = utf8::skip_spaces(p + after, end);
         if (q < end && *q != '\n' && *q != '\r') sc.sentence.push(q - p);
@@ -553,6 +529,23 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
         i = next_event(i);
         if (i >= n) break;
         const u8 b = p[i];
+        if (utf8::is_digit(b)) {
+            // Number tokens ahead of the switch: they are about half of the events of math text, and this test
+            // halved the switch's mispredicted indirect jumps (callgrind's branch model) for a few more
+            // conditional ones.
+            if (i > 0 && utf8::is_word(p[i - 1])) {
+                ++i;
+                continue;
+            }
+            std::int64_t k = skip_digits(p, i, n);
+            if (k + 1 < n && p[k] == '.' && utf8::is_digit(p[k + 1])) k = skip_digits(p, k + 1, n);
+            ++c.numbers;
+            // A result: '=' before it, skipping spaces, '$' and a GSM8K annotation ending right here.
+            const u8 before = byte_before_spaces(p, p + (annotation_end == i ? annotation_start : i));
+            (before == '=' ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(k - i)});
+            i = k;
+            continue;
+        }
         if (b >= 0x80) {
             // A run of non-ASCII characters (CJK text) is decoded here without going back to the skip-ahead.
             do {
@@ -622,8 +615,8 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                     if (k + 1 < n && p[k] == '>' && p[k + 1] == '>') {
                         count_units(p + i + 2, p + k, c);
                         for (std::int64_t j = i + 2; j < k; ++j) c.eq -= simd::equation_sign(p, j, n);
-                        sc.number_skips.push_back({i, k + 2});  // (numbers: number_skips())
-                        i = k + 2;
+                        annotation_start = i;
+                        i = annotation_end = k + 2;
                         break;
                     }
                 }
@@ -639,7 +632,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                 if (state == kText) sentence_end(i + 1);
                 ++i;
                 break;
-            default:  // (a digit: its number is in sc.number_bits)
+            default:
                 if (utf8::is_letter(b)) {
                     if (i > 0 && (utf8::is_letter(p[i - 1]) || p[i - 1] == '_' || p[i - 1] == '\\')) {
                         // Inside a word or a command: the following letters cannot start a token either
@@ -649,7 +642,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         break;
                     }
                     std::int64_t e = i + 1;
-                    bool ok = true, braced = false;
+                    bool ok = true;
                     if (e < n && p[e] == '_') {
                         if (e + 1 < n && utf8::is_word(p[e + 1]) && p[e + 1] != '_') {
                             e += 1;
@@ -658,7 +651,6 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                             std::int64_t k = e + 2;
                             while (k < n && utf8::is_word(p[k]) && p[k] != '_') ++k;
                             ok = k > e + 2 && k < n && p[k] == '}';
-                            braced = true;
                             e = k + 1;
                         } else {
                             ok = false;
@@ -676,50 +668,13 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
                         const u8* r = utf8::skip_spaces_back(p, p + i);
                         def = !(r > p && std::strchr("+-*/^=", r[-1]) != nullptr && r[-1] != 0);
                     }
-                    (def ? sc.var_defs : sc.var_uses).push({i, static_cast<std::int32_t>(e - i)});
-                    sc.first_def = std::min(sc.first_def, def ? i : n);
-                    if (braced) sc.number_skips.push_back({i, e});  // a number can start after '{'
+                    (def ? sc.defs : sc.uses).push({i, static_cast<std::int32_t>(e - i)});
                     i = e;
                 } else {
                     ++i;
                 }
         }
     }
-    c.numbers = settle_numbers(p, n, counts.numbers, sc);
-}
-
-// sc.number_uses and sc.number_defs of a text after scan(), in text order: its n_numbers numbers (sc.number_bits:
-// a number ends at the first end after its start) from the 64 bytes of its first definition on (parse_one()
-// skips the uses before it).
-__attribute__((noinline)) void collect_numbers(std::int64_t n_numbers, std::int64_t n, Scratch& sc) {
-    const std::size_t n_words = static_cast<std::size_t>((n + 63) / 64);
-    sc.number_uses.reset(static_cast<std::size_t>(n_numbers));
-    sc.number_defs.reset(static_cast<std::size_t>(n_numbers));
-    const simd::NumberBits* bits = sc.number_bits.data();
-    Entity* uses = sc.number_uses.slots();
-    Entity* defs = sc.number_defs.slots();
-    std::size_t n_uses = 0, n_defs = 0;
-    for (std::size_t w = static_cast<std::size_t>(sc.first_def >> 6); w < n_words; ++w) {
-        const std::uint64_t number_defs = bits[w].defs;
-        for (std::uint64_t starts = bits[w].starts; starts; starts &= starts - 1) {
-            const int k = __builtin_ctzll(starts);
-            // The first end after the start (in a later block only for a number across the block's end).
-            std::size_t end_word = w;
-            std::uint64_t end_bits = bits[w].ends & (~0ull << k);
-            while (!end_bits) end_bits = bits[++end_word].ends;
-            const std::int64_t pos = static_cast<std::int64_t>(w * 64) + k;
-            const Entity e{pos, static_cast<std::int32_t>(static_cast<std::int64_t>(end_word * 64) +
-                                                          __builtin_ctzll(end_bits) - pos)};
-            const bool def = (number_defs >> k) & 1;
-            // Written to both lists, kept in one (slot n_defs + n_uses < n_numbers is free in both).
-            defs[n_defs] = e;
-            uses[n_uses] = e;
-            n_defs += def;
-            n_uses += !def;
-        }
-    }
-    sc.number_defs.set_size(n_defs);
-    sc.number_uses.set_size(n_uses);
 }
 
 // Byte classes of the strip loops: 0 ends a strip, 1 is an ASCII blank, 2 may start or end a wide space. The
@@ -871,12 +826,6 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     segment(p, n, sc);
 
     const std::size_t m = sc.n_spans;
-    if (m >= 2 && sc.first_def < n) {  // (else no dependency: the numbers are not needed)
-        collect_numbers(c.numbers, n, sc);
-    } else {
-        sc.number_uses.reset(0);
-        sc.number_defs.reset(0);
-    }
     const auto* spans = sc.spans.data();
 
     // Heads: the kept marker (if any) starting at each step's first character after blanks and #*>. The heads
@@ -912,79 +861,39 @@ void parse_one(const Automaton& ac, const Kernels& kernels, const u8* text, std:
     if (sc.depth.size() < m) sc.depth.resize(m);
     std::int32_t* depth = sc.depth.data();
     std::int32_t max_depth = 0;
-    // The entities are in two lists per kind (variables, numbers), each in text order. Their keys differ (a letter
-    // or a digit first), so each list is taken on its own, and only the uses found are merged.
-    const BoundedList<Entity>* const def_lists[2] = {&sc.var_defs, &sc.number_defs};
-    const BoundedList<Entity>* const use_lists[2] = {&sc.var_uses, &sc.number_uses};
-    const std::size_t n_uses = sc.var_uses.size() + sc.number_uses.size();
-    const std::size_t n_defs = sc.var_defs.size() + sc.number_defs.size();
+    const std::size_t n_uses = sc.uses.size(), n_defs = sc.defs.size();
     if (m >= 2 && n_uses && n_defs) {
         // Each definition's step (a branch-free merge with the step ends; one outside every step gets -1), then
         // the table of first definitions (in text order, so the earliest step of each key stays).
         if (sc.def_step.size() < n_defs) sc.def_step.resize(n_defs);
         std::int32_t* def_step = sc.def_step.data();
-        sc.first_defs.reset(n_defs, p + n);
-        std::int64_t first_def = n;
-        std::size_t j = 0;
-        for (const BoundedList<Entity>* defs : def_lists) {
-            const std::size_t n_list = defs->size();
-            std::size_t d = 0;
-            j = 0;
-            while ((d < n_list) & (j < m)) {
-                const std::int64_t pos = (*defs)[d].pos;
-                const bool in = pos < spans[j].second;
-                def_step[d] = static_cast<std::int32_t>(j) | -static_cast<std::int32_t>(!(in & (pos >= spans[j].first)));
-                d += in;
-                j += !in;
-            }
-            for (std::size_t q = 0; q < d; ++q)
-                if (def_step[q] >= 0) sc.first_defs.insert_first(p + (*defs)[q].pos, (*defs)[q].len, def_step[q]);
-            if (n_list) first_def = std::min(first_def, (*defs)[0].pos);
+        std::size_t j = 0, d = 0;
+        while ((d < n_defs) & (j < m)) {
+            const std::int64_t pos = sc.defs[d].pos;
+            const bool in = pos < spans[j].second;
+            def_step[d] = static_cast<std::int32_t>(j) | -static_cast<std::int32_t>(!(in & (pos >= spans[j].first)));
+            d += in;
+            j += !in;
         }
+        sc.first_defs.reset(n_defs, p + n);
+        for (std::size_t q = 0; q < d; ++q)
+            if (def_step[q] >= 0) sc.first_defs.insert_first(p + sc.defs[q].pos, sc.defs[q].len, def_step[q]);
         // The uses whose key has a definition (no use before the first definition has one), with the step of
-        // its first definition: about a third of the uses after the first definition. Found per list (after
-        // use_pos[n_uses]), then merged into use_pos[0, n_found) (a branch-free merge).
-        if (sc.use_def.size() < 2 * n_uses) {
-            sc.use_def.resize(2 * n_uses);
-            sc.use_pos.resize(2 * n_uses);
+        // its first definition: about a third of the uses after the first definition.
+        if (sc.use_def.size() < n_uses) {
+            sc.use_def.resize(n_uses);
+            sc.use_pos.resize(n_uses);
         }
         std::int32_t* use_def = sc.use_def.data();
         std::int64_t* use_pos = sc.use_pos.data();
-        std::size_t found[2], at = n_uses;
-        for (int l = 0; l < 2; ++l) {
-            const BoundedList<Entity>& uses = *use_lists[l];
-            std::size_t u = 0;
-            while (u < uses.size() && uses[u].pos < first_def) ++u;
-            found[l] = sc.first_defs.find_defined(uses.begin() + u, uses.size() - u, p, use_pos + at, use_def + at);
-            at += found[l];
-        }
-        const std::int64_t* pos_a = use_pos + n_uses;
-        const std::int64_t* pos_b = pos_a + found[0];
-        const std::int32_t* def_a = use_def + n_uses;
-        const std::int32_t* def_b = def_a + found[0];
-        std::size_t a = 0, b = 0, n_found = 0;
-        while ((a < found[0]) & (b < found[1])) {
-            const std::int64_t x = pos_a[a], y = pos_b[b];
-            const std::int64_t take_a = -static_cast<std::int64_t>(x < y);
-            use_pos[n_found] = (x & take_a) | (y & ~take_a);
-            use_def[n_found] = static_cast<std::int32_t>((def_a[a] & take_a) | (def_b[b] & ~take_a));
-            ++n_found;
-            a -= take_a;
-            b += 1 + take_a;
-        }
-        for (; a < found[0]; ++a, ++n_found) {
-            use_pos[n_found] = pos_a[a];
-            use_def[n_found] = def_a[a];
-        }
-        for (; b < found[1]; ++b, ++n_found) {
-            use_pos[n_found] = pos_b[b];
-            use_def[n_found] = def_b[b];
-        }
+        std::size_t u = 0;
+        for (const std::int64_t first_def = sc.defs[0].pos; u < n_uses && sc.uses[u].pos < first_def;) ++u;
+        const std::size_t n_found = sc.first_defs.find_defined(sc.uses.begin() + u, n_uses - u, p, use_pos, use_def);
         // Those uses and the step ends merged: a use of step j counts a definition of an earlier step; a step
         // end stores the depth and starts the next step's. depth[j] is rewritten until its step ends, and read
         // only for earlier steps. Selects by masks: the compiler would branch on these random outcomes.
         j = 0;
-        std::size_t u = 0;
+        u = 0;
         std::int32_t cur = 0;
         while ((u < n_found) & (j < m)) {
             const std::int64_t pos = use_pos[u];

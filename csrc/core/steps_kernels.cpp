@@ -11,24 +11,15 @@ namespace rbic::steps {
 
 namespace {
 
-void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts,
-                          simd::NumberBits* numbers) {
+void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
     counts = ByteCounts{};
-    simd::NumberCarry number_carry;
     for (std::int64_t base = 0; base < n; base += 64) {
         std::uint64_t word = 0;
-        std::uint64_t number_events = 0;  // number tokens: simd::number_block
 #if defined(__SSE2__)
         std::uint8_t buf[80];
         std::uint64_t letter_bits = 0, equal_bits = 0;
         const std::uint64_t in = simd::detail::inside(n, base);
-        const std::uint8_t* w = simd::detail::window(p, n, base, buf);
-        word = simd::detail::event_mask64(w, letter_bits, equal_bits) & in;
-        numbers[base / 64] = simd::number_block(
-            simd::number_classes64(w + 1, base + 64 < n ? p[base + 64] : 0, base + 65 < n ? p[base + 65] : 0),
-            number_carry, number_events);
-        word &= ~number_events;
-        counts.numbers += __builtin_popcountll(numbers[base / 64].starts);
+        word = simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits) & in;
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
         counts.events += __builtin_popcountll(word);
@@ -41,14 +32,10 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
             counts.letters += utf8::is_letter(p[i]);
             counts.equals += simd::equation_sign(p, i, n);
         }
-        numbers[base / 64] = simd::number_block(simd::number_classes_scalar(p, n, base), number_carry, number_events);
-        word &= ~number_events;
-        counts.numbers += __builtin_popcountll(numbers[base / 64].starts);
         counts.events += __builtin_popcountll(word);
 #endif
         masks[base / 64] = word;
     }
-    numbers[(n + 63) / 64] = {0, number_carry.int_run | number_carry.frac_run, 0};
 }
 
 std::int64_t portable_find_tag(const std::uint8_t* p, std::int64_t n) {

@@ -8,26 +8,18 @@
 
 namespace rbic::steps {
 
-namespace simd {
-struct NumberBits;
-}
-
 /// Order-independent counts of a text, taken by the event-mask kernel.
 struct ByteCounts {
     std::int64_t letters = 0;  ///< ASCII letters
     std::int64_t equals = 0;   ///< '=' not after one of =<>! and not before = or > (simd::equation_sign)
     std::int64_t events = 0;   ///< set bits of the event masks (kernel-dependent; scan() sizes buffers with it)
-    std::int64_t numbers = 0;  ///< number starts (simd::NumberBits::starts)
 };
 
 struct Kernels {
     const char* name;
     /// Event bits of [p, p + n) into masks[0, (n + 63) / 64): bit i is set when scan() must look at byte i
-    /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing), less
-    /// the number starts and decimal points, whose tokens go to numbers[0, (n + 63) / 64 + 1) instead
-    /// (simd::number_block; the last entry holds only an end at n).
-    void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts,
-                        simd::NumberBits* numbers);
+    /// (simd::scan_event with the bytes outside [0, n) read as NUL; extra bits are allowed, none missing).
+    void (*event_masks)(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts);
     /// simd::ascii_signature: count, sum and sum of squares of the non-blank ASCII bytes, lower-cased, mixed.
     std::uint64_t (*ascii_signature)(const std::uint8_t* p, std::int64_t n);
     /// Position of the first '<' followed by 't' or '/' in [p, p + n) (where "<think>" or "</think>" can start),

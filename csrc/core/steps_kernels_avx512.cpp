@@ -2,8 +2,6 @@
 // portable. Each gives exactly the result of its portable twin in steps_kernels.cpp / steps_simd.hpp.
 #include "steps_kernels.hpp"
 
-#include "steps_simd.hpp"
-
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define RBIC_STEPS_HAVE_AVX512 1
 #include <immintrin.h>
@@ -30,30 +28,10 @@ RBIC_AVX512 inline __mmask64 in_range(__m512i x, char lo, char span) {
 }
 RBIC_AVX512 inline __mmask64 inside(std::int64_t rem) { return rem >= 64 ? ~0ull : (1ull << rem) - 1; }
 
-// The classes simd::number_block needs of the block x at base (the compiler shares the compares with event_masks).
-RBIC_AVX512 inline simd::NumberClasses number_classes(__m512i x, const u8* p, std::int64_t n, std::int64_t base) {
-    simd::NumberClasses k;
-    k.digits = in_range(x, '0', 9);
-    k.word = in_range(_mm512_or_si512(x, _mm512_set1_epi8(0x20)), 'a', 25) | k.digits | eq(x, '_');
-    k.dots = eq(x, '.');
-    k.equal = eq(x, '=');
-    k.blank = eq(x, ' ') | eq(x, '$') | eq(x, '\t') | in_range(x, 0x0B, 1);
-    k.c2 = eq(x, static_cast<char>(0xC2));
-    k.a0 = eq(x, static_cast<char>(0xA0));
-    k.e3 = eq(x, static_cast<char>(0xE3));
-    k.x80 = eq(x, static_cast<char>(0x80));
-    k.next1 = base + 64 < n ? p[base + 64] : 0;
-    k.next2 = base + 65 < n ? p[base + 65] : 0;
-    return k;
-}
-
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
 // the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
-RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts,
-                             simd::NumberBits* numbers) {
+RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
     std::int64_t letters_total = 0, equals_total = 0, events_total = 0;
-    simd::NumberCarry number_carry;
-    std::int64_t numbers_total = 0;
     std::uint64_t carry_word = 0, carry_ident = 0, carry_before_eq = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         const __mmask64 in = inside(n - base);
@@ -72,11 +50,7 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t word_prev = word << 1 | carry_word;
         const std::uint64_t ident_prev = ident << 1 | carry_ident;
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
-        std::uint64_t number_events;  // number tokens: simd::number_block
-        numbers[base / 64] = simd::number_block(number_classes(x, p, n, base), number_carry, number_events);
-        numbers_total += __builtin_popcountll(numbers[base / 64].starts);
-        const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in &
-                                     ~number_events;
+        const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
         masks[base / 64] = events;
         events_total += __builtin_popcountll(events);
         const std::uint64_t equals = equal & ~(before_eq << 1 | carry_before_eq) &
@@ -87,11 +61,9 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         carry_ident = ident >> 63;
         carry_before_eq = before_eq >> 63;
     }
-    numbers[(n + 63) / 64] = {0, number_carry.int_run | number_carry.frac_run, 0};
     counts.letters = letters_total;
     counts.equals = equals_total;
     counts.events = events_total;
-    counts.numbers = numbers_total;
 }
 
 RBIC_AVX512 std::uint64_t ascii_signature(const u8* p, std::int64_t n) {
