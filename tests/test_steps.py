@@ -342,6 +342,76 @@ def test_utf8_decoded_by_masks_matches_reference(shift, rows, valid_only):
     assert_same(rbic_fast.parse_traces(arr), ref, decoded)
 
 
+# --- number tokens: decimals, skipped ranges, results across 64-byte block ends, on both kernel paths ---------
+
+ISAS = ["avx512", "portable"]  # ("avx512" runs the portable kernels on a CPU without AVX-512BW)
+
+
+def assert_numbers_match(texts: list[str]) -> TraceFeatures:
+    """Both kernel paths give the reference's features; returns the reference's."""
+    ref = reference.parse_traces(texts)
+    for isa in ISAS:
+        assert_same(parse_with_isa(texts, isa), ref, texts)
+    return ref
+
+
+@pytest.mark.parametrize("text, count", [
+    ("3.5", 1), ("1.2.3", 2), ("1.2.3.4", 2), ("12.34.56.78", 2), ("a1.2.3", 1), ("a1.2.3.4", 2), ("a3.5", 1),
+    ("x2 _3", 0), ("3. 5", 2), (".5", 1), ("3..5", 2), ("y_1.5", 1), ("<<3.5*2=7>>7", 1), ("x_{12} = 4", 1),
+    ("x_{12}a 7", 2), ("1.2.3 x_{3.5}", 3), ("x_{1} y_{23}z 4.5", 2), ("中3.5。4", 2),
+])
+def test_number_tokens(text, count):
+    """Decimals take one ".digits"; no number starts after a word character, inside a GSM8K annotation or inside
+    a braced subscript that makes a variable (x_{12}, but not x_{12}a)."""
+    pad = "So " * 20  # and again with the token across the first 64-byte block's end
+    texts = [text, pad + text, pad + " " + text, pad + "   " + text]
+    assert list(assert_numbers_match(texts).n_numbers) == [count] * 4
+
+
+def test_number_runs_and_decimals_across_block_ends():
+    units = ["1.2.3.4.5.6.7", "123456.789", "a1.2.3", "9" * 70 + ".5", "x" + "7" * 63 + ".1.2"]
+    texts = ["w " * k + u + " end" for u in units for k in range(24, 36)]
+    texts += ["7" * k + "." + "8" * j for k in (62, 63, 64, 65, 127, 128) for j in (1, 2, 64)]
+    assert_numbers_match(texts)
+
+
+@pytest.mark.parametrize("skip", ["", " ", "$ ", "\u3000", "\xa0", " \u3000$\xa0 ", "\t\x0b\x0c", "\u3000\u3000"])
+def test_result_after_equals_across_block_ends(skip):
+    """A number is a definition when the byte before it, skipping blanks, '$' and wide spaces, is '=': with the
+    '=' and the skipped bytes (wide spaces straddling blocks too) at every offset around 64 and 128 bytes."""
+    texts, expected = [], []
+    for k in range(50, 70):
+        for lead in ("a", "\u00e9"):  # ASCII and non-ASCII before, so that skipped bytes fall on other offsets
+            head = lead * (k // len(lead.encode()))
+            texts.append(head + " =" + skip + "6\nwe see 6 again")
+            texts.append(head + " ==" + skip + "6\nwe see 6 again")  # '=' before the number: still a result
+            texts.append(head + " = x" + skip + "6\nwe see 6 again")
+            texts.append("b" * 60 + head + " =" + skip + "6\nwe see 6 again")
+            expected += [1, 1, 0, 1]
+    ref = assert_numbers_match(texts)
+    assert list(ref.dep_depth) == expected
+
+
+@pytest.mark.parametrize("before, depth", [("y = ", 1), ("", 0), ("=$ ", 1), ("y = x ", 0), ("y =\u3000", 1)])
+def test_number_after_annotation_looks_before_it(before, depth):
+    """A number right after a GSM8K annotation is a result when '=' comes before the annotation (not inside it)."""
+    texts = [pad + before + "<<2*3=6>>6\nwe see 6 again" for pad in ("", "We " * 19, "We " * 20 + "a", "We " * 21)]
+    texts += [pad + before + "<<2*3=6>> 6\nwe see 6 again" for pad in ("", "We " * 20)]
+    ref = assert_numbers_match(texts)
+    assert list(ref.dep_depth) == [depth] * 4 + [0] * 2
+    assert list(ref.n_numbers) == [2] * 6  # (none inside the annotation)
+
+
+NUMBER_UNIT = st.sampled_from(["1", "23", ".", "=", "==", " ", "$", "\u3000", "\xa0", "\u00e9", "a", "x_", "_",
+                               "<<", ">>", "x_{", "}", "\n", "y = ", "\u4e2d", "\xc2", "\u0080"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(NUMBER_UNIT, min_size=1, max_size=120).map("".join), min_size=1, max_size=6))
+def test_numbers_match_reference_on_generated_text(texts):
+    assert_numbers_match(texts)
+
+
 def test_kernel_paths_agree_on_dataset_excerpts():
     texts = [t for _, _, t in dataset_texts(DATA)]
     assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
