@@ -32,6 +32,7 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         }
         counts.letters += __builtin_popcountll(letter_bits & in);
         counts.equals += __builtin_popcountll(equal_bits & in);
+        counts.events += __builtin_popcountll(word);
         masks[base / 64] = word;
     }
     counts.utf8_counted = !(invalid | carry_lead);
@@ -39,12 +40,12 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
         counts.continuations = counts.cjk = 0;
         for (std::int64_t base = 0; base < n; base += 64) {
             std::uint8_t buf[80];
-            std::uint64_t letter_bits, equal_bits, nonascii;
-            simd::detail::event_mask64(simd::detail::window(p, n, base, buf), letter_bits, equal_bits, nonascii);
-            masks[base / 64] |= nonascii & simd::detail::inside(n, base);
+            const std::uint64_t nonascii = simd::detail::nonascii_mask64(simd::detail::window(p, n, base, buf)) &
+                                           simd::detail::inside(n, base);
+            counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
+            masks[base / 64] |= nonascii;
         }
     }
-    for (std::int64_t w = 0; w < (n + 63) / 64; ++w) counts.events += __builtin_popcountll(masks[w]);
 #else
     for (std::int64_t base = 0; base < n; base += 64) {
         std::uint64_t word = 0;

@@ -194,11 +194,15 @@ inline Utf8Classes utf8_classes64(const std::uint8_t* w) {
     }
     return u;
 }
-}  // namespace detail
-#endif
-
-#if defined(__SSE2__)
-namespace detail {
+/// The non-ASCII bits of the 64 bytes w[1, 65).
+inline std::uint64_t nonascii_mask64(const std::uint8_t* w) {
+    std::uint64_t bits = 0;
+    for (int k = 0; k < 4; ++k) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
+        bits |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(x))) << (16 * k);
+    }
+    return bits;
+}
 /// The bytes p[base - 1, base + 66) for a 64-byte window of [0, n), as a pointer to their first byte: the text
 /// itself inside, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL).
 inline const std::uint8_t* window(const std::uint8_t* p, std::int64_t n, std::int64_t base, std::uint8_t (&buf)[80]) {
