@@ -281,10 +281,18 @@ def test_bad_inputs_raise_clear_errors():
         rbic_fast.parse_traces(["x"], threads=-1)
 
 
+ISAS = ["avx512", "portable"]  # ("avx512" runs the portable kernels on a CPU without AVX-512BW)
+
+
+def parse_buffers_with_isa(data: np.ndarray, offsets: np.ndarray, isa: str) -> TraceFeatures:
+    """The native features of the rows [offsets[i], offsets[i + 1]) of the bytes `data`, computed with the
+    byte-parallel kernels `isa`."""
+    return TraceFeatures._from_arrays(*_parser(None).parse(data, offsets, None, 1, None, isa))
+
+
 def parse_with_isa(texts: list[str], isa: str) -> TraceFeatures:
     """The native features of texts computed with the byte-parallel kernels `isa`."""
-    data, offsets = _encode_list(texts)
-    return TraceFeatures._from_arrays(*_parser(None).parse(data, offsets, None, 1, None, isa))
+    return parse_buffers_with_isa(*_encode_list(texts), isa)
 
 
 def test_isa_names_and_errors(monkeypatch):
@@ -335,17 +343,14 @@ def test_utf8_decoded_by_masks_matches_reference(shift, rows, valid_only):
     offsets = np.cumsum([0] + [len(c) for c in chunks]).astype(np.int64)
     decoded = [c.decode("utf-8", "replace") for c in chunks]
     ref = reference.parse_traces(decoded)
-    for isa in ("avx512", "portable"):
-        buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, dtype=np.uint8)
-        assert_same(TraceFeatures._from_arrays(*_parser(None).parse(buf, offsets, None, 1, None, isa)), ref, decoded)
+    buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, dtype=np.uint8)
+    for isa in ISAS:
+        assert_same(parse_buffers_with_isa(buf, offsets, isa), ref, decoded)
     arr = pa.Array.from_buffers(pa.large_string(), len(chunks), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     assert_same(rbic_fast.parse_traces(arr), ref, decoded)
 
 
 # --- number tokens: decimals, skipped ranges, results across 64-byte block ends, on both kernel paths ---------
-
-ISAS = ["avx512", "portable"]  # ("avx512" runs the portable kernels on a CPU without AVX-512BW)
-
 
 def assert_numbers_match(texts: list[str]) -> TraceFeatures:
     """Both kernel paths give the reference's features; returns the reference's."""
