@@ -417,6 +417,30 @@ def test_numbers_match_reference_on_generated_text(texts):
     assert_numbers_match(texts)
 
 
+# --- LaTeX: the kernels mark a backslash as an event only before \\ $ [ ] ( ) ---------------------------------
+
+LATEX_UNIT = st.sampled_from(["\\", "\\\\", "\\$", "\\(", "\\)", "\\[", "\\]", "\\frac", "\\pi", "$", "$$", "x",
+                              "x_1", "3", "3.5", " ", "\n", ". ", "So ", "=", "{", "}", "\u00e9"])
+
+
+@pytest.mark.parametrize("escape", ["\\(x\\)", "\\[x = 1\\]", "\\$5", "\\\\(x\\)", "\\frac{a}{b}", "\\pi r", "$\\$$ 2"])
+def test_latex_escapes_across_block_ends(escape):
+    """Math delimiters, escaped dollars and commands with the backslash (and the byte after it) at every offset
+    around the ends of the first two 64-byte blocks: both kernel paths give the reference's features."""
+    texts = ["w" * k + " " + escape + ". Then y = 2\n" + escape for k in range(55, 70)]
+    texts += ["w" * k + " $a" + escape + "$ b" for k in range(120, 132)]
+    assert_numbers_match(texts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(LATEX_UNIT, min_size=1, max_size=120).map("".join), min_size=1, max_size=6))
+def test_latex_matches_reference_on_generated_text(texts):
+    assert_numbers_match(texts)
+    parser = _parser(None)
+    for t in texts:
+        assert parser.spans(t.encode(), "avx512") == parser.spans(t.encode(), "portable")
+
+
 def test_kernel_paths_agree_on_dataset_excerpts():
     texts = [t for _, _, t in dataset_texts(DATA)]
     assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)

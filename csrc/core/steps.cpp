@@ -61,6 +61,41 @@ private:
     std::size_t bound_ = 0, size_ = 0;
 };
 
+// A list that grows by doubling, with the capacity check inline and the growth out of line (std::vector's
+// push_back was compiled as an out-of-line call in the automaton's loop). reset() keeps the storage across texts.
+template <typename T>
+class GrowList {
+public:
+    GrowList() = default;
+    GrowList(GrowList&&) = default;  // (the vector's buffer moves with its pointers)
+    GrowList& operator=(GrowList&&) = default;
+    GrowList(const GrowList&) = delete;
+    GrowList& operator=(const GrowList&) = delete;
+    void reset() { end_ = buf_.data(); }
+    void push(const T& v) {
+        if (__builtin_expect(end_ == cap_, 0)) grow();
+        *end_++ = v;
+    }
+    void append(const GrowList& other) {
+        for (const T& v : other) push(v);
+    }
+    std::size_t size() const { return static_cast<std::size_t>(end_ - buf_.data()); }
+    const T& operator[](std::size_t i) const { return buf_[i]; }
+    const T* begin() const { return buf_.data(); }
+    const T* end() const { return end_; }
+
+private:
+    __attribute__((noinline)) void grow() {
+        const std::size_t size = this->size();
+        buf_.resize(std::max<std::size_t>(64, 2 * buf_.size()));
+        end_ = buf_.data() + size;
+        cap_ = buf_.data() + buf_.size();
+    }
+    std::vector<T> buf_;
+    T* end_ = nullptr;
+    T* cap_ = nullptr;
+};
+
 // The slots of an open-addressing table that is cleared per text by a generation stamp: a slot is live when its
 // `gen` equals the table's. Linear probing from a hash: for (i = h & mask();; i = (i + 1) & mask()) slot(i).
 template <typename Slot>
@@ -218,7 +253,7 @@ private:
 // Per-thread buffers, reused across texts so that memory stays bounded by the longest text.
 struct Scratch {
     std::vector<Hit> hits, kept;
-    std::vector<PatternEnd> ends, stream_ends[4];
+    GrowList<PatternEnd> ends, stream_ends[4];
     BoundedList<std::int64_t> hard, sentence;  ///< line starts; positions after a sentence end
     std::vector<std::int64_t> sentence_cuts, cuts;  ///< segment(): kept sentence boundaries; all boundaries
     BoundedList<Entity> uses, defs;  ///< entity occurrences in text order, split by kind
@@ -329,7 +364,7 @@ bool rule_ok(const CompiledRule& c, const u8* begin, const u8* end, std::int64_t
 // region whose pattern starts inside it too: the automaton's state after a byte depends only on the max_len - 1
 // bytes before it, so running over the neighbouring rows changes nothing for the patterns within a row.
 void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch& sc) {
-    sc.ends.clear();
+    sc.ends.reset();
     const std::uint32_t* delta = ac.delta.data();
     const std::uint32_t* cls = ac.byte_class.data();
     const std::uint32_t thr = ac.out_threshold;
@@ -343,7 +378,7 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
     std::int64_t tail_from = 0;
     std::uint32_t tail_state = 0;
     if (q >= warm + 16) {
-        for (auto& h : sc.stream_ends) h.clear();
+        for (auto& h : sc.stream_ends) h.reset();
         std::uint32_t st[kStreams] = {0, 0, 0, 0};
         for (int k = 1; k < kStreams; ++k)
             for (std::int64_t i = k * q - warm; i < k * q; ++i) st[k] = delta[st[k] + cls[p[i]]];
@@ -357,20 +392,20 @@ void find_pattern_ends(const Automaton& ac, const u8* p, std::int64_t n, Scratch
             // Pattern ends are rare (a few per hundred bytes) and the threshold is a power of two above every
             // state without outputs: one test for the four streams.
             if ((s0 | s1 | s2 | s3) >= thr) {
-                if (s0 >= thr) sc.stream_ends[0].push_back({t, s0});
-                if (s1 >= thr) sc.stream_ends[1].push_back({q + t, s1});
-                if (s2 >= thr) sc.stream_ends[2].push_back({2 * q + t, s2});
-                if (s3 >= thr) sc.stream_ends[3].push_back({3 * q + t, s3});
+                if (s0 >= thr) sc.stream_ends[0].push({t, s0});
+                if (s1 >= thr) sc.stream_ends[1].push({q + t, s1});
+                if (s2 >= thr) sc.stream_ends[2].push({2 * q + t, s2});
+                if (s3 >= thr) sc.stream_ends[3].push({3 * q + t, s3});
             }
         }
-        for (int k = 0; k < kStreams; ++k) sc.ends.insert(sc.ends.end(), sc.stream_ends[k].begin(), sc.stream_ends[k].end());
+        for (const auto& h : sc.stream_ends) sc.ends.append(h);
         tail_from = kStreams * q;
         tail_state = s3;
     }
     std::uint32_t st = tail_state;
     for (std::int64_t i = tail_from; i < n; ++i) {
         st = delta[st + cls[p[i]]];
-        if (st >= thr) sc.ends.push_back({i, st});
+        if (st >= thr) sc.ends.push({i, st});
     }
 }
 

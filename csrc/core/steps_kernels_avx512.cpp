@@ -63,8 +63,9 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t digits = in_range(x, '0', 9);
         const std::uint64_t under = eq(x, '_'), backslash = eq(x, '\\');
         const std::uint64_t lt = eq(x, '<'), equal = eq(x, '='), gt = eq(x, '>');
-        const std::uint64_t special = eq(x, '\n') | eq(x, '\r') | backslash | eq(x, '$') | lt | eq(x, '.') |
-                                      eq(x, '!') | eq(x, '?');
+        const std::uint64_t dollar = eq(x, '$');
+        const std::uint64_t special = eq(x, '\n') | eq(x, '\r') | dollar | lt | eq(x, '.') | eq(x, '!') | eq(x, '?');
+        const std::uint64_t escaped = backslash | dollar | eq(x, '[') | eq(x, ']') | eq(x, '(') | eq(x, ')');
         const std::uint64_t before_eq = equal | lt | gt | eq(x, '!'), after_eq = equal | gt;
         std::uint64_t nonascii = _mm512_movepi8_mask(x);
         if (nonascii | carry_lead) {
@@ -82,7 +83,10 @@ RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, 
         const std::uint64_t word_prev = word << 1 | carry_word;
         const std::uint64_t ident_prev = ident << 1 | carry_ident;
         const std::uint64_t alnum_next = (letters | digits) >> 1 | static_cast<std::uint64_t>(z_alnum) << 63;
-        const std::uint64_t events = (special | nonascii | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next)) & in;
+        // A backslash matters only before \\ $ [ ] ( ) (simd::escape_follows), not before a command's letters.
+        const std::uint64_t escape_next = escaped >> 1 | static_cast<std::uint64_t>(simd::escape_follows(z)) << 63;
+        const std::uint64_t events = (special | nonascii | (backslash & escape_next) | (digits & ~word_prev) |
+                                      (letters & ~ident_prev & ~alnum_next)) & in;
         masks[base / 64] = events;
         events_total += __builtin_popcountll(events);
         const std::uint64_t equals = equal & ~(before_eq << 1 | carry_before_eq) &

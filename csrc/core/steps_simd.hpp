@@ -3,6 +3,7 @@
 // treat as a no-op) and the step signature used to find candidate duplicate steps.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -20,15 +21,27 @@ inline bool equation_sign(const std::uint8_t* p, std::int64_t i, std::int64_t n)
            (i + 1 >= n || (p[i + 1] != '=' && p[i + 1] != '>'));
 }
 
+/// True for the bytes after a backslash that scan() acts on: \\ \$ \[ \] \( \) (a table: the kernels test the
+/// byte after each block with it, without branching).
+inline bool escape_follows(std::uint8_t d) {
+    static constexpr auto kEscape = [] {
+        std::array<bool, 256> t{};
+        t['\\'] = t['$'] = t['['] = t[']'] = t['('] = t[')'] = true;
+        return t;
+    }();
+    return kEscape[d];
+}
+
 /// Scalar definition of a scan event at i (0 < i, i + 1 < n): see scan() in steps.cpp. ('=' is counted apart.)
 inline bool scan_event(const std::uint8_t* p, std::int64_t i) {
     const std::uint8_t b = p[i];
     if (b >= 0x80) return true;
+    const std::uint8_t prev = p[i - 1], next = p[i + 1];
     switch (b) {
-        case '\n': case '\r': case '\\': case '$': case '<': case '.': case '!': case '?': return true;
+        case '\n': case '\r': case '$': case '<': case '.': case '!': case '?': return true;
+        case '\\': return escape_follows(next);  // a backslash before a letter (a command) changes nothing
         default: break;
     }
-    const std::uint8_t prev = p[i - 1], next = p[i + 1];
     if (utf8::is_digit(b)) return !utf8::is_word(prev);
     if (utf8::is_letter(b))
         return !(utf8::is_letter(prev) || prev == '_' || prev == '\\') &&
@@ -104,11 +117,11 @@ namespace detail {
 inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals,
                                   std::uint64_t& nonascii) {
     letters = nonascii = 0;
-    std::uint64_t digits = 0, under = 0, backslash = 0, special = 0, eqs = 0, before_eq = 0, after_eq = 0;
+    std::uint64_t digits = 0, under = 0, backslash = 0, escaped = 0, special = 0, eqs = 0, before_eq = 0, after_eq = 0;
     for (int k = 0; k < 4; ++k) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
-        const __m128i bs = eq(x, '\\');
-        __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), _mm_or_si128(bs, eq(x, '$')));
+        const __m128i bs = eq(x, '\\'), dollar = eq(x, '$');
+        __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), dollar);
         sp = _mm_or_si128(sp, _mm_or_si128(eq(x, '<'), _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
         const __m128i e = eq(x, '='), gt = eq(x, '>');
         const int shift = 16 * k;
@@ -117,6 +130,8 @@ inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters,
         digits |= bits(digit(x)) << shift;
         under |= bits(eq(x, '_')) << shift;
         backslash |= bits(bs) << shift;
+        escaped |= bits(_mm_or_si128(_mm_or_si128(bs, dollar), _mm_or_si128(_mm_or_si128(eq(x, '['), eq(x, ']')),
+                                                                        _mm_or_si128(eq(x, '('), eq(x, ')'))))) << shift;
         special |= bits(sp) << shift;
         nonascii |= bits(x) << shift;
         eqs |= bits(e) << shift;
@@ -130,7 +145,8 @@ inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters,
     const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
     const std::uint64_t alnum_next =
         (letters | digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
-    return special | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
+    const std::uint64_t escape_next = escaped >> 1 | static_cast<std::uint64_t>(escape_follows(z)) << 63;
+    return special | (backslash & escape_next) | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
 }
 }  // namespace detail
 #endif
