@@ -2,8 +2,8 @@
 by side in one run, on >= 1 GB of real traces and on synthetic long R1-style traces; plus linearity in size and
 peak memory when the corpus is fed in batches.
 
-Usage: PYTHONPATH=python:tools python tools/bench_steps_table.py [--gb 1.0] [--repeats 2]
-Prints a markdown table (the README's table comes from this script).
+Usage: PYTHONPATH=python:tools python tools/bench_steps_table.py [--gb 1.0] [--repeats 2] [--dataset-mb 64]
+Prints markdown tables (the README's tables come from this script). `--gb 0` prints only the per-dataset table.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 import rbic_fast
 from rbic_fast import reference
-from steps_bench_corpus import real_traces, replicate, synthetic_r1
+from steps_bench_corpus import real_traces, real_traces_by_dataset, replicate, synthetic_r1
 
 
 def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
@@ -45,11 +45,36 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
+def by_dataset(target: int, repeats: int) -> None:
+    """One thread, MB per CPU-second, each dataset's traces replicated to `target` bytes. The datasets take turns
+    in every round (best of `repeats` rounds kept), so that the machine's load falls on all of them alike."""
+    corpora = {name: replicate(texts, target) for name, texts in real_traces_by_dataset().items()}
+    best = dict.fromkeys(corpora, float("inf"))
+    load_before = os.getloadavg()
+    for _ in range(repeats):
+        for name, arr in corpora.items():
+            best[name] = min(best[name], best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=1), 1,
+                                                   time.process_time))
+    print(f"per dataset, 1 thread, best of {repeats} interleaved rounds; load average before {load_before[0]:.1f}, "
+          f"after {os.getloadavg()[0]:.1f}")
+    print()
+    print("| dataset | MB | rows | bytes per row | native 1 thread MB/CPU-s |")
+    print("|---|---|---|---|---|")
+    for name, arr in corpora.items():
+        size = arr.buffers()[2].size
+        print(f"| {name} | {size / 1e6:.0f} | {len(arr):,} | {size / len(arr):.0f} | {size / 1e6 / best[name]:.0f} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--gb", type=float, default=1.0, help="size of each corpus in GB (default 1)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per cell, best kept (default 2)")
+    ap.add_argument("--dataset-mb", type=float, default=64, help="size of each dataset's corpus in MB (default 64)")
     args = ap.parse_args()
+    by_dataset(int(args.dataset_mb * 1e6), max(3, args.repeats))
+    if args.gb <= 0:
+        return
     target = int(args.gb * 1e9)
     texts = real_traces()
     long_r1 = synthetic_r1(40, 250_000, seed=0)

@@ -20,10 +20,19 @@ TRACE_FIELDS = {"reasoning", "reason", "answer", "solution", "response", "ration
 TRACE_FIELDS |= {f"{m}.solution" for m in ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")}
 
 
-def real_traces() -> list[str]:
-    """Reasoning texts of every dataset (R1 traces, GSM8K, MATH, AQuA, Ape210K, Math23K...)."""
+def real_traces_by_dataset() -> dict[str, list[str]]:
+    """Reasoning texts of every dataset (R1 traces, GSM8K, MATH, AQuA, Ape210K, Math23K...), by dataset folder."""
     root = SHARED if SHARED.is_dir() else EXCERPTS
-    return [t for _, field, t in dataset_texts(root) if field in TRACE_FIELDS and t]
+    out: dict[str, list[str]] = {}
+    for where, field, t in dataset_texts(root):
+        if field in TRACE_FIELDS and t:
+            out.setdefault(Path(where).parts[0], []).append(t)
+    return out
+
+
+def real_traces() -> list[str]:
+    """Reasoning texts of every dataset, in the order of their files."""
+    return [t for texts in real_traces_by_dataset().values() for t in texts]
 
 
 def synthetic_r1(n_traces: int, chars: int, seed: int = 0) -> list[str]:
