@@ -509,3 +509,36 @@ def test_lexicon_type_errors(tmp_path):
         rbic_fast.parse_traces(["x"], lexicon=bad)
     with pytest.raises(ValueError, match="cannot read"):
         rbic_fast.parse_traces(["x"], lexicon=tmp_path / "missing.json")
+
+
+# --- outputs on base pages (csrc/bindings/common.hpp prefer_base_pages) -------------------------------------------
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process that holds `address` (Linux /proc/self/smaps)."""
+    flags, inside = None, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                inside = lo <= address < hi
+            elif inside and head == "VmFlags:":
+                flags = line.split()[1:]
+    assert flags is not None, f"no mapping holds {address:#x}"
+    return flags
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise advice is Linux-only")
+def test_large_outputs_are_advised_onto_base_pages():
+    """Outputs of 4 MB or more are advised MADV_NOHUGEPAGE before they are written ("nh" in their mapping's
+    VmFlags); smaller ones are left alone, and the advice changes no result."""
+    fresh = np.empty(8 << 20, dtype=np.uint8)
+    _core.StepParser.prefer_base_pages(fresh)
+    assert "nh" in _vm_flags(fresh.ctypes.data + (4 << 20))
+    texts = ["So x = 1.\nThus y = 2."] * 250_000  # the (14, n) int32 features take 14 MB, the lang strings 5 MB
+    feats = rbic_fast.parse_traces(texts)
+    assert "nh" in _vm_flags(feats.n_steps.ctypes.data + feats.n_steps.nbytes // 2)
+    assert "nh" in _vm_flags(feats.lang.ctypes.data + feats.lang.nbytes // 2)
+    assert list(np.unique(feats.n_steps)) == [2] and list(np.unique(feats.lang)) == ["en"]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.StepParser.prefer_base_pages(np.zeros((8, 8))[:, ::2])

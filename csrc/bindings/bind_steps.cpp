@@ -45,9 +45,9 @@ py::tuple parse(const rbic::steps::Parser& parser, const py::array_t<std::uint8_
         if (valid_arr.shape(0) != n) throw py::value_error("valid: expected one flag per row");
         valid = valid_arr.data();
     }
-    py::array_t<std::int32_t> ints({static_cast<py::ssize_t>(rbic::steps::kNumFeatures), static_cast<py::ssize_t>(n)});
-    py::array_t<float> redundancy(n);
-    py::array_t<std::uint8_t> lang(n);
+    auto ints = output_array<std::int32_t>({static_cast<py::ssize_t>(rbic::steps::kNumFeatures), static_cast<py::ssize_t>(n)});
+    auto redundancy = output_array<float>({static_cast<py::ssize_t>(n)});
+    auto lang = output_array<std::uint8_t>({static_cast<py::ssize_t>(n)});
     rbic::MatrixView<std::int32_t> iv(ints.mutable_data(), rbic::steps::kNumFeatures, n);
     rbic::VectorView<float> rv(redundancy.mutable_data(), n);
     rbic::VectorView<std::uint8_t> lv(lang.mutable_data(), n);
@@ -82,6 +82,13 @@ void bind_steps(py::module_& m) {
                 return out;
             },
             py::arg("text"), py::arg("isa") = "auto")
+        .def_static(
+            "prefer_base_pages",
+            [](py::array a) {
+                if (!(a.flags() & py::array::c_style)) throw py::value_error("prefer_base_pages: expected a C-contiguous array");
+                prefer_base_pages(a.mutable_data(), static_cast<std::size_t>(a.nbytes()));
+            },
+            py::arg("array"), "Advise base pages for a fresh output array before it is written (see common.hpp).")
         .def_static("resolve_isa", &rbic::steps::Parser::resolve_isa, py::arg("isa"),
                     "The kernels `isa` ('auto', 'avx512', 'portable') resolves to on this CPU.");
 }

@@ -133,7 +133,9 @@ class TraceFeatures:
         for a in cols.values():
             a.flags.writeable = False
         redundancy.flags.writeable = False
-        lang = np.asarray(LANGS, dtype="<U5")[lang_codes]
+        lang = np.empty(len(lang_codes), dtype="<U5")  # (20 bytes a row: written once, on base pages)
+        _core.StepParser.prefer_base_pages(lang)
+        np.take(np.asarray(LANGS, dtype="<U5"), lang_codes, out=lang, mode="clip")  # (codes are 0-2; "raise" buffers)
         lang.flags.writeable = False
         return cls(**cols, redundancy=redundancy, lang=lang)
 
