@@ -624,7 +624,7 @@ void scan(const Kernels& kernels, const u8* p, std::int64_t n, Scratch& sc, Scan
             case '\\': {
                 if (i + 1 >= n) { ++i; break; }
                 const u8 d = p[i + 1];
-                if (d == '\\' || d == '$' || d == '[' || d == ']' || d == '(' || d == ')') {
+                if (simd::escape_follows(d)) {  // (the same set the kernels mark backslash events by)
                     if (state == kText && d == '[') state = kDisplayBracket;
                     else if (state == kText && d == '(') state = kInlineParen;
                     else if (state == kDisplayBracket && d == ']') { state = kText; ++c.display; }
