@@ -1,5 +1,5 @@
-// Standalone benchmark of the native trace parser, without Python: for comparing builds of csrc/ side by side
-// (tools/steps_ab.sh alternates two of them many times, which averages out the load of a shared machine).
+// Standalone benchmark of the native trace parser, without Python, for profiling one build of csrc/ (perf,
+// callgrind). To compare two trees side by side use tools/steps_ab.sh, which runs both in one process.
 // Usage: steps_driver RULES DATA OFFSETS REPEATS [isa]
 //   RULES: one lexicon rule per line, fields separated by \x1f (pattern, category, initial, followed_by,
 //   not_followed_by and not_preceded_by with items separated by \x1e, setvar 0/1); DATA: the UTF-8 bytes;

@@ -1,0 +1,125 @@
+// In-process A/B benchmark of two source trees of the native trace parser (built by tools/steps_ab.sh): both
+// trees are compiled into this one binary, tree A under namespace rbic_a and tree B under rbic_b (-Drbic=...), and
+// the two parsers alternate parse by parse on the same bytes. On a shared machine the load drifts over seconds;
+// pairs of parses a fraction of a second apart see the same load, so the median of the per-pair ratios resolves
+// about 1 % where alternating processes resolve about 5 %.
+// Usage: steps_ab_inproc RULES DATA OFFSETS PAIRS [isa]   (files as for tools/steps_driver.cpp)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "steps_ab_decl.hpp"  // rbic_a::steps and rbic_b::steps (written by tools/steps_ab.sh)
+
+namespace {
+
+std::vector<char> slurp(const char* path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw std::runtime_error(std::string("cannot read ") + path);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out(1);
+    for (char c : s) {
+        if (c == sep) out.emplace_back();
+        else out.back() += c;
+    }
+    return out;
+}
+
+double thread_cpu_seconds() {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+template <typename Rule>
+std::vector<Rule> load_rules(const char* path) {
+    std::vector<Rule> rules;
+    std::ifstream file(path);
+    for (std::string line; std::getline(file, line);) {
+        const auto f = split(line, '\x1f');
+        if (f.size() != 7) throw std::runtime_error(std::string(path) + ": a rule line needs 7 fields");
+        Rule r;
+        r.pattern = f[0];
+        r.category = std::stoi(f[1]);
+        r.initial = std::stoi(f[2]);
+        r.followed_by = f[3];
+        if (!f[4].empty()) r.not_followed_by = split(f[4], '\x1e');
+        if (!f[5].empty()) r.not_preceded_by = split(f[5], '\x1e');
+        r.setvar = f[6] == "1";
+        rules.push_back(r);
+    }
+    return rules;
+}
+
+// One tree's parser with its own outputs; run() returns the thread CPU seconds of one single-threaded parse.
+template <typename Parser, typename Rule, typename Hooks>
+struct Side {
+    Parser parser;
+    std::vector<std::int32_t> ints;
+    std::vector<float> redundancy;
+    std::vector<std::uint8_t> lang;
+    Side(const char* rules, std::int64_t n, int features)
+        : parser(load_rules<Rule>(rules)), ints(static_cast<std::size_t>(features * n)),
+          redundancy(static_cast<std::size_t>(n)), lang(static_cast<std::size_t>(n)) {}
+    double run(const std::vector<char>& data, const std::vector<std::int64_t>& offsets, const std::string& isa,
+               int features) {
+        const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
+        const double t = thread_cpu_seconds();
+        parser.parse(reinterpret_cast<const std::uint8_t*>(data.data()), static_cast<std::int64_t>(data.size()),
+                     offsets.data(), n, nullptr, 1, isa, {ints.data(), features, n}, {redundancy.data(), n},
+                     {lang.data(), n}, Hooks{});
+        return thread_cpu_seconds() - t;
+    }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 5) {
+        std::fprintf(stderr, "usage: %s RULES DATA OFFSETS PAIRS [isa]\n", argv[0]);
+        return 2;
+    }
+    const auto data = slurp(argv[2]);
+    const auto offset_bytes = slurp(argv[3]);
+    std::vector<std::int64_t> offsets(offset_bytes.size() / 8);
+    std::copy(offset_bytes.begin(), offset_bytes.end(), reinterpret_cast<char*>(offsets.data()));
+    const int pairs = std::max(1, std::atoi(argv[4]));
+    const std::string isa = argc > 5 ? argv[5] : "auto";
+    const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
+    const double mb = static_cast<double>(offsets.back() - offsets.front()) / 1e6;
+    Side<rbic_a::steps::Parser, rbic_a::steps::MarkerRule, rbic_a::Hooks> a(argv[1], n, rbic_a::steps::kNumFeatures);
+    Side<rbic_b::steps::Parser, rbic_b::steps::MarkerRule, rbic_b::Hooks> b(argv[1], n, rbic_b::steps::kNumFeatures);
+    a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);  // (warm-up: page faults, scratch buffers)
+    b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
+    std::vector<double> ta, tb, ratios;
+    for (int k = 0; k < pairs; ++k) {
+        double x, y;
+        if (k % 2) {  // (each side goes first in half of the pairs)
+            y = b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
+            x = a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);
+        } else {
+            x = a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);
+            y = b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
+        }
+        ta.push_back(x);
+        tb.push_back(y);
+        ratios.push_back(x / y);
+    }
+    const bool agree = a.ints == b.ints && a.redundancy == b.redundancy && a.lang == b.lang;
+    std::sort(ratios.begin(), ratios.end());
+    const double best_a = *std::min_element(ta.begin(), ta.end()), best_b = *std::min_element(tb.begin(), tb.end());
+    std::printf("%.1f MB, %d pairs: best A %.1f, B %.1f MB per CPU-second; speed B/A: median %.3f "
+                "(quartiles %.3f-%.3f, B faster in %d/%d), ratio of bests %.3f; outputs %s\n",
+                mb, pairs, mb / best_a, mb / best_b, ratios[ratios.size() / 2], ratios[ratios.size() / 4],
+                ratios[3 * ratios.size() / 4],
+                static_cast<int>(std::count_if(ratios.begin(), ratios.end(), [](double r) { return r > 1; })), pairs,
+                best_a / best_b, agree ? "agree" : "DIFFER");
+    return agree ? 0 : 1;
+}
