@@ -8,55 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "steps_ab_decl.hpp"  // rbic_a::steps and rbic_b::steps (written by tools/steps_ab.sh)
+#include "steps_files.hpp"
 
 namespace {
-
-std::vector<char> slurp(const char* path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(std::string("cannot read ") + path);
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out(1);
-    for (char c : s) {
-        if (c == sep) out.emplace_back();
-        else out.back() += c;
-    }
-    return out;
-}
-
-double thread_cpu_seconds() {
-    timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-template <typename Rule>
-std::vector<Rule> load_rules(const char* path) {
-    std::vector<Rule> rules;
-    std::ifstream file(path);
-    for (std::string line; std::getline(file, line);) {
-        const auto f = split(line, '\x1f');
-        if (f.size() != 7) throw std::runtime_error(std::string(path) + ": a rule line needs 7 fields");
-        Rule r;
-        r.pattern = f[0];
-        r.category = std::stoi(f[1]);
-        r.initial = std::stoi(f[2]);
-        r.followed_by = f[3];
-        if (!f[4].empty()) r.not_followed_by = split(f[4], '\x1e');
-        if (!f[5].empty()) r.not_preceded_by = split(f[5], '\x1e');
-        r.setvar = f[6] == "1";
-        rules.push_back(r);
-    }
-    return rules;
-}
 
 // One tree's parser with its own outputs; run() returns the thread CPU seconds of one single-threaded parse.
 template <typename Parser, typename Rule, typename Hooks>
@@ -66,16 +24,16 @@ struct Side {
     std::vector<float> redundancy;
     std::vector<std::uint8_t> lang;
     Side(const char* rules, std::int64_t n, int features)
-        : parser(load_rules<Rule>(rules)), ints(static_cast<std::size_t>(features * n)),
+        : parser(steps_files::load_rules<Rule>(rules)), ints(static_cast<std::size_t>(features * n)),
           redundancy(static_cast<std::size_t>(n)), lang(static_cast<std::size_t>(n)) {}
     double run(const std::vector<char>& data, const std::vector<std::int64_t>& offsets, const std::string& isa,
                int features) {
         const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
-        const double t = thread_cpu_seconds();
+        const double t = steps_files::cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
         parser.parse(reinterpret_cast<const std::uint8_t*>(data.data()), static_cast<std::int64_t>(data.size()),
                      offsets.data(), n, nullptr, 1, isa, {ints.data(), features, n}, {redundancy.data(), n},
                      {lang.data(), n}, Hooks{});
-        return thread_cpu_seconds() - t;
+        return steps_files::cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - t;
     }
 };
 
@@ -86,10 +44,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s RULES DATA OFFSETS PAIRS [isa]\n", argv[0]);
         return 2;
     }
-    const auto data = slurp(argv[2]);
-    const auto offset_bytes = slurp(argv[3]);
-    std::vector<std::int64_t> offsets(offset_bytes.size() / 8);
-    std::copy(offset_bytes.begin(), offset_bytes.end(), reinterpret_cast<char*>(offsets.data()));
+    const auto data = steps_files::slurp(argv[2]);
+    const auto offsets = steps_files::load_offsets(argv[3]);
     const int pairs = std::max(1, std::atoi(argv[4]));
     const std::string isa = argc > 5 ? argv[5] : "auto";
     const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;

@@ -10,29 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "rbic/steps.hpp"
+#include "steps_files.hpp"
 
 namespace {
-
-std::vector<char> slurp(const char* path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(std::string("cannot read ") + path);
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out(1);
-    for (char c : s) {
-        if (c == sep) out.emplace_back();
-        else out.back() += c;
-    }
-    return out;
-}
 
 // The parser's feature type (the driver builds against older source trees too, whose outputs were int64).
 template <typename T>
@@ -42,12 +26,6 @@ T feature_type(void (rbic::steps::Parser::*)(const std::uint8_t*, std::int64_t, 
                                              const rbic::Hooks&) const);
 using FeatureInt = decltype(feature_type(&rbic::steps::Parser::parse<std::int64_t>));
 
-double cpu_seconds() {
-    timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,28 +33,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s RULES DATA OFFSETS REPEATS [isa]\n", argv[0]);
         return 2;
     }
-    std::vector<rbic::steps::MarkerRule> rules;
-    std::ifstream rule_file(argv[1]);
-    for (std::string line; std::getline(rule_file, line);) {
-        const auto f = split(line, '\x1f');
-        if (f.size() != 7) {
-            std::fprintf(stderr, "%s: a rule line needs 7 fields, got %zu\n", argv[1], f.size());
-            return 2;
-        }
-        rbic::steps::MarkerRule r;
-        r.pattern = f[0];
-        r.category = std::stoi(f[1]);
-        r.initial = std::stoi(f[2]);
-        r.followed_by = f[3];
-        if (!f[4].empty()) r.not_followed_by = split(f[4], '\x1e');
-        if (!f[5].empty()) r.not_preceded_by = split(f[5], '\x1e');
-        r.setvar = f[6] == "1";
-        rules.push_back(r);
-    }
-    const auto data = slurp(argv[2]);
-    const auto offset_bytes = slurp(argv[3]);
-    std::vector<std::int64_t> offsets(offset_bytes.size() / 8);
-    std::copy(offset_bytes.begin(), offset_bytes.end(), reinterpret_cast<char*>(offsets.data()));
+    const auto rules = steps_files::load_rules<rbic::steps::MarkerRule>(argv[1]);
+    const auto data = steps_files::slurp(argv[2]);
+    const auto offsets = steps_files::load_offsets(argv[3]);
     const auto n = static_cast<std::int64_t>(offsets.size()) - 1;
     const rbic::steps::Parser parser(rules);
     std::vector<FeatureInt> ints(static_cast<std::size_t>(rbic::steps::kNumFeatures * n));
@@ -85,11 +44,11 @@ int main(int argc, char** argv) {
     const std::string isa = argc > 5 ? argv[5] : "auto";
     double best = 1e300;
     for (int r = 0; r < std::atoi(argv[4]); ++r) {
-        const double t = cpu_seconds();
+        const double t = steps_files::cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
         parser.parse(reinterpret_cast<const std::uint8_t*>(data.data()), static_cast<std::int64_t>(data.size()),
                      offsets.data(), n, nullptr, 1, isa, {ints.data(), rbic::steps::kNumFeatures, n},
                      {redundancy.data(), n}, {lang.data(), n}, rbic::Hooks{});
-        best = std::min(best, cpu_seconds() - t);
+        best = std::min(best, steps_files::cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - t);
     }
     if (const char* dump = std::getenv("STEPS_DUMP")) {  // the features, [feature][row] int64, to compare rows
         const std::vector<std::int64_t> wide(ints.begin(), ints.end());
