@@ -197,6 +197,39 @@ def test_arrow_binary_is_rejected_with_fix():
         rbic_fast.parse_traces(pa.array([b"x"], type=pa.binary()))
 
 
+PANDAS_TEXTS = ["First, x = 2.\n\nWait, so x = 3.", None, "因此，设y为总数，则y=5。所以答案是5。",
+                "Let $a = 4$ and \\(b = a + 1\\). Therefore b = 5.", "<think>Hmm. Let me check.</think> 7"]
+
+
+def test_pandas_series_and_index_parse_like_the_list(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    expected = rbic_fast.parse_traces(PANDAS_TEXTS).to_pandas()
+    for obj in (pd.Series(PANDAS_TEXTS, dtype=object), pd.Series(PANDAS_TEXTS, dtype="string[pyarrow]"),
+                pd.Series(PANDAS_TEXTS, dtype="string[python]"), pd.Index(PANDAS_TEXTS, dtype=object),
+                pd.Series(PANDAS_TEXTS, dtype=object).replace({None: float("nan")})):
+        pd.testing.assert_frame_equal(rbic_fast.parse_traces(obj).to_pandas(), expected)
+    assert list(rbic_fast.parse_traces(pd.Series([None, float("nan")], dtype=object)).n_chars) == [0, 0]
+    surrogate = ["a\ud800b = 1", "ok"]  # (Arrow cannot hold a lone surrogate; the list path reads it as U+FFFD)
+    pd.testing.assert_frame_equal(rbic_fast.parse_traces(pd.Series(surrogate, dtype=object)).to_pandas(),
+                                  rbic_fast.parse_traces(surrogate).to_pandas())
+    # An Arrow-backed column is parsed from its own buffers: the per-string list path is not taken.
+    steps_module = sys.modules["rbic_fast.steps"]
+    monkeypatch.setattr(steps_module, "_encode_list", lambda *a: pytest.fail("the Arrow column was copied"))
+    arrow_backed = pd.Series(PANDAS_TEXTS, dtype="string[pyarrow]")
+    pd.testing.assert_frame_equal(rbic_fast.parse_traces(arrow_backed).to_pandas(), expected)
+    two_chunks = pd.concat([arrow_backed[:2], arrow_backed[2:]], ignore_index=True)
+    pd.testing.assert_frame_equal(rbic_fast.parse_traces(two_chunks).to_pandas(), expected)
+
+
+def test_pandas_values_that_are_not_text_name_the_row():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match=r"texts\[1\] is int"):
+        rbic_fast.parse_traces(pd.Series(["ok", 3], dtype=object))
+    with pytest.raises(TypeError, match=r"texts\[0\] is int"):
+        rbic_fast.parse_traces(pd.Series([1, 2]))
+
+
 # --- size, threads, GIL, progress ----------------------------------------------------------------------------
 
 

@@ -215,9 +215,10 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
                  progress: ProgressArg = None) -> TraceFeatures:
     """Parse reasoning traces into logical-complexity features (defined in :class:`TraceFeatures`).
 
-    :param texts: a list of str (None = empty trace), or a pyarrow string/large_string array or chunked array,
-        read through its buffers without copying the text (nulls are empty traces; invalid UTF-8 is read as
-        U+FFFD).
+    :param texts: a list of str (None = empty trace); a pyarrow string/large_string array or chunked array, read
+        through its buffers without copying the text (nulls are empty traces; invalid UTF-8 is read as U+FFFD);
+        or a pandas Series or Index of str (missing values are empty traces; pandas' default Arrow-backed str
+        dtype is read without copying).
     :param lexicon: None for the shipped lexicon, a path to a JSON lexicon, or the same as a dict
         (``{"categories": {"causal": ["therefore", {"pattern": "so", "initial": "sentence"}], ...}}``).
     :param threads: worker threads (None: all cores). Results are identical at any thread count.
@@ -230,6 +231,8 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
         raise ValueError(f"threads must be >= 1 or None, got {threads}")
     callback, close = make_progress(progress, "parse_traces")
     try:
+        if type(texts).__module__.startswith("pandas"):
+            texts = _pandas_arrow(texts)
         if hasattr(texts, "type") and hasattr(texts, "chunks"):  # pyarrow ChunkedArray
             parts = [_parse_arrow(parser, c, nthreads, callback) for c in texts.chunks]
             if not parts:
@@ -245,6 +248,25 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
         return TraceFeatures._from_arrays(*parser.parse(data, offsets, None, nthreads, callback, _isa()))
     finally:
         close()
+
+
+def _pandas_arrow(texts: Any) -> Any:
+    """A pandas Series, Index or array of str as a pyarrow string array or chunked array, else as a list (whose
+    errors name the row). pandas' default str dtype is Arrow-backed: its text is then read without copying.
+    Missing values (None, NaN, pd.NA) become nulls, i.e. empty traces."""
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(texts, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):  # (lone surrogates: the list path replaces them)
+        return list(texts)
+    if pa.types.is_null(arr.type):  # every value missing
+        return [None] * len(arr)
+    if getattr(pa.types, "is_string_view", lambda t: False)(arr.type):
+        return arr.cast(pa.large_string())
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    return list(texts)
 
 
 def _parse_arrow(parser: Any, arr: Any, nthreads: int, callback: Any) -> tuple:
