@@ -209,6 +209,7 @@ def test_pandas_series_and_index_parse_like_the_list(monkeypatch):
                 pd.Series(PANDAS_TEXTS, dtype="string[python]"), pd.Index(PANDAS_TEXTS, dtype=object),
                 pd.Series(PANDAS_TEXTS, dtype=object).replace({None: float("nan")})):
         pd.testing.assert_frame_equal(rbic_fast.parse_traces(obj).to_pandas(), expected)
+        assert_same(rbic_fast.parse_traces(obj), reference.parse_traces(obj))
     assert list(rbic_fast.parse_traces(pd.Series([None, float("nan")], dtype=object)).n_chars) == [0, 0]
     surrogate = ["a\ud800b = 1", "ok"]  # (Arrow cannot hold a lone surrogate; the list path reads it as U+FFFD)
     pd.testing.assert_frame_equal(rbic_fast.parse_traces(pd.Series(surrogate, dtype=object)).to_pandas(),

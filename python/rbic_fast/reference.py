@@ -326,14 +326,18 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
                  progress: Any = None) -> TraceFeatures:
     """Reference of :func:`rbic_fast.parse_traces` (``threads`` and ``progress`` are accepted and ignored).
 
-    :param texts: a list of str (None is an empty trace) or a pyarrow string array (nulls are empty traces;
-        invalid UTF-8 is decoded with U+FFFD replacement, as the native parser does).
+    :param texts: a list of str (None is an empty trace), a pyarrow string array (nulls are empty traces;
+        invalid UTF-8 is decoded with U+FFFD replacement, as the native parser does) or a pandas Series or Index
+        of str (missing values are empty traces).
     :param lexicon: None, a JSON path or a dict (see :func:`rbic_fast.parse_traces`).
     :return: the features, one row per text.
     """
     lex = load_lexicon(lexicon)
     if hasattr(texts, "type") and hasattr(texts, "buffers"):
         texts = _arrow_to_str(texts)
+    elif type(texts).__module__.startswith("pandas"):  # missing values (None, NaN, pd.NA) are empty traces
+        texts = [None if t is None or type(t).__name__ == "NAType" or (isinstance(t, float) and t != t) else t
+                 for t in texts]
     rows = [features(t if t is not None else "", lex) for t in texts]
     n = len(rows)
     ints = np.zeros((len(FEATURE_COLUMNS), n), dtype=np.int64)
