@@ -223,6 +223,17 @@ def test_pandas_series_and_index_parse_like_the_list(monkeypatch):
     pd.testing.assert_frame_equal(rbic_fast.parse_traces(two_chunks).to_pandas(), expected)
 
 
+def test_to_pandas_keeps_the_given_index():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"reasoning": PANDAS_TEXTS}, index=[10, 3, 7, 42, 5])
+    feats = rbic_fast.parse_traces(df["reasoning"]).to_pandas(index=df.index)
+    assert list(feats.index) == [10, 3, 7, 42, 5]
+    joined = df.join(feats)
+    assert list(joined["n_steps"]) == list(rbic_fast.parse_traces(PANDAS_TEXTS).n_steps)
+    with pytest.raises(ValueError, match="index has 2 labels for 5 rows"):
+        rbic_fast.parse_traces(PANDAS_TEXTS).to_pandas(index=[0, 1])
+
+
 def test_pandas_values_that_are_not_text_name_the_row():
     pd = pytest.importorskip("pandas")
     with pytest.raises(TypeError, match=r"texts\[1\] is int"):

@@ -146,11 +146,17 @@ class TraceFeatures:
         """The columns by name, in definition order."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame with one column per feature."""
+    def to_pandas(self, index: Any = None) -> Any:
+        """A pandas DataFrame with one column per feature.
+
+        :param index: the row labels, e.g. ``df.index`` when the texts were ``df["reasoning"]``, so that the
+            frame joins back onto ``df`` (default: 0..n-1).
+        """
         import pandas as pd
 
-        return pd.DataFrame(self.columns())
+        if index is not None and len(index) != len(self):
+            raise ValueError(f"index has {len(index)} labels for {len(self)} rows of features")
+        return pd.DataFrame(self.columns(), index=index)
 
     def to_arrow(self) -> Any:
         """A pyarrow Table with one column per feature (``lang`` as a string column)."""
