@@ -234,6 +234,16 @@ def test_to_pandas_keeps_the_given_index():
         rbic_fast.parse_traces(PANDAS_TEXTS).to_pandas(index=[0, 1])
 
 
+def test_containers_that_would_parse_the_wrong_texts_are_refused():
+    with pytest.raises(TypeError, match="values"):
+        rbic_fast.parse_traces({"id1": "x = 1."})  # (iterating would parse the keys)
+    with pytest.raises(TypeError, match="set"):
+        rbic_fast.parse_traces({"x = 1.", "so y"})  # (rows in hash order)
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match="column"):
+        rbic_fast.parse_traces(pd.DataFrame({"reasoning": ["x = 1."]}))
+
+
 def test_pandas_values_that_are_not_text_name_the_row():
     pd = pytest.importorskip("pandas")
     with pytest.raises(TypeError, match=r"texts\[1\] is int"):

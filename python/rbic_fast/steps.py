@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -238,6 +238,8 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
     callback, close = make_progress(progress, "parse_traces")
     try:
         if type(texts).__module__.startswith("pandas"):
+            if hasattr(texts, "columns"):
+                raise TypeError("texts is a DataFrame; pass its text column: parse_traces(df['reasoning'])")
             texts = _pandas_arrow(texts)
         if hasattr(texts, "type") and hasattr(texts, "chunks"):  # pyarrow ChunkedArray
             parts = [_parse_arrow(parser, c, nthreads, callback) for c in texts.chunks]
@@ -250,6 +252,11 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
             return TraceFeatures._from_arrays(*_parse_arrow(parser, texts, nthreads, callback))
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a list of str, not a single string; wrap it: parse_traces([text])")
+        if isinstance(texts, Mapping):
+            raise TypeError("texts is a mapping (its keys would be parsed); pass its values: "
+                            "parse_traces(list(d.values()))")
+        if isinstance(texts, (set, frozenset)):
+            raise TypeError("texts is a set, whose order is arbitrary; pass a list (e.g. sorted(texts))")
         data, offsets = _encode_list(list(texts))
         return TraceFeatures._from_arrays(*parser.parse(data, offsets, None, nthreads, callback, _isa()))
     finally:
