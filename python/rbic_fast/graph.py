@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from . import _core
 from ._progress import ProgressArg, make_progress
+from ._threads import threads_arg
 
 __all__ = ["Communities", "centrality", "communities", "modularity", "propagate"]
 
@@ -85,14 +86,6 @@ def _csr_arrays(graph: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return indptr, indices, weights
 
 
-def _threads(threads: int | None) -> int:
-    if threads is None:
-        return 0
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1 or None (all cores), got {threads}")
-    return int(threads)
-
-
 def communities(
     graph: object,
     *,
@@ -136,7 +129,7 @@ def communities(
     try:
         membership, levels, q, used, iterations = _core.leiden(
             indptr, indices, weights, float(resolution), str(objective), int(seed), int(max_iterations),
-            float(target_size or 0.0), _threads(threads), callback,
+            float(target_size or 0.0), threads_arg(threads), callback,
         )
     finally:
         close()
@@ -158,7 +151,7 @@ def modularity(graph: object, membership: np.ndarray, *, resolution: float = 1.0
     """
     indptr, indices, weights = _csr_arrays(graph)
     labels = _labels(membership, indptr.shape[0] - 1)
-    return float(_core.modularity(indptr, indices, weights, labels, float(resolution), _threads(threads)))
+    return float(_core.modularity(indptr, indices, weights, labels, float(resolution), threads_arg(threads)))
 
 
 def _labels(membership: np.ndarray, n: int) -> np.ndarray:
@@ -194,7 +187,7 @@ def centrality(
     """
     indptr, indices, weights = _csr_arrays(graph)
     labels = _labels(membership, indptr.shape[0] - 1)
-    return _core.centrality(indptr, indices, weights, labels, str(kind), _threads(threads))
+    return _core.centrality(indptr, indices, weights, labels, str(kind), threads_arg(threads))
 
 
 def propagate(
@@ -240,7 +233,7 @@ def propagate(
     callback, close = make_progress(progress, "propagate")
     try:
         return _core.propagate(
-            indptr, indices, weights, vals, known, float(alpha), int(iterations), _threads(threads), callback
+            indptr, indices, weights, vals, known, float(alpha), int(iterations), threads_arg(threads), callback
         )
     finally:
         close()

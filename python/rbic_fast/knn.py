@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from . import _core
 from ._progress import ProgressArg, make_progress
+from ._threads import threads_arg
 
 __all__ = ["AUTO_APPROX_MIN_ROWS", "KnnGraph", "KnnWarning", "knn_graph"]
 
@@ -237,8 +238,7 @@ def knn_graph(
             stacklevel=2,
         )
         k = available
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    nthreads = threads_arg(threads)
     if method == "auto":
         method = "approx" if n >= AUTO_APPROX_MIN_ROWS else "exact"
     xin = x.view(np.uint16) if x.dtype == np.float16 else x
@@ -251,7 +251,7 @@ def knn_graph(
                 int(k),
                 bool(exclude_self),
                 bool(normalize),
-                threads=int(threads or 0),
+                threads=nthreads,
                 seed=int(seed) & 0xFFFFFFFFFFFFFFFF,
                 nlist=int(nlist or 0),
                 nprobe=int(nprobe or 0),
@@ -276,7 +276,7 @@ def knn_graph(
             bool(exclude_self),
             bool(normalize),
             precision,
-            int(threads or 0),
+            nthreads,
             isa,
             0,
             callback,

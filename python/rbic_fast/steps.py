@@ -18,6 +18,7 @@ import numpy as np
 from . import _core
 from ._lexicon import CATEGORIES, Lexicon, LexiconArg, load_lexicon
 from ._progress import ProgressArg, make_progress
+from ._threads import threads_arg
 
 #: Integer feature columns, in the row order of the native output matrix.
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -232,9 +233,7 @@ def parse_traces(texts: Sequence[str | None] | Any, *, lexicon: LexiconArg = Non
     :return: a :class:`TraceFeatures` with one row per text.
     """
     parser = _parser(lexicon)
-    nthreads = 0 if threads is None else int(threads)
-    if nthreads < 0:
-        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    nthreads = threads_arg(threads)
     callback, close = make_progress(progress, "parse_traces")
     try:
         if type(texts).__module__.startswith("pandas"):
