@@ -5,6 +5,7 @@ import pytest
 import rbic_fast
 import scipy.sparse as sp
 from rbic_fast._threads import threads_arg
+from rbic_fast.strategies import greedy_kcenter
 
 
 def test_threads_arg_values():
@@ -26,6 +27,18 @@ def test_every_wrapper_checks_threads(bad, error):
     calls = [lambda: rbic_fast.parse_traces(["x = 1."], threads=bad),
              lambda: rbic_fast.knn_graph(x, 3, threads=bad),
              lambda: rbic_fast.communities(graph, threads=bad)]
+    if bad != 0:  # (greedy_kcenter documented threads=0 as its default, and keeps it)
+        calls.append(lambda: greedy_kcenter(x, 3, threads=bad))
     for call in calls:
         with pytest.raises(error, match="threads"):
             call()
+
+
+def test_kcenter_threads_none_zero_and_counts_agree():
+    x = np.random.default_rng(1).standard_normal((40, 5)).astype(np.float32)
+    runs = [greedy_kcenter(x, 6, threads=t) for t in (None, 0, 1, 2)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.centres, runs[0].centres)
+        np.testing.assert_array_equal(r.min_dist, runs[0].min_dist)
+    with pytest.raises(ValueError, match="threads"):
+        greedy_kcenter(x, 6, threads=-1)

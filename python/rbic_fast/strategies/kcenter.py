@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _core
 from .._progress import ProgressArg, make_progress
+from .._threads import threads_arg
 from .base import StrategyInput, register, require
 
 
@@ -26,16 +27,17 @@ class KCenterResult:
 
 
 def greedy_kcenter(
-    x: np.ndarray, k: int, *, start: int = 0, threads: int = 0, progress: ProgressArg = None
+    x: np.ndarray, k: int, *, start: int = 0, threads: int | None = None, progress: ProgressArg = None
 ) -> KCenterResult:
     """Farthest-first traversal under Euclidean distance; the covering radius is within 2x of the optimum.
 
     :param x: (n, d) points; converted to C-contiguous float32 (a copy only if needed).
     :param k: number of centres, ``1 <= k <= n``.
     :param start: index of the first centre.
-    :param threads: worker threads (0: OpenMP default); the result does not depend on it.
+    :param threads: worker threads, None (or 0, as before) for all cores; the result does not depend on it.
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
     """
+    nthreads = threads_arg(None if type(threads) is int and threads == 0 else threads)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array (n, d), got shape {x.shape}")
@@ -51,7 +53,7 @@ def greedy_kcenter(
         raise ValueError(f"start must be in 0..{n - 1}, got {start}")
     cb, close = make_progress(progress, "k-center")
     try:
-        centres, radius, min_dist = _core.greedy_kcenter(x, int(k), int(start), int(threads), cb)
+        centres, radius, min_dist = _core.greedy_kcenter(x, int(k), int(start), nthreads, cb)
     finally:
         close()
     return KCenterResult(centres=centres, radius=radius, min_dist=min_dist)
@@ -59,7 +61,8 @@ def greedy_kcenter(
 
 @register("kcenter")
 def kcenter_order(
-    inp: StrategyInput, *, seed: int = 0, limit: int | None = None, threads: int = 0, progress: ProgressArg = None
+    inp: StrategyInput, *, seed: int = 0, limit: int | None = None, threads: int | None = None,
+    progress: ProgressArg = None,
 ) -> np.ndarray:
     """Greedy k-center on the embeddings: the first ``limit`` rows are farthest-first centres (the first one
     drawn by ``seed``); the rest follow by decreasing distance to those centres (ties by row order).
@@ -67,7 +70,7 @@ def kcenter_order(
     :param inp: the records (``embeddings`` required).
     :param seed: seed of the first centre.
     :param limit: number of greedy centres (``select`` passes the budget's size; default all rows, O(n^2 d)).
-    :param threads: worker threads of the native kernel.
+    :param threads: worker threads of the native kernel (None or 0: all cores).
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
     """
     e = require(inp, "embeddings", "kcenter")
