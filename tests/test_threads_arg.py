@@ -18,6 +18,12 @@ def test_threads_arg_values():
     for bad in (True, False, 2.0, 1.5, "2"):
         with pytest.raises(TypeError, match="int >= 1"):
             threads_arg(bad)
+    assert threads_arg(0, zero_is_all=True) == 0
+    assert threads_arg(np.int64(0), zero_is_all=True) == 0
+    with pytest.raises(ValueError, match=">= 0"):
+        threads_arg(-1, zero_is_all=True)
+    with pytest.raises(TypeError, match="int >= 1"):
+        threads_arg(0.0, zero_is_all=True)
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (True, TypeError), ("2", TypeError)])

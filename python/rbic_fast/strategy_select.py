@@ -270,7 +270,7 @@ def strategy_options(st: Any, cfg: Any, *, progress: ProgressArg = None) -> tupl
             "progress": progress,
         }
     if name == "kcenter":
-        return strategy_input(st), {"threads": cfg.threads or 0, "progress": progress}
+        return strategy_input(st), {"threads": cfg.threads, "progress": progress}
     return strategy_input(st), {}
 
 

@@ -37,7 +37,7 @@ def greedy_kcenter(
     :param threads: worker threads, None (or 0, as before) for all cores; the result does not depend on it.
     :param progress: None, True (tqdm) or a ``(done, total)`` callable.
     """
-    nthreads = threads_arg(None if type(threads) is int and threads == 0 else threads)
+    nthreads = threads_arg(threads, zero_is_all=True)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array (n, d), got shape {x.shape}")
