@@ -30,6 +30,13 @@ def best_time(fn, repeats: int, clock=time.perf_counter) -> float:
     return best
 
 
+def timed(fn) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one run of fn."""
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
 def reference_mbps(texts: list[str], target: int, clock) -> float:
     """Reference MB/s on the first `target` bytes of texts (it runs at a few MB/s)."""
     sample, size = [], 0
@@ -88,11 +95,8 @@ def main() -> None:
         nbytes = arr.buffers()[2].size
         # One thread: wall clock and CPU seconds of the same runs, best of each. On a shared machine the wall
         # clock also counts time the process waited for a core; the CPU seconds show the per-core speed.
-        wall1, cpu1 = float("inf"), float("inf")
-        for _ in range(args.repeats):
-            w, c = time.perf_counter(), time.process_time()
-            rbic_fast.parse_traces(arr, threads=1)
-            wall1, cpu1 = min(wall1, time.perf_counter() - w), min(cpu1, time.process_time() - c)
+        runs = [timed(lambda a=arr: rbic_fast.parse_traces(a, threads=1)) for _ in range(args.repeats)]
+        wall1, cpu1 = min(w for w, _ in runs), min(c for _, c in runs)
         mbps = {1: nbytes / 1e6 / wall1,
                 2: nbytes / 1e6 / best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=2), args.repeats)}
         cpu = nbytes / 1e6 / cpu1
@@ -140,14 +144,10 @@ def main() -> None:
         rows = int(np.searchsorted(offsets, frac * offsets[-1]))
         prefixes.append((arr.slice(0, rows), int(offsets[rows])))
     rounds = max(2, args.repeats)
-    best_cpu = [float("inf")] * len(prefixes)
-    best_wall = [float("inf")] * len(prefixes)
-    for _ in range(rounds):
-        for k, (part, _) in enumerate(prefixes):
-            w, c = time.perf_counter(), time.process_time()
-            rbic_fast.parse_traces(part, threads=1)
-            best_wall[k] = min(best_wall[k], time.perf_counter() - w)
-            best_cpu[k] = min(best_cpu[k], time.process_time() - c)
+    runs = [[timed(lambda a=part: rbic_fast.parse_traces(a, threads=1)) for part, _ in prefixes]
+            for _ in range(rounds)]  # (sizes interleaved in every round)
+    best_wall = [min(r[k][0] for r in runs) for k in range(len(prefixes))]
+    best_cpu = [min(r[k][1] for r in runs) for k in range(len(prefixes))]
     print()
     print(f"linearity: prefixes of the real corpus, 1 thread, best of {rounds} interleaved rounds")
     print()

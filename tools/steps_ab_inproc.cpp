@@ -17,21 +17,20 @@
 namespace {
 
 // One tree's parser with its own outputs; run() returns the thread CPU seconds of one single-threaded parse.
-template <typename Parser, typename Rule, typename Hooks>
+template <typename Parser, typename Rule, typename Hooks, int kFeatures>
 struct Side {
     Parser parser;
     std::vector<std::int32_t> ints;
     std::vector<float> redundancy;
     std::vector<std::uint8_t> lang;
-    Side(const char* rules, std::int64_t n, int features)
-        : parser(steps_files::load_rules<Rule>(rules)), ints(static_cast<std::size_t>(features * n)),
+    Side(const char* rules, std::int64_t n)
+        : parser(steps_files::load_rules<Rule>(rules)), ints(static_cast<std::size_t>(kFeatures * n)),
           redundancy(static_cast<std::size_t>(n)), lang(static_cast<std::size_t>(n)) {}
-    double run(const std::vector<char>& data, const std::vector<std::int64_t>& offsets, const std::string& isa,
-               int features) {
+    double run(const std::vector<char>& data, const std::vector<std::int64_t>& offsets, const std::string& isa) {
         const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
         const double t = steps_files::cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
         parser.parse(reinterpret_cast<const std::uint8_t*>(data.data()), static_cast<std::int64_t>(data.size()),
-                     offsets.data(), n, nullptr, 1, isa, {ints.data(), features, n}, {redundancy.data(), n},
+                     offsets.data(), n, nullptr, 1, isa, {ints.data(), kFeatures, n}, {redundancy.data(), n},
                      {lang.data(), n}, Hooks{});
         return steps_files::cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - t;
     }
@@ -50,19 +49,19 @@ int main(int argc, char** argv) {
     const std::string isa = argc > 5 ? argv[5] : "auto";
     const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
     const double mb = static_cast<double>(offsets.back() - offsets.front()) / 1e6;
-    Side<rbic_a::steps::Parser, rbic_a::steps::MarkerRule, rbic_a::Hooks> a(argv[1], n, rbic_a::steps::kNumFeatures);
-    Side<rbic_b::steps::Parser, rbic_b::steps::MarkerRule, rbic_b::Hooks> b(argv[1], n, rbic_b::steps::kNumFeatures);
-    a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);  // (warm-up: page faults, scratch buffers)
-    b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
+    Side<rbic_a::steps::Parser, rbic_a::steps::MarkerRule, rbic_a::Hooks, rbic_a::steps::kNumFeatures> a(argv[1], n);
+    Side<rbic_b::steps::Parser, rbic_b::steps::MarkerRule, rbic_b::Hooks, rbic_b::steps::kNumFeatures> b(argv[1], n);
+    a.run(data, offsets, isa);  // (warm-up: page faults, scratch buffers)
+    b.run(data, offsets, isa);
     std::vector<double> ta, tb, ratios;
     for (int k = 0; k < pairs; ++k) {
         double x, y;
         if (k % 2) {  // (each side goes first in half of the pairs)
-            y = b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
-            x = a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);
+            y = b.run(data, offsets, isa);
+            x = a.run(data, offsets, isa);
         } else {
-            x = a.run(data, offsets, isa, rbic_a::steps::kNumFeatures);
-            y = b.run(data, offsets, isa, rbic_b::steps::kNumFeatures);
+            x = a.run(data, offsets, isa);
+            y = b.run(data, offsets, isa);
         }
         ta.push_back(x);
         tb.push_back(y);
