@@ -9,7 +9,8 @@
 # Usage: tools/steps_ab.sh TREE_A TREE_B [PAIRS=30] [MB=60] [DATA OFFSETS]
 #   Corpus: tools/steps_bench_corpus.real_traces replicated to MB, or DATA (UTF-8 bytes) with OFFSETS (n + 1
 #   little-endian int64). RBIC_STEPS_ISA picks the kernels of both sides (default auto); STEPS_AB_FLAGS_A and
-#   STEPS_AB_FLAGS_B add compiler flags to one side (to compare flags on one tree: tools/steps_ab.sh . .).
+#   STEPS_AB_FLAGS_B add compiler flags to one side, STEPS_AB_CXX_A and STEPS_AB_CXX_B pick its compiler (default
+#   g++; to compare flags or compilers on one tree: tools/steps_ab.sh . .).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=$(realpath "$1"); b=$(realpath "$2"); pairs=${3:-30}; mb=${4:-60}
@@ -29,8 +30,9 @@ for side in a b; do
   done
   for f in "$tree"/csrc/core/steps*.cpp "$tree/csrc/core/parallel.cpp" "$tree/csrc/core/build_info.cpp"; do
     extra=STEPS_AB_FLAGS_${side^^}
+    cxx=STEPS_AB_CXX_${side^^}
     # shellcheck disable=SC2086
-    g++ "${flags[@]}" ${!extra:-} -Drbic=rbic_$side -I"$tree/csrc/include" -I"$tree/csrc/core" -c "$f" \
+    "${!cxx:-g++}" "${flags[@]}" ${!extra:-} -Drbic=rbic_$side -I"$tree/csrc/include" -I"$tree/csrc/core" -c "$f" \
       -o "$tmp/${side}_$(basename "$f" .cpp).o" &
   done
 done
