@@ -153,6 +153,24 @@ def test_number_after_equals_and_spaces_matches_reference(before):
                                    before.endswith("=6>>") else 0)
 
 
+def test_annotation_bodies_match_reference():
+    # A GSM8K annotation's body is searched 16 bytes at a time while they lie inside the text, then byte by byte:
+    # bodies of 0-40 bytes with an '=' (alone, in == => <= !=, or at either end) at every position, closed by >>,
+    # by a lone >, by < or a line break, or by the end of the text, and cut short at every length.
+    texts, equals = [], 0
+    for length in range(0, 41, 3):
+        for at in range(length):
+            for sign in ("=", "==", "=>", "<=", "!=", "x="):
+                body = ("3*4+" * 11)[:length]
+                body = body[:at] + sign + body[at + len(sign):] if at + len(sign) <= length else body
+                for close in (">>", ">", "<", "\n", "\r", ""):
+                    text = "a = <<" + body + close + "12 = b"
+                    texts += [text, text[: len(text) - at]]
+                    equals += close == ">>" and sign in ("=", "x=")
+    assert equals > 100
+    assert_same(rbic_fast.parse_traces(texts), reference.parse_traces(texts), texts)
+
+
 @pytest.mark.parametrize("unit", ["<<a", " ", "= ", "$", "1.", "等等，", "\r\n", "a ", "x_{", "\\[", "Wait. "])
 def test_pathological_repetitions_match_reference(unit):
     text = unit * (100_000 // len(unit)) + "1"
