@@ -54,12 +54,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::int64_t i = 0; i <= rows; ++i) offsets[i] = n_bytes * i / rows;
     std::vector<std::uint8_t> valid(rows, 1);
     if (mode & 4) valid[0] = 0;
-    // Both kernel sets (AVX-512 where the CPU has it, and the portable one) must give identical results.
-    std::vector<std::int32_t> ints[2];
-    std::vector<float> red[2];
-    std::vector<std::uint8_t> lang[2];
-    const char* isas[2] = {"auto", "portable"};
-    for (int k = 0; k < 2; ++k) {
+    // Every kernel set (AVX-512 and AVX2 where the CPU has them, and the portable one) must give identical results.
+    constexpr int kSets = 3;
+    std::vector<std::int32_t> ints[kSets];
+    std::vector<float> red[kSets];
+    std::vector<std::uint8_t> lang[kSets];
+    const char* isas[kSets] = {"portable", "avx512", "avx2"};
+    for (int k = 0; k < kSets; ++k) {
         ints[k].resize(rbic::steps::kNumFeatures * rows);
         red[k].resize(rows);
         lang[k].resize(rows);
@@ -69,10 +70,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        rbic::VectorView<float>(red[k].data(), rows), rbic::VectorView<std::uint8_t>(lang[k].data(), rows),
                        {});
     }
-    if (ints[0] != ints[1] || lang[0] != lang[1] || std::memcmp(red[0].data(), red[1].data(), rows * sizeof(float)) != 0)
-        __builtin_trap();
-    const auto spans = parser().spans(buf.data(), n_bytes, "auto");
-    if (spans != parser().spans(buf.data(), n_bytes, "portable")) __builtin_trap();
+    for (int k = 1; k < kSets; ++k)
+        if (ints[0] != ints[k] || lang[0] != lang[k] || std::memcmp(red[0].data(), red[k].data(), rows * sizeof(float)) != 0)
+            __builtin_trap();
+    const auto spans = parser().spans(buf.data(), n_bytes, "portable");
+    for (int k = 1; k < kSets; ++k)
+        if (spans != parser().spans(buf.data(), n_bytes, isas[k])) __builtin_trap();
     std::int64_t last = 0;
     for (const auto& s : spans) {
         if (s.first < last || s.second <= s.first || s.second > n_bytes) __builtin_trap();  // ordered, in bounds

@@ -354,7 +354,9 @@ def test_bad_inputs_raise_clear_errors():
         rbic_fast.parse_traces(["x"], threads=-1)
 
 
-ISAS = ["avx512", "portable"]  # ("avx512" runs the portable kernels on a CPU without AVX-512BW)
+# The kernel sets; one the CPU lacks runs the fastest set below it (avx512 -> avx2 -> portable).
+ISAS = ["avx512", "avx2", "portable"]
+FAST_ISAS = ["avx512", "avx2"]  # compared with "portable"
 
 
 def parse_buffers_with_isa(data: np.ndarray, offsets: np.ndarray, isa: str) -> TraceFeatures:
@@ -370,8 +372,14 @@ def parse_with_isa(texts: list[str], isa: str) -> TraceFeatures:
 
 def test_isa_names_and_errors(monkeypatch):
     assert _core.StepParser.resolve_isa("portable") == "portable"
-    assert _core.StepParser.resolve_isa("auto") in ("avx512", "portable")
+    assert _core.StepParser.resolve_isa("auto") in ("avx512", "avx2", "portable")
     assert _core.StepParser.resolve_isa("avx512") == _core.StepParser.resolve_isa("auto")
+    assert _core.StepParser.resolve_isa("avx2") in ("avx2", "portable")
+    features = rbic_fast.build_info()["cpu_features"]
+    if "avx512" in features:
+        assert _core.StepParser.resolve_isa("auto") == "avx512"
+    if "avx2+fma" in features:  # (every CPU with AVX2 and FMA has POPCNT)
+        assert _core.StepParser.resolve_isa("avx2") == "avx2"
     monkeypatch.setenv("RBIC_STEPS_ISA", "sse9")
     with pytest.raises(ValueError, match="isa must be"):
         rbic_fast.parse_traces(["x = 1"])
@@ -385,13 +393,15 @@ EDGE_UNIT = st.sampled_from(["a", "ab", " x ", "12", "3.5", "=", "$", "\\", "<<1
 @given(st.lists(st.one_of(texts_strategy, st.lists(EDGE_UNIT, min_size=20, max_size=90).map("".join)),
                 min_size=1, max_size=6))
 def test_kernel_paths_agree(texts):
-    """The AVX-512 kernels (where the CPU has them) and the portable ones give identical results."""
+    """The AVX-512 and AVX2 kernels (where the CPU has them) and the portable ones give identical results."""
     texts = [prepare_text(t) for t in texts]
-    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
+    want = parse_with_isa(texts, "portable")
     parser = _parser(None)
-    for t in texts:
-        raw = t.encode()
-        assert parser.spans(raw, "avx512") == parser.spans(raw, "portable")
+    for isa in FAST_ISAS:
+        assert_same(parse_with_isa(texts, isa), want, texts)
+        for t in texts:
+            raw = t.encode()
+            assert parser.spans(raw, isa) == parser.spans(raw, "portable")
 
 
 # Byte units for the kernels' UTF-8 decoding by masks: valid 2- and 3-byte characters at the edges of the CJK
@@ -511,12 +521,58 @@ def test_latex_matches_reference_on_generated_text(texts):
     assert_numbers_match(texts)
     parser = _parser(None)
     for t in texts:
-        assert parser.spans(t.encode(), "avx512") == parser.spans(t.encode(), "portable")
+        for isa in FAST_ISAS:
+            assert parser.spans(t.encode(), isa) == parser.spans(t.encode(), "portable")
+
+
+def test_think_tags_at_every_offset_match_reference():
+    # The tag search reads 32 or 64 bytes at a time, then the bytes that end the text (AVX2: the last 33 again,
+    # a text under 33 bytes byte by byte): tags and decoys ("<t", "</", "<<") at every offset of texts of 0-80 bytes.
+    texts = []
+    for length in range(0, 81, 3):
+        for at in range(length + 1):
+            for body in (("a <b 3 </c x = 1. " * 6)[:length], ("ab 3 x = 1. " * 8)[:length]):
+                for tag in ("<think>", "</think>", "<t", "</", "<<"):
+                    texts.append(body[:at] + tag + body[at:])
+                texts.append(body[:at] + "<think>So 1 = 1.</think>" + body[at:])
+    assert_numbers_match(texts)
+
+
+def test_rows_ending_at_block_ends_do_not_see_the_next_row():
+    # A row's last bytes are tested against the byte or two after them, which lie past the row: a row of 62-67
+    # bytes (or 64 more) ending in a letter, '=' or a CJK lead, before rows that start with a digit, '=' or a letter.
+    texts = []
+    for length in [*range(62, 68), *range(126, 132)]:
+        for end in ("x", "=", "a=", "中"):
+            for nxt in ("1 = y", "= 2", "b", "\u4e2d"):
+                texts += ["w" * (length - len(end.encode())) + end, nxt]
+    assert_numbers_match(texts)
+
+
+# Steps that normalise alike (blanks and ASCII case differ), of 1-100 bytes: the kernels' step signatures must
+# be equal for them wherever the step starts and ends relative to the kernels' 32- and 64-byte vectors.
+STEP_CORE = st.builds(lambda head, tail: head + tail, st.sampled_from("aX1=é中"),
+                      st.text(st.sampled_from("abXY19=+.,?é中 "), max_size=90))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(STEP_CORE, min_size=1, max_size=4), st.lists(st.integers(0, 7), min_size=8, max_size=8))
+def test_duplicate_steps_of_every_alignment_match_reference(cores, spaces):
+    lines = []
+    for k, core in enumerate(cores * 3):
+        pad = " " * spaces[k % 8]
+        variant = core.upper() if k % 2 else core
+        lines.append(pad + variant.replace(" ", " " * (1 + spaces[(k + 3) % 8])) + pad)
+    texts = ["\n".join(lines), "x" * spaces[0] + "\n" + "\n".join(reversed(lines))]
+    ref = assert_numbers_match(texts)
+    assert ref.redundancy[0] > 0  # (each core appears three times)
 
 
 def test_kernel_paths_agree_on_dataset_excerpts():
     texts = [t for _, _, t in dataset_texts(DATA)]
-    assert_same(parse_with_isa(texts, "avx512"), parse_with_isa(texts, "portable"), texts)
+    want = parse_with_isa(texts, "portable")
+    for isa in FAST_ISAS:
+        assert_same(parse_with_isa(texts, isa), want, texts)
 
 
 def test_rows_of_unordered_offsets_around_nulls_parse_as_their_bytes():

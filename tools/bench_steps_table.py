@@ -123,7 +123,7 @@ def main() -> None:
     print("| kernels (RBIC_STEPS_ISA) | real corpus MB | native 1 thread MB/s | native 1 thread MB/CPU-s |")
     print("|---|---|---|---|")
     saved = os.environ.get("RBIC_STEPS_ISA")
-    for isa in ("auto", "portable"):
+    for isa in ("auto", "avx2", "portable"):
         os.environ["RBIC_STEPS_ISA"] = isa
         wall = best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=1), args.repeats)
         cpu = best_time(lambda a=arr: rbic_fast.parse_traces(a, threads=1), 1, time.process_time)

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 target=${1:?usage: tools/fuzz.sh steps|graph|knn [seconds]}
 seconds=${2:-60}
 case "$target" in
-  steps) sources="csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/steps_kernels.cpp csrc/core/steps_kernels_avx512.cpp"
+  steps) sources="csrc/core/steps.cpp csrc/core/steps_automaton.cpp csrc/core/steps_kernels.cpp csrc/core/steps_kernels_avx512.cpp csrc/core/steps_kernels_avx2.cpp"
          max_len=65536 ;;
   graph) sources="csrc/core/community.cpp csrc/core/community_leiden.cpp csrc/core/graph.cpp csrc/core/propagate.cpp csrc/core/knn_csr.cpp"
          max_len=4096 ;;

@@ -8,7 +8,8 @@
 # processes resolved about 5 %.
 # Usage: tools/steps_ab.sh TREE_A TREE_B [PAIRS=30] [MB=60] [DATA OFFSETS]
 #   Corpus: tools/steps_bench_corpus.real_traces replicated to MB, or DATA (UTF-8 bytes) with OFFSETS (n + 1
-#   little-endian int64). RBIC_STEPS_ISA picks the kernels of both sides (default auto); STEPS_AB_FLAGS_A and
+#   little-endian int64). RBIC_STEPS_ISA picks the kernels of both sides (default auto), or of each side as
+#   ISA_A,ISA_B (e.g. RBIC_STEPS_ISA=portable,avx2 tools/steps_ab.sh . . compares kernel sets); STEPS_AB_FLAGS_A and
 #   STEPS_AB_FLAGS_B add compiler flags to one side, STEPS_AB_CXX_A and STEPS_AB_CXX_B pick its compiler (default
 #   g++; to compare flags or compilers on one tree: tools/steps_ab.sh . .).
 set -euo pipefail

@@ -3,7 +3,8 @@
 // the two parsers alternate parse by parse on the same bytes. On a shared machine the load drifts over seconds;
 // pairs of parses a fraction of a second apart see the same load, so the median of the per-pair ratios resolves
 // about 1 % where alternating processes resolve about 5 %.
-// Usage: steps_ab_inproc RULES DATA OFFSETS PAIRS [isa]   (files as for tools/steps_driver.cpp)
+// Usage: steps_ab_inproc RULES DATA OFFSETS PAIRS [isa | isa_a,isa_b]   (files as for tools/steps_driver.cpp; two
+// kernel sets, e.g. "portable,avx2", compare them on one tree)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -40,28 +41,30 @@ struct Side {
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s RULES DATA OFFSETS PAIRS [isa]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s RULES DATA OFFSETS PAIRS [isa | isa_a,isa_b]\n", argv[0]);
         return 2;
     }
     const auto data = steps_files::slurp(argv[2]);
     const auto offsets = steps_files::load_offsets(argv[3]);
     const int pairs = std::max(1, std::atoi(argv[4]));
-    const std::string isa = argc > 5 ? argv[5] : "auto";
+    const std::string isas = argc > 5 ? argv[5] : "auto";
+    const std::size_t comma = isas.find(',');
+    const std::string isa_a = isas.substr(0, comma), isa_b = comma == std::string::npos ? isas : isas.substr(comma + 1);
     const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1;
     const double mb = static_cast<double>(offsets.back() - offsets.front()) / 1e6;
     Side<rbic_a::steps::Parser, rbic_a::steps::MarkerRule, rbic_a::Hooks, rbic_a::steps::kNumFeatures> a(argv[1], n);
     Side<rbic_b::steps::Parser, rbic_b::steps::MarkerRule, rbic_b::Hooks, rbic_b::steps::kNumFeatures> b(argv[1], n);
-    a.run(data, offsets, isa);  // (warm-up: page faults, scratch buffers)
-    b.run(data, offsets, isa);
+    a.run(data, offsets, isa_a);  // (warm-up: page faults, scratch buffers)
+    b.run(data, offsets, isa_b);
     std::vector<double> ta, tb, ratios;
     for (int k = 0; k < pairs; ++k) {
         double x, y;
         if (k % 2) {  // (each side goes first in half of the pairs)
-            y = b.run(data, offsets, isa);
-            x = a.run(data, offsets, isa);
+            y = b.run(data, offsets, isa_b);
+            x = a.run(data, offsets, isa_a);
         } else {
-            x = a.run(data, offsets, isa);
-            y = b.run(data, offsets, isa);
+            x = a.run(data, offsets, isa_a);
+            y = b.run(data, offsets, isa_b);
         }
         ta.push_back(x);
         tb.push_back(y);

@@ -81,9 +81,11 @@ const Kernels kPortable{"portable", portable_event_masks, simd::ascii_signature,
 const Kernels& portable_kernels() { return kPortable; }
 
 const Kernels& select_kernels(const std::string& isa) {
-    if (isa != "auto" && isa != "avx512" && isa != "portable")
-        throw std::invalid_argument("isa must be 'auto', 'avx512' or 'portable', got '" + isa + "'");
-    if (isa != "portable" && cpu_has_avx512() && avx512_kernels()) return *avx512_kernels();
+    if (isa != "auto" && isa != "avx512" && isa != "avx2" && isa != "portable")
+        throw std::invalid_argument("isa must be 'auto', 'avx512', 'avx2' or 'portable', got '" + isa + "'");
+    if (isa == "portable") return kPortable;
+    if (isa != "avx2" && cpu_has_avx512() && avx512_kernels()) return *avx512_kernels();
+    if (cpu_has_avx2() && avx2_kernels()) return *avx2_kernels();
     return kPortable;
 }
 

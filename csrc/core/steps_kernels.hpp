@@ -1,5 +1,5 @@
 // Byte-parallel kernels of the trace parser (private), chosen at run time: AVX-512BW where the CPU has it,
-// else the portable version (SSE2 on x86-64, scalar elsewhere). Every kernel gives identical results on
+// else AVX2, else the portable version (SSE2 on x86-64, scalar elsewhere). Every kernel gives identical results on
 // every path; RBIC_STEPS_ISA (python/rbic_fast/steps.py) forces one for tests and comparisons.
 #pragma once
 
@@ -39,8 +39,11 @@ struct Kernels {
 const Kernels& portable_kernels();
 /// The AVX-512BW kernels, or nullptr when this build has none.
 const Kernels* avx512_kernels();
-/// Kernels for `isa` ("auto": the fastest this CPU runs; "avx512"; "portable"). Throws std::invalid_argument
-/// for another name; "avx512" on a CPU without AVX-512BW falls back to the portable kernels.
+/// The AVX2 kernels, or nullptr when this build has none.
+const Kernels* avx2_kernels();
+/// Kernels for `isa` ("auto": the fastest this CPU runs; "avx512", "avx2", "portable"). Throws
+/// std::invalid_argument for another name; a set the CPU cannot run falls back to the fastest one below it
+/// (avx512 -> avx2 -> portable), so "avx512" is "auto".
 const Kernels& select_kernels(const std::string& isa);
 
 }  // namespace rbic::steps

@@ -28,8 +28,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 #: Values of ``lang``, indexed by the native language code.
 LANGS: tuple[str, ...] = ("en", "zh", "mixed")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Byte-parallel kernels of the native parser: "auto" (AVX-512BW where the CPU has it), "avx512" or "portable".
-# Every choice gives identical results; RBIC_STEPS_ISA=portable exercises the portable kernels on any CPU.
+# Byte-parallel kernels of the native parser: "auto" (AVX-512BW where the CPU has it, else AVX2), "avx512", "avx2"
+# or "portable" (a set the CPU lacks runs the fastest one below it). Every choice gives identical results;
+# RBIC_STEPS_ISA=portable exercises the portable kernels on any CPU.
 _ISA_ENV = "RBIC_STEPS_ISA"
 
 

@@ -21,6 +21,7 @@ BuildInfo build_info();
 
 /// Run-time CPU feature checks used by the dispatching kernels.
 bool cpu_has_avx2_fma();
+bool cpu_has_avx2();        ///< AVX2 + POPCNT
 bool cpu_has_avx512();      ///< AVX-512 F + BW + VL + DQ
 bool cpu_has_avx512_bf16();
 bool cpu_has_avx512_vnni();
