@@ -18,20 +18,21 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
     // non-ASCII byte an event (a second pass).
     std::uint64_t carry_lead = 0, invalid = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
-        std::uint8_t buf[80];
-        std::uint64_t letter_bits = 0, equal_bits = 0, nonascii = 0;
-        const std::uint64_t in = simd::detail::inside(n, base);
-        const std::uint8_t* w = simd::detail::window(p, n, base, buf);
-        std::uint64_t word = simd::detail::event_mask64(w, letter_bits, equal_bits, nonascii) & in;
-        if ((nonascii & in) | carry_lead) {
-            const simd::Utf8Classes u = simd::detail::utf8_classes64(w);
+        std::uint8_t buf[96];
+        const std::uint64_t in = simd::inside(n, base);
+        const std::uint8_t* q = simd::block(p, n, base, buf);
+        const simd::EventClasses c = simd::detail::event_classes64(q);
+        std::uint64_t equals;
+        std::uint64_t word = simd::block_events(c, simd::byte_before(p, base), q[64], equals) & in;
+        if ((c.nonascii & in) | carry_lead) {
+            const simd::Utf8Classes u = simd::detail::utf8_classes64(q);
             invalid |= simd::utf8_invalid(u, in, carry_lead);
             counts.continuations += __builtin_popcountll(u.cont & in);
             counts.cjk += __builtin_popcountll(u.cjk & in);
             word |= u.sentence_end & in;
         }
-        counts.letters += __builtin_popcountll(letter_bits & in);
-        counts.equals += __builtin_popcountll(equal_bits & in);
+        counts.letters += __builtin_popcountll(c.letters & in);
+        counts.equals += __builtin_popcountll(equals & in);
         counts.events += __builtin_popcountll(word);
         masks[base / 64] = word;
     }
@@ -39,9 +40,8 @@ void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* 
     if (!counts.utf8_counted) {
         counts.continuations = counts.cjk = 0;
         for (std::int64_t base = 0; base < n; base += 64) {
-            std::uint8_t buf[80];
-            const std::uint64_t nonascii = simd::detail::nonascii_mask64(simd::detail::window(p, n, base, buf)) &
-                                           simd::detail::inside(n, base);
+            std::uint8_t buf[96];
+            const std::uint64_t nonascii = simd::detail::nonascii_mask64(simd::block(p, n, base, buf)) & simd::inside(n, base);
             counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
             masks[base / 64] |= nonascii;
         }

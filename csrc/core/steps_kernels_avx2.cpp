@@ -1,6 +1,7 @@
 // AVX2 kernels of the trace parser, chosen at run time (select_kernels) on CPUs with AVX2 but without AVX-512BW
 // (AMD Zen 2/3, Intel client cores). Each gives exactly the result of its portable twin in steps_kernels.cpp /
-// steps_simd.hpp: the same 64-byte windows and bit logic, 32 bytes per vector, and the POPCNT instruction.
+// steps_simd.hpp: the same 64-byte blocks and bit logic (simd::block, simd::block_events), 32 bytes per vector,
+// and the POPCNT instruction.
 #include "steps_kernels.hpp"
 #include "steps_simd.hpp"
 
@@ -40,14 +41,9 @@ RBIC_AVX2 inline std::uint64_t bits(__m256i lo, __m256i hi) {
            static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hi))) << 32;
 }
 
-// The classes of simd::detail::event_mask64 for the 64 bytes q[0, 64).
-struct EventClasses {
-    std::uint64_t letters, digits, under, backslash, escaped, special, ends, nonascii, eqs, before_eq, after_eq;
-};
-
-RBIC_AVX2 inline EventClasses event_classes(const u8* q) {
-    EventClasses c{};
-    __m256i v[11][2];
+// simd::EventClasses of the 64 bytes q[0, 64).
+RBIC_AVX2 inline simd::EventClasses event_classes(const u8* q) {
+    __m256i v[10][2];
     for (int h = 0; h < 2; ++h) {
         const __m256i x = load(q + 32 * h);
         const __m256i bs = eq(x, '\\'), dollar = eq(x, '$'), e = eq(x, '='), gt = eq(x, '>'), lt = eq(x, '<');
@@ -56,16 +52,16 @@ RBIC_AVX2 inline EventClasses event_classes(const u8* q) {
         v[2][h] = eq(x, '_');
         v[3][h] = bs;
         v[4][h] = any(any(bs, dollar), any(any(eq(x, '['), eq(x, ']')), any(eq(x, '('), eq(x, ')'))));
-        v[5][h] = any(any(eq(x, '\n'), eq(x, '\r')), any(dollar, lt));
-        v[6][h] = any(eq(x, '.'), any(eq(x, '!'), eq(x, '?')));
-        v[7][h] = x;  // (the sign bits)
-        v[8][h] = e;
-        v[9][h] = any(any(e, gt), any(lt, eq(x, '!')));
-        v[10][h] = any(e, gt);
+        v[5][h] = any(any(any(eq(x, '\n'), eq(x, '\r')), any(dollar, lt)), any(eq(x, '.'), any(eq(x, '!'), eq(x, '?'))));
+        v[6][h] = x;  // (the sign bits)
+        v[7][h] = e;
+        v[8][h] = any(any(e, gt), any(lt, eq(x, '!')));
+        v[9][h] = any(e, gt);
     }
-    std::uint64_t* out[11] = {&c.letters, &c.digits,   &c.under, &c.backslash, &c.escaped,  &c.special,
-                              &c.ends,    &c.nonascii, &c.eqs,   &c.before_eq, &c.after_eq};
-    for (int k = 0; k < 11; ++k) *out[k] = bits(v[k][0], v[k][1]);
+    simd::EventClasses c;
+    std::uint64_t* out[10] = {&c.letters, &c.digits,   &c.under, &c.backslash, &c.escaped,
+                              &c.special, &c.nonascii, &c.eqs,   &c.before_eq, &c.after_eq};
+    for (int k = 0; k < 10; ++k) *out[k] = bits(v[k][0], v[k][1]);
     return c;
 }
 
@@ -99,38 +95,17 @@ RBIC_AVX2 inline simd::Utf8Classes utf8_classes(const u8* q) {
     return u;
 }
 
-// The bytes p[base, base + 66) of [0, n), as a pointer to their first byte: the text itself where they lie inside
-// it, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL, as in the portable kernel's windows).
-RBIC_AVX2 inline const u8* block(const u8* p, std::int64_t n, std::int64_t base, u8 (&buf)[96]) {
-    if (base + 66 <= n) return p + base;
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf), _mm256_setzero_si256());
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + 32), _mm256_setzero_si256());
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + 64), _mm256_setzero_si256());
-    std::memcpy(buf, p + base, static_cast<std::size_t>(n - base));  // (n - base < 66)
-    return buf;
-}
-
-// As portable_event_masks (steps_kernels.cpp), block by block with the same neighbours: the byte before a block
-// is read directly, the bytes after it from the block's copy near the end.
+// As portable_event_masks (steps_kernels.cpp), block by block with the same neighbours (simd::block).
 RBIC_AVX2 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
     counts = ByteCounts{};
     std::uint64_t carry_lead = 0, invalid = 0;
     for (std::int64_t base = 0; base < n; base += 64) {
         u8 buf[96];
-        const std::uint64_t in = simd::detail::inside(n, base);
-        const u8* q = block(p, n, base, buf);
-        const EventClasses c = event_classes(q);
-        const u8 a = base > 0 ? p[base - 1] : 0, z = q[64];
-        const std::uint64_t equals = c.eqs & ~(c.before_eq << 1 | (a == '=' || a == '<' || a == '>' || a == '!')) &
-                                     ~(c.after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
-        const std::uint64_t word_prev = (c.letters | c.digits | c.under) << 1 | utf8::is_word(a);
-        const std::uint64_t ident_prev =
-            (c.letters | c.under | c.backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
-        const std::uint64_t alnum_next =
-            (c.letters | c.digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
-        const std::uint64_t escape_next = c.escaped >> 1 | static_cast<std::uint64_t>(simd::escape_follows(z)) << 63;
-        std::uint64_t word = (c.special | c.ends | (c.backslash & escape_next) | (c.digits & ~word_prev) |
-                              (c.letters & ~ident_prev & ~alnum_next)) & in;
+        const std::uint64_t in = simd::inside(n, base);
+        const u8* q = simd::block(p, n, base, buf);
+        const simd::EventClasses c = event_classes(q);
+        std::uint64_t equals;
+        std::uint64_t word = simd::block_events(c, simd::byte_before(p, base), q[64], equals) & in;
         if ((c.nonascii & in) | carry_lead) {
             const simd::Utf8Classes u = utf8_classes(q);
             invalid |= simd::utf8_invalid(u, in, carry_lead);
@@ -148,8 +123,8 @@ RBIC_AVX2 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, By
         counts.continuations = counts.cjk = 0;
         for (std::int64_t base = 0; base < n; base += 64) {
             u8 buf[96];
-            const u8* q = block(p, n, base, buf);
-            const std::uint64_t nonascii = bits(load(q), load(q + 32)) & simd::detail::inside(n, base);
+            const u8* q = simd::block(p, n, base, buf);
+            const std::uint64_t nonascii = bits(load(q), load(q + 32)) & simd::inside(n, base);
             counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
             masks[base / 64] |= nonascii;
         }

@@ -50,7 +50,7 @@ RBIC_AVX512 inline simd::Utf8Classes utf8_classes(__m512i x, __m512i x1, __m512i
 }
 
 // One 64-byte block per iteration; the classes of the byte before a block carry over from the previous block,
-// the byte after it is read directly (NUL past the end), as the zero-padded windows of the portable kernel.
+// the byte after it is read directly (NUL past the end), as simd::block gives them to the other kernels.
 // Non-ASCII text is decoded by masks while it stays valid 2/3-byte UTF-8; a text that is not gets every
 // non-ASCII byte as an event instead (a second pass over its masks).
 RBIC_AVX512 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {

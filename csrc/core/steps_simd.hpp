@@ -109,44 +109,73 @@ inline std::uint64_t ascii_signature(const std::uint8_t* p, std::int64_t n) {
     return ((count << 40) ^ sum) + squares * 0x9E3779B97F4A7C15ull;
 }
 
+/// Class bits of 64 bytes, from which their event bits follow (block_events); each ISA computes them with its own
+/// vectors.
+struct EventClasses {
+    std::uint64_t letters, digits, under, backslash;
+    std::uint64_t escaped;   ///< \\ $ [ ] ( ) (the bytes after a backslash that matter: escape_follows)
+    std::uint64_t special;   ///< \n \r $ < . ! ?
+    std::uint64_t nonascii;  ///< bytes >= 0x80
+    std::uint64_t eqs, before_eq, after_eq;  ///< '='; = < > ! (not before an equation sign); = > (not after one)
+};
+
+/// The event bits (see scan_event) of a block of 64 bytes but for its non-ASCII bytes, from their classes and the
+/// bytes before (`a`) and after (`z`) the block (NUL outside the text). Each neighbour condition is a class shifted
+/// by one. `equals` receives the equation signs (equation_sign).
+inline std::uint64_t block_events(const EventClasses& c, std::uint8_t a, std::uint8_t z, std::uint64_t& equals) {
+    equals = c.eqs & ~(c.before_eq << 1 | (a == '=' || a == '<' || a == '>' || a == '!')) &
+             ~(c.after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
+    const std::uint64_t word_prev = (c.letters | c.digits | c.under) << 1 | utf8::is_word(a);
+    const std::uint64_t ident_prev = (c.letters | c.under | c.backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
+    const std::uint64_t alnum_next =
+        (c.letters | c.digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
+    const std::uint64_t escape_next = c.escaped >> 1 | static_cast<std::uint64_t>(escape_follows(z)) << 63;
+    return c.special | (c.backslash & escape_next) | (c.digits & ~word_prev) | (c.letters & ~ident_prev & ~alnum_next);
+}
+
+/// The bytes p[base, base + 66) of a 64-byte block of [0, n), as a pointer to their first byte: the text itself
+/// where they lie inside it, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL).
+inline const std::uint8_t* block(const std::uint8_t* p, std::int64_t n, std::int64_t base, std::uint8_t (&buf)[96]) {
+    if (base + 66 <= n) return p + base;
+    std::memset(buf, 0, sizeof buf);
+    std::memcpy(buf, p + base, static_cast<std::size_t>(n - base));  // (n - base < 66)
+    return buf;
+}
+
+/// The byte before the block at base of a text (NUL at its start).
+inline std::uint8_t byte_before(const std::uint8_t* p, std::int64_t base) { return base > 0 ? p[base - 1] : 0; }
+
+/// Bits of a 64-byte block starting at base that lie inside [0, n).
+inline std::uint64_t inside(std::int64_t n, std::int64_t base) {
+    return n - base >= 64 ? ~0ull : (1ull << (n - base)) - 1;
+}
+
 #if defined(__SSE2__)
 namespace detail {
-// Event bits of the 64 bytes w[1, 65) (w[0] and w[65] are their neighbours) but for the non-ASCII bytes, which
-// go to `nonascii`. Each byte is classified once; the neighbour conditions come from the class bits shifted by
-// one. `letters` receives the ASCII letter bits, `equals` the equation signs (equation_sign).
-inline std::uint64_t event_mask64(const std::uint8_t* w, std::uint64_t& letters, std::uint64_t& equals,
-                                  std::uint64_t& nonascii) {
-    letters = nonascii = 0;
-    std::uint64_t digits = 0, under = 0, backslash = 0, escaped = 0, special = 0, eqs = 0, before_eq = 0, after_eq = 0;
+// The EventClasses of the 64 bytes q[0, 64).
+inline EventClasses event_classes64(const std::uint8_t* q) {
+    EventClasses c{};
     for (int k = 0; k < 4; ++k) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * k));
         const __m128i bs = eq(x, '\\'), dollar = eq(x, '$');
         __m128i sp = _mm_or_si128(_mm_or_si128(eq(x, '\n'), eq(x, '\r')), dollar);
         sp = _mm_or_si128(sp, _mm_or_si128(eq(x, '<'), _mm_or_si128(eq(x, '.'), _mm_or_si128(eq(x, '!'), eq(x, '?')))));
         const __m128i e = eq(x, '='), gt = eq(x, '>');
         const int shift = 16 * k;
         auto bits = [](__m128i v) { return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v))); };
-        letters |= bits(letter(x)) << shift;
-        digits |= bits(digit(x)) << shift;
-        under |= bits(eq(x, '_')) << shift;
-        backslash |= bits(bs) << shift;
-        escaped |= bits(_mm_or_si128(_mm_or_si128(bs, dollar), _mm_or_si128(_mm_or_si128(eq(x, '['), eq(x, ']')),
-                                                                        _mm_or_si128(eq(x, '('), eq(x, ')'))))) << shift;
-        special |= bits(sp) << shift;
-        nonascii |= bits(x) << shift;
-        eqs |= bits(e) << shift;
-        before_eq |= bits(_mm_or_si128(_mm_or_si128(e, gt), _mm_or_si128(eq(x, '<'), eq(x, '!')))) << shift;
-        after_eq |= bits(_mm_or_si128(e, gt)) << shift;
+        c.letters |= bits(letter(x)) << shift;
+        c.digits |= bits(digit(x)) << shift;
+        c.under |= bits(eq(x, '_')) << shift;
+        c.backslash |= bits(bs) << shift;
+        c.escaped |= bits(_mm_or_si128(_mm_or_si128(bs, dollar), _mm_or_si128(_mm_or_si128(eq(x, '['), eq(x, ']')),
+                                                                          _mm_or_si128(eq(x, '('), eq(x, ')'))))) << shift;
+        c.special |= bits(sp) << shift;
+        c.nonascii |= bits(x) << shift;
+        c.eqs |= bits(e) << shift;
+        c.before_eq |= bits(_mm_or_si128(_mm_or_si128(e, gt), _mm_or_si128(eq(x, '<'), eq(x, '!')))) << shift;
+        c.after_eq |= bits(_mm_or_si128(e, gt)) << shift;
     }
-    const std::uint8_t a = w[0], z = w[65];
-    equals = eqs & ~(before_eq << 1 | (a == '=' || a == '<' || a == '>' || a == '!')) &
-             ~(after_eq >> 1 | static_cast<std::uint64_t>(z == '=' || z == '>') << 63);
-    const std::uint64_t word_prev = (letters | digits | under) << 1 | utf8::is_word(a);
-    const std::uint64_t ident_prev = (letters | under | backslash) << 1 | (utf8::is_letter(a) || a == '_' || a == '\\');
-    const std::uint64_t alnum_next =
-        (letters | digits) >> 1 | static_cast<std::uint64_t>(utf8::is_letter(z) || utf8::is_digit(z)) << 63;
-    const std::uint64_t escape_next = escaped >> 1 | static_cast<std::uint64_t>(escape_follows(z)) << 63;
-    return special | (backslash & escape_next) | (digits & ~word_prev) | (letters & ~ident_prev & ~alnum_next);
+    return c;
 }
 }  // namespace detail
 #endif
@@ -178,13 +207,13 @@ inline __m128i in_range_u(__m128i x, int lo, int span) {  // bytes in [lo, lo + 
     const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8(static_cast<char>(lo)));
     return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(static_cast<char>(span))), d);
 }
-/// Utf8Classes of the 64 bytes w[1, 65), given w[65] and w[66].
-inline Utf8Classes utf8_classes64(const std::uint8_t* w) {
+/// Utf8Classes of the 64 bytes q[0, 64), given q[64] and q[65].
+inline Utf8Classes utf8_classes64(const std::uint8_t* q) {
     Utf8Classes u{};
     for (int k = 0; k < 4; ++k) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
-        const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 + 16 * k));
-        const __m128i x2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 3 + 16 * k));
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * k));
+        const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 1 + 16 * k));
+        const __m128i x2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 2 + 16 * k));
         const __m128i e3 = eq(x, static_cast<char>(0xE3)), ef = eq(x, static_cast<char>(0xEF));
         const __m128i second_high = in_range_u(x1, 0xA0, 0x5F);  // A0..FF
         const __m128i bad = _mm_or_si128(
@@ -210,27 +239,15 @@ inline Utf8Classes utf8_classes64(const std::uint8_t* w) {
     }
     return u;
 }
-/// The non-ASCII bits of the 64 bytes w[1, 65).
-inline std::uint64_t nonascii_mask64(const std::uint8_t* w) {
+
+/// The non-ASCII bits of the 64 bytes q[0, 64).
+inline std::uint64_t nonascii_mask64(const std::uint8_t* q) {
     std::uint64_t bits = 0;
     for (int k = 0; k < 4; ++k) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 1 + 16 * k));
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * k));
         bits |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(x))) << (16 * k);
     }
     return bits;
-}
-/// The bytes p[base - 1, base + 66) for a 64-byte window of [0, n), as a pointer to their first byte: the text
-/// itself inside, else a zero-padded copy in `buf` (bytes outside [0, n) read as NUL).
-inline const std::uint8_t* window(const std::uint8_t* p, std::int64_t n, std::int64_t base, std::uint8_t (&buf)[80]) {
-    if (base >= 1 && base + 66 <= n) return p + base - 1;
-    std::memset(buf, 0, sizeof buf);
-    const std::int64_t lo = base >= 1 ? base - 1 : 0, hi = base + 79 < n ? base + 79 : n;
-    if (hi > lo) std::memcpy(buf + (lo - (base - 1)), p + lo, static_cast<std::size_t>(hi - lo));
-    return buf;
-}
-/// Bits of a 64-byte window starting at base that lie inside [0, n).
-inline std::uint64_t inside(std::int64_t n, std::int64_t base) {
-    return n - base >= 64 ? ~0ull : (1ull << (n - base)) - 1;
 }
 }  // namespace detail
 #endif
