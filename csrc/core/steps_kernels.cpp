@@ -11,42 +11,19 @@ namespace rbic::steps {
 
 namespace {
 
-void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
-    counts = ByteCounts{};
 #if defined(__SSE2__)
-    // As the AVX-512 kernel: non-ASCII text decoded by masks while it stays valid 2/3-byte UTF-8, else every
-    // non-ASCII byte an event (a second pass).
-    std::uint64_t carry_lead = 0, invalid = 0;
-    for (std::int64_t base = 0; base < n; base += 64) {
-        std::uint8_t buf[96];
-        const std::uint64_t in = simd::inside(n, base);
-        const std::uint8_t* q = simd::block(p, n, base, buf);
-        const simd::EventClasses c = simd::detail::event_classes64(q);
-        std::uint64_t equals;
-        std::uint64_t word = simd::block_events(c, simd::byte_before(p, base), q[64], equals) & in;
-        if ((c.nonascii & in) | carry_lead) {
-            const simd::Utf8Classes u = simd::detail::utf8_classes64(q);
-            invalid |= simd::utf8_invalid(u, in, carry_lead);
-            counts.continuations += __builtin_popcountll(u.cont & in);
-            counts.cjk += __builtin_popcountll(u.cjk & in);
-            word |= u.sentence_end & in;
-        }
-        counts.letters += __builtin_popcountll(c.letters & in);
-        counts.equals += __builtin_popcountll(equals & in);
-        counts.events += __builtin_popcountll(word);
-        masks[base / 64] = word;
-    }
-    counts.utf8_counted = !(invalid | carry_lead);
-    if (!counts.utf8_counted) {
-        counts.continuations = counts.cjk = 0;
-        for (std::int64_t base = 0; base < n; base += 64) {
-            std::uint8_t buf[96];
-            const std::uint64_t nonascii = simd::detail::nonascii_mask64(simd::block(p, n, base, buf)) & simd::inside(n, base);
-            counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
-            masks[base / 64] |= nonascii;
-        }
-    }
+struct Sse2Blocks {
+    static simd::EventClasses classes(const std::uint8_t* q) { return simd::detail::event_classes64(q); }
+    static simd::Utf8Classes utf8(const std::uint8_t* q) { return simd::detail::utf8_classes64(q); }
+    static std::uint64_t nonascii(const std::uint8_t* q) { return simd::detail::nonascii_mask64(q); }
+};
+#endif
+
+void portable_event_masks(const std::uint8_t* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
+#if defined(__SSE2__)
+    simd::event_masks_by_blocks<Sse2Blocks>(p, n, masks, counts);
 #else
+    counts = ByteCounts{};
     for (std::int64_t base = 0; base < n; base += 64) {
         std::uint64_t word = 0;
         const std::int64_t stop = n - base < 64 ? n - base : 64;

@@ -95,40 +95,15 @@ RBIC_AVX2 inline simd::Utf8Classes utf8_classes(const u8* q) {
     return u;
 }
 
-// As portable_event_masks (steps_kernels.cpp), block by block with the same neighbours (simd::block).
+struct Avx2Blocks {
+    RBIC_AVX2 static simd::EventClasses classes(const u8* q) { return event_classes(q); }
+    RBIC_AVX2 static simd::Utf8Classes utf8(const u8* q) { return utf8_classes(q); }
+    RBIC_AVX2 static std::uint64_t nonascii(const u8* q) { return bits(load(q), load(q + 32)); }
+};
+
+// The portable kernel's blocks and bit logic (simd::event_masks_by_blocks), 32 bytes per vector.
 RBIC_AVX2 void event_masks(const u8* p, std::int64_t n, std::uint64_t* masks, ByteCounts& counts) {
-    counts = ByteCounts{};
-    std::uint64_t carry_lead = 0, invalid = 0;
-    for (std::int64_t base = 0; base < n; base += 64) {
-        u8 buf[96];
-        const std::uint64_t in = simd::inside(n, base);
-        const u8* q = simd::block(p, n, base, buf);
-        const simd::EventClasses c = event_classes(q);
-        std::uint64_t equals;
-        std::uint64_t word = simd::block_events(c, simd::byte_before(p, base), q[64], equals) & in;
-        if ((c.nonascii & in) | carry_lead) {
-            const simd::Utf8Classes u = utf8_classes(q);
-            invalid |= simd::utf8_invalid(u, in, carry_lead);
-            counts.continuations += __builtin_popcountll(u.cont & in);
-            counts.cjk += __builtin_popcountll(u.cjk & in);
-            word |= u.sentence_end & in;
-        }
-        counts.letters += __builtin_popcountll(c.letters & in);
-        counts.equals += __builtin_popcountll(equals & in);
-        counts.events += __builtin_popcountll(word);
-        masks[base / 64] = word;
-    }
-    counts.utf8_counted = !(invalid | carry_lead);
-    if (!counts.utf8_counted) {
-        counts.continuations = counts.cjk = 0;
-        for (std::int64_t base = 0; base < n; base += 64) {
-            u8 buf[96];
-            const u8* q = simd::block(p, n, base, buf);
-            const std::uint64_t nonascii = bits(load(q), load(q + 32)) & simd::inside(n, base);
-            counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
-            masks[base / 64] |= nonascii;
-        }
-    }
+    simd::event_masks_by_blocks<Avx2Blocks>(p, n, masks, counts);
 }
 
 // Lanes [32 - r, 32) of a 32-byte vector: load(kLastLanes + r) (0 < r <= 32).

@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "steps_kernels.hpp"
 #include "steps_utf8.hpp"
 
 namespace rbic::steps::simd {
@@ -199,6 +200,46 @@ inline std::uint64_t utf8_invalid(const Utf8Classes& u, std::uint64_t in, std::u
     const std::uint64_t want = (u.lead2 | u.lead3) << 1 | u.lead3 << 2 | carry;
     carry = (u.lead2 | u.lead3) >> 63 | u.lead3 >> 62;
     return (((u.cont ^ want) | u.bad) & in) | (want & ~in);
+}
+
+/// The event-mask kernel (Kernels::event_masks) of the SSE2 and AVX2 sets: block by block (simd::block), the
+/// classes and UTF-8 classes from `Blocks` (static classes(q), utf8(q) and nonascii(q) of the 64 bytes q[0, 64),
+/// computed with the set's own vectors), everything else shared. Always inlined, so that it is compiled for the
+/// target of the kernel that calls it, and the `Blocks` functions with it.
+template <typename Blocks>
+__attribute__((always_inline)) inline void event_masks_by_blocks(const std::uint8_t* p, std::int64_t n,
+                                                                 std::uint64_t* masks, ByteCounts& counts) {
+    counts = ByteCounts{};
+    std::uint64_t carry_lead = 0, invalid = 0;
+    for (std::int64_t base = 0; base < n; base += 64) {
+        std::uint8_t buf[96];
+        const std::uint64_t in = inside(n, base);
+        const std::uint8_t* q = block(p, n, base, buf);
+        const EventClasses c = Blocks::classes(q);
+        std::uint64_t equals;
+        std::uint64_t word = block_events(c, byte_before(p, base), q[64], equals) & in;
+        if ((c.nonascii & in) | carry_lead) {
+            const Utf8Classes u = Blocks::utf8(q);
+            invalid |= utf8_invalid(u, in, carry_lead);
+            counts.continuations += __builtin_popcountll(u.cont & in);
+            counts.cjk += __builtin_popcountll(u.cjk & in);
+            word |= u.sentence_end & in;
+        }
+        counts.letters += __builtin_popcountll(c.letters & in);
+        counts.equals += __builtin_popcountll(equals & in);
+        counts.events += __builtin_popcountll(word);
+        masks[base / 64] = word;
+    }
+    counts.utf8_counted = !(invalid | carry_lead);
+    if (!counts.utf8_counted) {  // every non-ASCII byte an event: a second pass
+        counts.continuations = counts.cjk = 0;
+        for (std::int64_t base = 0; base < n; base += 64) {
+            std::uint8_t buf[96];
+            const std::uint64_t nonascii = Blocks::nonascii(block(p, n, base, buf)) & inside(n, base);
+            counts.events += __builtin_popcountll(nonascii & ~masks[base / 64]);
+            masks[base / 64] |= nonascii;
+        }
+    }
 }
 
 #if defined(__SSE2__)
